@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "photocloud",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "photocloud", targets: ["photocloud"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // libpng through pkg-config; the shim header re-exports the macros Swift cannot import.
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        // epoll, eventfd, recvmmsg/sendmmsg and friends, which Glibc does not export to Swift.
+        .target(name: "CLinuxShim"),
+        .target(name: "PNGCodec", dependencies: ["CPNG"], swiftSettings: strict),
+        .target(name: "AsyncUDP", dependencies: ["CLinuxShim"], swiftSettings: strict),
+        .target(
+            name: "PhotoCloudProtocol",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PhotoCloudNode",
+            dependencies: [
+                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PhotoCloudBench",
+            dependencies: ["AsyncUDP", "PhotoCloudNode"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PhotoCloudTestKit",
+            dependencies: ["AsyncUDP", "PNGCodec", "CPNG", "PhotoCloudProtocol"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "photocloud",
+            dependencies: [
+                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "PhotoCloudNode", "PhotoCloudBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "AsyncUDPTests", dependencies: ["AsyncUDP", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["PhotoCloudTestKit"], swiftSettings: strict),
+    ]
+)

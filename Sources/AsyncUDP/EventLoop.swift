@@ -1,0 +1,124 @@
+import CLinuxShim
+import Foundation
+import Synchronization
+
+/// One epoll thread per process: it waits for socket readiness, resumes the
+/// tasks parked on it, and is also a `TaskExecutor`, so tasks started with
+/// `Task(executorPreference: loop)` run on this thread and are resumed here
+/// without a hop to another thread (the way SwiftNIO runs everything on its
+/// event loop). An eventfd wakes the thread when work arrives from elsewhere.
+public final class EventLoop: TaskExecutor {
+    /// The process's event loop, started on first use.
+    public static let shared: EventLoop = {
+        do {
+            return try EventLoop(name: "photocloud-epoll")
+        } catch {
+            // Without epoll and eventfd there is no I/O at all; nothing to fall back to.
+            preconditionFailure("cannot start the event loop: \(error)")
+        }
+    }()
+
+    private struct Queue: ~Copyable {
+        var jobs: [UnownedJob] = []
+        /// The loop thread is (about to be) blocked in epoll_wait and needs the eventfd.
+        var sleeping = false
+    }
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let queue = Mutex(Queue())
+    private let registrations = Mutex<[UInt64: Readiness]>([:])
+    private let nextToken = Atomic<UInt64>(1)
+    private static let wakeToken: UInt64 = 0
+
+    init(name: String) throws {
+        epollFD = try systemCallChecked("epoll_create1") { clinux_epoll_create() }
+        wakeFD = try systemCallChecked("eventfd") { clinux_eventfd() }
+        let epoll = epollFD, wake = wakeFD
+        try systemCallChecked("epoll_ctl") {
+            clinux_epoll_ctl(epoll, clinux_EPOLL_CTL_ADD, wake, clinux_EPOLLIN | clinux_EPOLLET, Self.wakeToken)
+        }
+        let thread = Thread { [self] in self.run() }
+        thread.name = name
+        thread.start()
+    }
+
+    // MARK: TaskExecutor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let wake = queue.withLock { queue in
+            queue.jobs.append(job)
+            let wasSleeping = queue.sleeping
+            queue.sleeping = false
+            return wasSleeping
+        }
+        if wake { _ = clinux_eventfd_signal(wakeFD) }
+    }
+
+    // MARK: Registration
+
+    /// Registers `fd` for edge-triggered read and write readiness.
+    func register(fd: Int32) throws -> Readiness {
+        let token = nextToken.add(1, ordering: .relaxed).newValue
+        let readiness = Readiness(token: token)
+        registrations.withLock { $0[token] = readiness }
+        let epoll = epollFD
+        do {
+            try systemCallChecked("epoll_ctl") {
+                clinux_epoll_ctl(epoll, clinux_EPOLL_CTL_ADD, fd, clinux_EPOLLIN | clinux_EPOLLOUT | clinux_EPOLLET, token)
+            }
+        } catch {
+            _ = registrations.withLock { $0.removeValue(forKey: token) }
+            throw error
+        }
+        return readiness
+    }
+
+    /// Stops watching `fd` (before it is closed).
+    func deregister(fd: Int32, readiness: Readiness) {
+        _ = clinux_epoll_ctl(epollFD, clinux_EPOLL_CTL_DEL, fd, 0, 0)
+        _ = registrations.withLock { $0.removeValue(forKey: readiness.token) }
+    }
+
+    // MARK: The loop
+
+    private func run() {
+        let executor = asUnownedTaskExecutor()
+        var events = [clinux_epoll_event](repeating: clinux_epoll_event(), count: 128)
+        while true {
+            let jobs = queue.withLock { queue in
+                let jobs = queue.jobs
+                queue.jobs.removeAll(keepingCapacity: true)
+                return jobs
+            }
+            for job in jobs { job.runSynchronously(on: executor) }
+
+            let timeout: Int32 = queue.withLock { queue in
+                if queue.jobs.isEmpty {
+                    queue.sleeping = true
+                    return -1
+                }
+                return 0
+            }
+            let count = events.withUnsafeMutableBufferPointer { buffer in
+                clinux_epoll_wait(epollFD, buffer.baseAddress, Int32(buffer.count), timeout)
+            }
+            if timeout != 0 { queue.withLock { $0.sleeping = false } }
+            guard count > 0 else { continue }   // EINTR or timeout: go round again
+            for index in 0..<Int(count) {
+                let event = events[index]
+                if event.data == Self.wakeToken {
+                    _ = clinux_eventfd_drain(wakeFD)
+                    continue
+                }
+                let readiness = registrations.withLock { $0[event.data] }
+                let failed = event.events & (clinux_EPOLLERR | clinux_EPOLLHUP) != 0
+                readiness?.signal(
+                    readable: failed || event.events & clinux_EPOLLIN != 0,
+                    writable: failed || event.events & clinux_EPOLLOUT != 0
+                )
+            }
+        }
+    }
+}

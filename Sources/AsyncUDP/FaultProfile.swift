@@ -1,0 +1,87 @@
+import Synchronization
+
+/// Network faults to emulate on a socket's outgoing datagrams, in process
+/// (kernel netem is not available on these machines). Off by default.
+///
+/// Each datagram independently may be dropped, duplicated, held back so that
+/// later ones overtake it (reordered), and delayed by `delay` plus up to
+/// `jitter`. Decisions come from a generator seeded by `seed`: the same seed
+/// and the same sequence of sends give the same decisions.
+public struct FaultProfile: Sendable, Equatable {
+    public var drop: Double
+    public var duplicate: Double
+    public var reorder: Double
+    public var delay: Duration
+    public var jitter: Duration
+    /// How long a reordered datagram is held back beyond its delay.
+    public var reorderHold: Duration
+    public var seed: UInt64
+
+    public init(
+        drop: Double = 0, duplicate: Double = 0, reorder: Double = 0,
+        delay: Duration = .zero, jitter: Duration = .zero,
+        reorderHold: Duration = .milliseconds(2), seed: UInt64 = 1
+    ) {
+        self.drop = drop
+        self.duplicate = duplicate
+        self.reorder = reorder
+        self.delay = delay
+        self.jitter = jitter
+        self.reorderHold = reorderHold
+        self.seed = seed
+    }
+
+    /// True when the profile changes nothing.
+    public var isClean: Bool {
+        drop == 0 && duplicate == 0 && reorder == 0 && delay == .zero && jitter == .zero
+    }
+}
+
+/// What the fault layer did, for benchmarks and tests.
+public struct FaultCounters: Sendable, Equatable {
+    public var sent = 0
+    public var dropped = 0
+    public var duplicated = 0
+    public var reordered = 0
+    public var delayed = 0
+}
+
+/// Applies a `FaultProfile`: for each datagram, the list of delays after which
+/// a copy of it goes out (empty: dropped; two entries: duplicated).
+public final class FaultInjector: Sendable {
+    public let profile: FaultProfile
+    private let state: Mutex<(random: SeededRandom, counters: FaultCounters)>
+
+    public init(_ profile: FaultProfile) {
+        self.profile = profile
+        state = Mutex((SeededRandom(seed: profile.seed), FaultCounters()))
+    }
+
+    public var counters: FaultCounters { state.withLock { $0.counters } }
+
+    /// Decides the fate of the next datagram.
+    public func plan() -> [Duration] {
+        state.withLock { state in
+            state.counters.sent += 1
+            if state.random.chance(profile.drop) {
+                state.counters.dropped += 1
+                return []
+            }
+            var delay = profile.delay
+            if profile.jitter > .zero {
+                let fraction = Double(state.random.next() >> 11) * 0x1.0p-53
+                delay += profile.jitter * fraction
+            }
+            if state.random.chance(profile.reorder) {
+                state.counters.reordered += 1
+                delay += profile.reorderHold
+            }
+            if delay > .zero { state.counters.delayed += 1 }
+            if state.random.chance(profile.duplicate) {
+                state.counters.duplicated += 1
+                return [delay, delay + .microseconds(50)]
+            }
+            return [delay]
+        }
+    }
+}

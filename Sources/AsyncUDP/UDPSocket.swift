@@ -1,0 +1,247 @@
+import CLinuxShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One received or to-be-sent datagram and the address it came from or goes to.
+public struct Datagram: Sendable, Equatable {
+    public var bytes: [UInt8]
+    public var address: SocketAddress
+    /// The datagram was larger than the buffer and was cut.
+    public var truncated: Bool
+
+    public init(bytes: [UInt8], address: SocketAddress, truncated: Bool = false) {
+        self.bytes = bytes
+        self.address = address
+        self.truncated = truncated
+    }
+}
+
+/// A nonblocking UDP socket with an async API over the process's epoll loop.
+///
+/// Every operation first tries its system call; only when the kernel says it
+/// would block does the task park until epoll reports readiness. Any number of
+/// tasks may send and receive at once. `close()` fails the parked ones with
+/// `UDPError.closed`; a cancelled receive leaves no trace and takes no datagram.
+public final class UDPSocket: Sendable {
+    public struct Options: Sendable {
+        /// SO_RCVBUF / SO_SNDBUF in bytes; nil keeps the kernel's default.
+        public var receiveBufferSize: Int?
+        public var sendBufferSize: Int?
+        /// Faults to apply to outgoing datagrams (off when nil).
+        public var faults: FaultProfile?
+
+        public init(receiveBufferSize: Int? = nil, sendBufferSize: Int? = nil, faults: FaultProfile? = nil) {
+            self.receiveBufferSize = receiveBufferSize
+            self.sendBufferSize = sendBufferSize
+            self.faults = faults
+        }
+    }
+
+    /// The largest payload a UDP datagram can carry over IPv4.
+    public static let maxDatagramSize = 65_507
+
+    public let localAddress: SocketAddress
+    /// The fault layer, when the socket has one.
+    public let faults: FaultInjector?
+    private let handle: SocketHandle
+    private let readiness: Readiness
+    private let delayLine: DelayLine?
+
+    /// Opens a socket bound to `address` (port 0 picks a free port; see `localAddress`).
+    public init(bind address: SocketAddress, options: Options = Options(), loop: EventLoop = .shared) throws {
+        let family = address.family
+        let fd = try systemCallChecked("socket") { clinux_udp_socket(family, 0) }
+        let bound: SocketAddress
+        let readiness: Readiness
+        do {
+            _ = try address.withSockAddr { pointer, length in
+                try systemCallChecked("bind(\(address))") { Glibc.bind(fd, pointer, length) }
+            }
+            if let size = options.receiveBufferSize { try Self.setOption(fd, SO_RCVBUF, size) }
+            if let size = options.sendBufferSize { try Self.setOption(fd, SO_SNDBUF, size) }
+            bound = try Self.boundAddress(fd)
+            readiness = try loop.register(fd: fd)
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
+        }
+        let handle = SocketHandle(fd: fd) { fd in loop.deregister(fd: fd, readiness: readiness) }
+        self.localAddress = bound
+        self.readiness = readiness
+        self.handle = handle
+        if let profile = options.faults, !profile.isClean {
+            faults = FaultInjector(profile)
+            delayLine = DelayLine { bytes, address in
+                try await Self.sendUnfaulted(bytes, to: address, handle: handle, readiness: readiness)
+            }
+        } else {
+            faults = nil
+            delayLine = nil
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends one datagram, waiting while the socket's send buffer is full.
+    public func send(_ bytes: [UInt8], to address: SocketAddress) async throws {
+        guard let faults, let delayLine else {
+            return try await Self.sendUnfaulted(bytes, to: address, handle: handle, readiness: readiness)
+        }
+        for delay in faults.plan() {
+            if delay == .zero {
+                try await Self.sendUnfaulted(bytes, to: address, handle: handle, readiness: readiness)
+            } else {
+                await delayLine.schedule(bytes, to: address, after: delay)
+            }
+        }
+    }
+
+    /// Sends many datagrams with as few system calls as possible (sendmmsg).
+    public func send(batch datagrams: [Datagram]) async throws {
+        if faults != nil {
+            for datagram in datagrams { try await send(datagram.bytes, to: datagram.address) }
+            return
+        }
+        var sent = 0
+        while sent < datagrams.count {
+            let seen = readiness.generation(.write)
+            let count = try handle.withDescriptor { fd in
+                try BatchIO.send(fd: fd, datagrams[sent...])
+            }
+            if let count {
+                sent += count
+            } else {
+                try await readiness.wait(.write, after: seen)
+            }
+        }
+    }
+
+    private static func sendUnfaulted(
+        _ bytes: [UInt8], to address: SocketAddress, handle: SocketHandle, readiness: Readiness
+    ) async throws {
+        guard bytes.count <= maxDatagramSize else {
+            throw UDPError(.datagramTooLarge, "a datagram of \(bytes.count) bytes is larger than UDP allows (\(maxDatagramSize))")
+        }
+        while true {
+            let seen = readiness.generation(.write)
+            let result = try handle.withDescriptor { fd in
+                try address.withSockAddr { pointer, length in
+                    try bytes.withUnsafeBytes { buffer in
+                        try systemCall("sendto(\(address))") {
+                            sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), pointer, length)
+                        }
+                    }
+                }
+            }
+            if case .done = result { return }
+            try await readiness.wait(.write, after: seen)
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Waits for the next datagram (of at most `maxSize` bytes; a longer one is
+    /// cut and marked `truncated`).
+    public func receive(maxSize: Int = UDPSocket.maxDatagramSize) async throws -> Datagram {
+        while true {
+            let seen = readiness.generation(.read)
+            if let datagram = try receiveNow(maxSize: maxSize) { return datagram }
+            try await readiness.wait(.read, after: seen)
+        }
+    }
+
+    /// Waits for at least one datagram and returns up to `count` of them (recvmmsg).
+    public func receive(batchOf count: Int, maxSize: Int = 2_048) async throws -> [Datagram] {
+        precondition(count > 0 && maxSize > 0, "receive(batchOf:) needs a positive count and size")
+        while true {
+            let seen = readiness.generation(.read)
+            let datagrams = try handle.withDescriptor { fd in
+                try BatchIO.receive(fd: fd, count: count, maxSize: maxSize)
+            }
+            if !datagrams.isEmpty { return datagrams }
+            try await readiness.wait(.read, after: seen)
+        }
+    }
+
+    /// One datagram if one is queued now, nil if the call would block.
+    public func receiveNow(maxSize: Int = UDPSocket.maxDatagramSize) throws -> Datagram? {
+        try handle.withDescriptor { fd throws -> Datagram? in
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            var outcome: IOResult<Int> = .wouldBlock
+            var failure: (any Error)?
+            let bytes = [UInt8](unsafeUninitializedCapacity: maxSize) { buffer, initialized in
+                do {
+                    outcome = try withUnsafeMutablePointer(to: &storage) { pointer in
+                        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                            try systemCall("recvfrom") {
+                                recvfrom(fd, buffer.baseAddress, maxSize, Int32(MSG_DONTWAIT | MSG_TRUNC), address, &length)
+                            }
+                        }
+                    }
+                } catch {
+                    failure = error
+                }
+                if case .done(let size) = outcome { initialized = min(size, maxSize) } else { initialized = 0 }
+            }
+            if let failure { throw failure }
+            guard case .done(let size) = outcome else { return nil }
+            guard let address = SocketAddress(storage: storage) else { return nil }
+            return Datagram(bytes: bytes, address: address, truncated: size > maxSize)
+        }
+    }
+
+    // MARK: Options and closing
+
+    public var receiveBufferSize: Int { get throws { try option(SO_RCVBUF) } }
+    public var sendBufferSize: Int { get throws { try option(SO_SNDBUF) } }
+
+    /// Sets SO_RCVBUF (the kernel doubles the value and caps it at net.core.rmem_max).
+    public func setReceiveBufferSize(_ bytes: Int) throws {
+        try handle.withDescriptor { fd throws in try Self.setOption(fd, SO_RCVBUF, bytes) }
+    }
+
+    public func setSendBufferSize(_ bytes: Int) throws {
+        try handle.withDescriptor { fd throws in try Self.setOption(fd, SO_SNDBUF, bytes) }
+    }
+
+    public var isClosed: Bool { handle.isClosed }
+
+    /// Closes the socket: parked and later operations fail with `UDPError.closed`.
+    public func close() {
+        if handle.close() { readiness.close() }
+    }
+
+    private func option(_ name: Int32) throws -> Int {
+        try handle.withDescriptor { fd in
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            try systemCallChecked("getsockopt") { getsockopt(fd, SOL_SOCKET, name, &value, &length) }
+            return Int(value)
+        }
+    }
+
+    static func setOption(_ fd: Int32, _ name: Int32, _ value: Int) throws {
+        var value = Int32(clamping: value)
+        try systemCallChecked("setsockopt") {
+            setsockopt(fd, SOL_SOCKET, name, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    static func boundAddress(_ fd: Int32) throws -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withUnsafeMutablePointer(to: &storage) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                try systemCallChecked("getsockname") { getsockname(fd, address, &length) }
+            }
+        }
+        guard let address = SocketAddress(storage: storage) else {
+            throw UDPError(.invalidAddress, "getsockname returned an unknown address family")
+        }
+        return address
+    }
+
+    deinit { close() }
+}

@@ -1,0 +1,187 @@
+import AsyncUDP
+import Crypto
+import Foundation
+import TOMLKit
+
+/// The servers of a cloud and the secret they share (the cluster file of
+/// docs/operations.md):
+///
+///     [cluster]
+///     secret = "<64 hex digits>"
+///     [[server]]
+///     id = 1
+///     control = "127.0.0.1:7101"
+///     data    = "127.0.0.1:7201"
+public struct ClusterConfig: Sendable, Equatable {
+    public struct Server: Sendable, Equatable {
+        public var id: Int
+        public var control: SocketAddress
+        public var data: SocketAddress
+
+        public init(id: Int, control: SocketAddress, data: SocketAddress) {
+            self.id = id
+            self.control = control
+            self.data = data
+        }
+    }
+
+    /// 32 bytes that authenticate server-to-server traffic.
+    public var secret: [UInt8]
+    /// Sorted by id: the order of the token ring.
+    public var servers: [Server]
+    /// Where the configuration came from, for messages ("built-in local layout" or a path).
+    public var source: String
+
+    public static let secretLength = 32
+    public static let maxServers = 99
+    public static let defaultBasePort: UInt16 = 7100
+
+    public init(secret: [UInt8], servers: [Server], source: String) {
+        self.secret = secret
+        self.servers = servers.sorted { $0.id < $1.id }
+        self.source = source
+    }
+
+    public func server(id: Int) -> Server? { servers.first { $0.id == id } }
+
+    /// A layout of `count` servers on 127.0.0.1: control at base+id, data at base+100+id.
+    public static func local(servers count: Int, basePort: UInt16 = defaultBasePort, secret: [UInt8], source: String) throws(NodeError) -> ClusterConfig {
+        guard (1...maxServers).contains(count) else {
+            throw NodeError(.clusterFile, "a cluster has 1 to \(maxServers) servers, not \(count)")
+        }
+        guard Int(basePort) + 100 + count <= Int(UInt16.max), basePort > 0 else {
+            throw NodeError(.clusterFile, "base port \(basePort) leaves no room for \(count) servers (ports base+1 ... base+100+\(count))")
+        }
+        let servers = (1...count).map { id in
+            Server(
+                id: id,
+                control: .ipv4Loopback(port: basePort + UInt16(id)),
+                data: .ipv4Loopback(port: basePort + 100 + UInt16(id))
+            )
+        }
+        return ClusterConfig(secret: secret, servers: servers, source: source)
+    }
+
+    /// The built-in layout used when no cluster file is found: 3 servers on
+    /// 127.0.0.1 and a development secret everyone can know. Loopback only.
+    public static func builtInLocal() -> ClusterConfig {
+        let secret = Array(SHA256.hash(data: Array("photocloud built-in local development cluster".utf8)))
+        // 3 servers on the default ports always fit.
+        return (try? local(servers: 3, secret: secret, source: "built-in local layout"))
+            ?? ClusterConfig(secret: secret, servers: [], source: "built-in local layout")
+    }
+
+    /// A fresh random secret.
+    public static func randomSecret() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<secretLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    // MARK: TOML
+
+    private struct RawFile: Decodable {
+        struct Cluster: Decodable { var secret: String? }
+        struct Server: Decodable { var id: Int?; var control: String?; var data: String? }
+        var cluster: Cluster?
+        var server: [Server]?
+    }
+
+    /// Parses the TOML text of a cluster file; `source` names it in errors.
+    public static func parse(_ text: String, source: String) throws(NodeError) -> ClusterConfig {
+        func fail(_ why: String) -> NodeError { NodeError(.clusterFile, "\(source): \(why)") }
+        let raw: RawFile
+        do {
+            raw = try TOMLDecoder().decode(RawFile.self, from: text)
+        } catch let error as TOMLParseError {
+            throw fail("not valid TOML: \(error.description) at line \(error.source.begin.line)")
+        } catch {
+            throw fail("unexpected contents (\(Self.describe(error)))")
+        }
+        guard let secretText = raw.cluster?.secret else { throw fail("missing [cluster] secret") }
+        guard let secret = Self.hexBytes(secretText), secret.count == secretLength else {
+            throw fail("secret must be \(secretLength * 2) hex digits (got \(secretText.count) characters); `photocloud cluster init` writes a fresh one")
+        }
+        guard let rawServers = raw.server, !rawServers.isEmpty else { throw fail("no [[server]] entries") }
+        guard rawServers.count <= maxServers else { throw fail("\(rawServers.count) servers, at most \(maxServers) are supported") }
+        var servers: [Server] = []
+        var seen = Set<Int>()
+        for (index, entry) in rawServers.enumerated() {
+            let label = "server entry \(index + 1)"
+            guard let id = entry.id else { throw fail("\(label) has no id") }
+            guard (1...65_535).contains(id) else { throw fail("\(label): id \(id) is not between 1 and 65535") }
+            guard seen.insert(id).inserted else { throw fail("duplicate server id \(id)") }
+            guard let controlText = entry.control else { throw fail("server \(id) has no control address") }
+            guard let dataText = entry.data else { throw fail("server \(id) has no data address") }
+            let control: SocketAddress, data: SocketAddress
+            do {
+                control = try SocketAddress(parsing: controlText)
+                data = try SocketAddress(parsing: dataText)
+            } catch {
+                throw fail("server \(id): \(error)")
+            }
+            guard control.port != 0, data.port != 0 else { throw fail("server \(id): port 0 is not a reachable address") }
+            servers.append(Server(id: id, control: control, data: data))
+        }
+        let addresses = servers.flatMap { [$0.control, $0.data] }
+        if let clash = Dictionary(grouping: addresses, by: { $0 }).first(where: { $0.value.count > 1 }) {
+            throw fail("address \(clash.key) is used twice")
+        }
+        return ClusterConfig(secret: secret, servers: servers, source: source)
+    }
+
+    /// The TOML text of this configuration.
+    public func rendered() -> String {
+        var text = """
+            # photocloud cluster file: the servers of one cloud.
+            # Keep the secret private: it authenticates server-to-server traffic.
+            [cluster]
+            secret = "\(secret.map { String(format: "%02x", $0) }.joined())"
+
+            """
+        for server in servers {
+            text += """
+
+                [[server]]
+                id = \(server.id)
+                control = "\(server.control)"
+                data = "\(server.data)"
+
+                """
+        }
+        return text
+    }
+
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+             DecodingError.dataCorrupted(let context), DecodingError.keyNotFound(_, let context):
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        default:
+            return "\(error)"
+        }
+    }
+}

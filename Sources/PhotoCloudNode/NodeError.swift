@@ -1,0 +1,19 @@
+/// The one error type of PhotoCloudNode: configuration and runtime failures,
+/// each a sentence that says what happened and what to do.
+public struct NodeError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        case clusterFile
+        case io
+        case network
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,24 @@
+import Foundation
+
+/// One JSON document on stdout, or in a file (written atomically).
+enum JSONOutput {
+    static func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(value)
+    }
+
+    static func print(_ value: some Encodable) throws {
+        Swift.print(String(decoding: try encode(value), as: UTF8.self))
+    }
+
+    /// Writes the document to `path` ("-" for stdout).
+    static func write(_ value: some Encodable, to path: String) throws {
+        if path == "-" { return try print(value) }
+        do {
+            try (try encode(value) + Data("\n".utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw CLIError("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+}

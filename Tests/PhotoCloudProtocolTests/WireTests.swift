@@ -1,0 +1,122 @@
+import PhotoCloudProtocol
+import PhotoCloudTestKit
+import Testing
+
+@Suite("Wire framing")
+struct WireTests {
+    static let secret = [UInt8](repeating: 7, count: 32)
+    static let keys = WireKeys(clusterSecret: secret)
+
+    static func sample(_ size: Int, auth: AuthScheme = .open) -> Envelope {
+        Envelope(type: .ping, sender: 0x0102_0304_0506_0708, messageID: 99, auth: auth,
+                 payload: (0..<size).map { UInt8(truncatingIfNeeded: $0 * 31) })
+    }
+
+    @Test("round trips", arguments: [0, 1, 44, 1_400, 60_000, Wire.maxPayload])
+    func roundTrip(size: Int) throws {
+        for auth in [AuthScheme.open, .cluster] {
+            let envelope = Self.sample(size, auth: auth)
+            let bytes = try Wire.encode(envelope, keys: Self.keys)
+            #expect(bytes.count == Wire.headerSize + size)
+            #expect(try Wire.decode(bytes, keys: Self.keys) == envelope)
+        }
+    }
+
+    @Test func refusesOversizePayloads() {
+        #expect { try Wire.encode(Self.sample(Wire.maxPayload + 1), keys: Self.keys) } throws: { ($0 as? WireError)?.code == .tooLarge }
+    }
+
+    @Test func everyTruncationIsATypedError() throws {
+        let bytes = try Wire.encode(Self.sample(100), keys: Self.keys)
+        for length in 0..<bytes.count {
+            #expect(throws: WireError.self) { try Wire.decode(Array(bytes.prefix(length)), keys: Self.keys) }
+        }
+    }
+
+    @Test func everySingleByteChangeIsRefused() throws {
+        let bytes = try Wire.encode(Self.sample(64, auth: .cluster), keys: Self.keys)
+        for index in bytes.indices {
+            for flip: UInt8 in [0x01, 0x80, 0xFF] {
+                var damaged = bytes
+                damaged[index] ^= flip
+                #expect(throws: WireError.self) { try Wire.decode(damaged, keys: Self.keys) }
+            }
+        }
+    }
+
+    @Test func specificRefusals() throws {
+        let bytes = try Wire.encode(Self.sample(10), keys: Self.keys)
+        func code(_ mutate: (inout [UInt8]) -> Void) -> WireError.Code? {
+            var copy = bytes
+            mutate(&copy)
+            do { _ = try Wire.decode(copy, keys: Self.keys); return nil } catch { return error.code }
+        }
+        #expect(code { $0[0] = 0 } == .badMagic)
+        #expect(code { $0[2] = 9 } == .unsupportedVersion)
+        #expect(code { $0[3] = 0xEE } == .unknownType)
+        #expect(code { $0[4] = 7 } == .unknownAuthScheme)
+        #expect(code { $0[6] = 1 } == .reservedBitsSet)
+        #expect(code { $0.append(0) } == .lengthMismatch)
+        #expect(code { $0[27] ^= 1 } == .lengthMismatch)
+        #expect(code { $0[30] ^= 1 } == .badTag)
+        #expect(code { $0[$0.count - 1] ^= 1 } == .badTag)
+    }
+
+    @Test func clusterTrafficNeedsTheSecret() throws {
+        let bytes = try Wire.encode(Self.sample(8, auth: .cluster), keys: Self.keys)
+        #expect { try Wire.decode(bytes, keys: WireKeys()) } throws: { ($0 as? WireError)?.code == .missingKey }
+        let other = WireKeys(clusterSecret: [UInt8](repeating: 8, count: 32))
+        #expect { try Wire.decode(bytes, keys: other) } throws: { ($0 as? WireError)?.code == .badTag }
+        #expect { try Wire.encode(Self.sample(8, auth: .cluster), keys: WireKeys()) } throws: { ($0 as? WireError)?.code == .missingKey }
+    }
+
+    @Test("random bytes decode or fail, never trap", arguments: [UInt64(1), 2, 3, 4])
+    func randomBytes(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        let valid = (try? Wire.encode(Self.sample(32), keys: Self.keys)) ?? []
+        for round in 0..<5_000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                bytes = (0..<Int.random(in: 0...120, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            } else {
+                bytes = valid   // a valid header with random damage
+                for _ in 0..<Int.random(in: 1...4, using: &random) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+                }
+            }
+            _ = try? Wire.decode(bytes, keys: Self.keys)
+        }
+    }
+}
+
+@Suite("Byte coding")
+struct ByteCodingTests {
+    @Test func roundTripsFields() throws {
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian(UInt8(1))
+        bytes.appendBigEndian(UInt16(0xBEEF))
+        bytes.appendBigEndian(UInt32(0xDEAD_BEEF))
+        bytes.appendBigEndian(UInt64.max - 1)
+        bytes.appendString("alice")
+        bytes.appendLengthPrefixed([9, 8, 7])
+        var reader = ByteReader(bytes)
+        #expect(try reader.readUInt8() == 1)
+        #expect(try reader.readUInt16() == 0xBEEF)
+        #expect(try reader.readUInt32() == 0xDEAD_BEEF)
+        #expect(try reader.readUInt64() == UInt64.max - 1)
+        #expect(try reader.readString() == "alice")
+        #expect(try reader.readLengthPrefixed() == [9, 8, 7])
+        try reader.expectEnd()
+    }
+
+    @Test func refusesLengthsBeyondTheData() {
+        var reader = ByteReader([0xFF, 0xFF, 1, 2])
+        #expect { try reader.readLengthPrefixed() } throws: { ($0 as? WireError)?.code == .truncated }
+        var limited = ByteReader([0, 5, 1, 2, 3, 4, 5])
+        #expect { try limited.readLengthPrefixed(limit: 4) } throws: { ($0 as? WireError)?.code == .malformedBody }
+        var invalid = ByteReader([0, 2, 0xC3, 0x28])
+        #expect { try invalid.readString() } throws: { ($0 as? WireError)?.code == .malformedBody }
+        let trailing = ByteReader([1])
+        #expect(throws: WireError.self) { try trailing.expectEnd() }
+    }
+}
