@@ -46,9 +46,9 @@ public enum FileBytes {
 
     /// Writes `bytes` to `path` atomically; on any failure the old file (if any) is untouched
     /// and no temporary file is left behind.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(PNGError) {
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(PNGError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw ioError("cannot create", temporary) }
         var ok = true
         var failure = ""

@@ -49,7 +49,8 @@ public enum ClusterFile {
             throw NodeError(.clusterFile, "\(path) already exists; pass --force to replace it (its secret will change)")
         }
         do {
-            try FileBytes.writeAtomically(Array(config.rendered().utf8), to: path)
+            // The secret is private to the cloud's operators: owner-only.
+            try FileBytes.writeAtomically(Array(config.rendered().utf8), to: path, mode: 0o600)
         } catch {
             throw NodeError(.io, error.message)
         }

@@ -1,0 +1,32 @@
+# photocloud: the two commands a newcomer needs are `make demo` and `make test`.
+SWIFT ?= swift
+RELEASE_BIN := .build/release/photocloud
+DEBUG_BIN := .build/debug/photocloud
+
+.PHONY: deps build release test demo bench clean
+
+deps:
+	@./scripts/ensure-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Unit tests, simulations and the integration tests that spawn the real binary.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+# The whole story on one machine, narrated.
+demo: release
+	./scripts/demo.sh $(RELEASE_BIN)
+
+# Every benchmark, in release, with JSON next to the printed figures.
+bench: release
+	mkdir -p bench-results
+	$(RELEASE_BIN) bench udp --json bench-results/udp.json
+
+clean:
+	rm -rf .build bench-results demo-out

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Runs the real `photocloud` binary (for IntegrationTests), bounded in time.
+public struct BinaryRunner: Sendable {
+    public struct Outcome: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+        public var timedOut: Bool
+    }
+
+    public let executable: String
+
+    /// `$PHOTOCLOUD_BIN`, else `photocloud` beside the test bundle (the build folder).
+    public static func locate() -> BinaryRunner? {
+        if let path = ProcessInfo.processInfo.environment["PHOTOCLOUD_BIN"] { return BinaryRunner(executable: path) }
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = folder.appendingPathComponent("photocloud").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return BinaryRunner(executable: candidate) }
+            folder = folder.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    public init(executable: String) { self.executable = executable }
+
+    public func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+                    timeout: Duration = .seconds(60)) async throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "PHOTOCLOUD_CLUSTER")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read both pipes while it runs so a chatty child never blocks.
+        async let out = Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
+        async let err = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
+        let deadline = ContinuousClock.now + timeout
+        var timedOut = false
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                timedOut = true
+                process.terminate()
+                kill(process.processIdentifier, SIGKILL)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus,
+            stdout: String(decoding: await out, as: UTF8.self),
+            stderr: String(decoding: await err, as: UTF8.self),
+            timedOut: timedOut
+        )
+    }
+}

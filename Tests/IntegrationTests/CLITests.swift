@@ -1,0 +1,84 @@
+import Foundation
+import PhotoCloudTestKit
+import Testing
+
+@Suite("The photocloud binary")
+struct CLITests {
+    static let binary = BinaryRunner.locate()
+
+    func run(_ arguments: [String], directory: String? = nil, environment: [String: String] = [:]) async throws -> BinaryRunner.Outcome {
+        let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
+        let outcome = try await binary.run(arguments, environment: environment, directory: directory)
+        #expect(!outcome.timedOut)
+        return outcome
+    }
+
+    @Test func helpListsWhatWorks() async throws {
+        let outcome = try await run(["--help"])
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.contains("cluster"))
+        #expect(outcome.stdout.contains("bench"))
+    }
+
+    @Test func clusterInitWritesAValidFile() async throws {
+        try await withTemporaryFolder { folder in
+            let outcome = try await run(["cluster", "init", "--servers", "4", "--base-port", "9300"], directory: folder)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let attributes = try FileManager.default.attributesOfItem(atPath: folder + "/cluster.toml")
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            // ./cluster.toml is found without --cluster.
+            let shown = try await run(["cluster", "show", "--json"], directory: folder)
+            #expect(shown.status == 0)
+            let document = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            let servers = try #require(document?["servers"] as? [[String: Any]])
+            #expect(servers.map { $0["id"] as? Int } == [1, 2, 3, 4])
+            #expect(servers.first?["control"] as? String == "127.0.0.1:9301")
+            // An existing file is not replaced without --force.
+            let again = try await run(["cluster", "init"], directory: folder)
+            #expect(again.status == 1)
+            #expect(again.stderr.hasPrefix("error: ") && again.stderr.contains("--force"))
+        }
+    }
+
+    @Test func environmentVariableNamesTheClusterFile() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/other.toml"
+            #expect(try await run(["cluster", "init", "--servers", "2", "--out", path]).status == 0)
+            let shown = try await run(["cluster", "show"], directory: folder, environment: ["PHOTOCLOUD_CLUSTER": path])
+            #expect(shown.stdout.contains("2 servers"))
+            let builtIn = try await run(["cluster", "show"], directory: folder)
+            #expect(builtIn.stdout.contains("built-in local layout"))
+        }
+    }
+
+    @Test func badClusterFilesGiveOneErrorLine() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/bad.toml"
+            try "[cluster]\nsecret = \"xyz\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+            for arguments in [["cluster", "show", "--cluster", path], ["cluster", "show", "--cluster", folder + "/nope.toml"]] {
+                let outcome = try await run(arguments)
+                #expect(outcome.status == 1)
+                let lines = outcome.stderr.split(separator: "\n")
+                #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "\(outcome.stderr)")
+            }
+        }
+    }
+
+    @Test func usageErrorsExitTwo() async throws {
+        #expect(try await run(["cluster", "init", "--servers", "many"]).status == 2)
+        #expect(try await run(["no-such-command"]).status == 2)
+        #expect(try await run(["bench", "udp", "--roundtrips", "0"]).status == 2)
+    }
+
+    @Test func benchUDPWritesItsJSON() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/udp.json"
+            let outcome = try await run(["bench", "udp", "--roundtrips", "300", "--json", path])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+            for key in ["async_roundtrips_per_s", "blocking_roundtrips_per_s", "async_p50_us", "async_p99_us"] {
+                #expect((document?[key] as? Double ?? 0) > 0, "\(key)")
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build photocloud: pkg-config,
+# libpng and sqlite3 development files. Does nothing when they are present.
+set -euo pipefail
+
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if command -v pkg-config >/dev/null 2>&1; then
+  pkg-config --exists libpng || missing+=(libpng-dev)
+  pkg-config --exists sqlite3 || missing+=(libsqlite3-dev)
+else
+  missing+=(libpng-dev libsqlite3-dev)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
+      echo "error: need ${missing[*]}; run as root or install them with apt-get" >&2; exit 1
+    fi
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "error: swift is not on PATH; photocloud needs Swift 6 (https://swift.org/install)" >&2
+  exit 1
+fi
