@@ -24,9 +24,15 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // zlib, for the parallel PNG encoder (libpng depends on it already).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // epoll, eventfd, recvmmsg/sendmmsg and friends, which Glibc does not export to Swift.
         .target(name: "CLinuxShim"),
-        .target(name: "PNGCodec", dependencies: ["CPNG"], swiftSettings: strict),
+        .target(name: "PNGCodec", dependencies: ["CPNG", "CZlib"], swiftSettings: strict),
         .target(name: "AsyncUDP", dependencies: ["CLinuxShim"], swiftSettings: strict),
         .target(
             name: "PhotoCloudProtocol",
@@ -36,9 +42,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Steganography",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "PhotoCloudNode",
             dependencies: [
-                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol",
+                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "Steganography",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -46,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "PhotoCloudBench",
-            dependencies: ["AsyncUDP", "PhotoCloudNode"],
+            dependencies: ["AsyncUDP", "PNGCodec", "Steganography", "PhotoCloudNode"],
             swiftSettings: strict
         ),
         .target(
@@ -57,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "photocloud",
             dependencies: [
-                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "PhotoCloudNode", "PhotoCloudBench",
+                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "Steganography", "PhotoCloudNode", "PhotoCloudBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -66,6 +77,7 @@ let package = Package(
         .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "AsyncUDPTests", dependencies: ["AsyncUDP", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["PhotoCloudTestKit"], swiftSettings: strict),
     ]

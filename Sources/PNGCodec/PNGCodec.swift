@@ -11,15 +11,15 @@ public struct PNGCodec: Sendable {
     /// Images whose header claims more pixels than this are refused before any
     /// pixel buffer is allocated.
     public var maxPixels: Int
-    /// Trade compression for speed when encoding (libpng's PNG_IMAGE_FLAG_FAST).
-    public var fastEncoding: Bool
+    /// How `encode` compresses (level, filter, threads).
+    public var encoder: PNGEncoder
 
     public static let defaultMaxPixels = 100_000_000
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
-    public init(maxPixels: Int = PNGCodec.defaultMaxPixels, fastEncoding: Bool = false) {
+    public init(maxPixels: Int = PNGCodec.defaultMaxPixels, encoder: PNGEncoder = PNGEncoder()) {
         self.maxPixels = maxPixels
-        self.fastEncoding = fastEncoding
+        self.encoder = encoder
     }
 
     /// The width and height a PNG's header claims, without decoding pixels.
@@ -54,14 +54,26 @@ public struct PNGCodec: Sendable {
         return try finishDecoding(&image, header: head, name: path)
     }
 
-    /// Encodes RGBA8 pixels as an RGBA PNG.
+    /// Encodes RGBA8 pixels with the parallel encoder: as an RGB PNG when every
+    /// pixel is opaque (a quarter smaller, decodes to the same RGBA), else RGBA.
     public func encode(_ picture: RGBAImage) throws(PNGError) -> [UInt8] {
-        try encode(pixels: picture.pixels, width: picture.width, height: picture.height, hasAlpha: true)
+        try checkLimit(width: picture.width, height: picture.height)
+        if picture.isOpaque {
+            return try encoder.encode(picture.rgbPixels(), width: picture.width, height: picture.height, channels: 3)
+        }
+        return try encoder.encode(picture.pixels, width: picture.width, height: picture.height, channels: 4)
     }
 
     /// Encodes RGB8 pixels (3 bytes a pixel, no padding) as an RGB PNG.
     public func encodeRGB(_ pixels: [UInt8], width: Int, height: Int) throws(PNGError) -> [UInt8] {
-        try encode(pixels: pixels, width: width, height: height, hasAlpha: false)
+        try checkLimit(width: width, height: height)
+        return try encoder.encode(pixels, width: width, height: height, channels: 3)
+    }
+
+    /// Encodes RGBA8 through libpng's own simplified writer (one core, libpng's
+    /// defaults): the baseline the benchmarks compare against.
+    public func encodeWithLibpng(_ picture: RGBAImage, fast: Bool = false) throws(PNGError) -> [UInt8] {
+        try encodeWithLibpng(pixels: picture.pixels, width: picture.width, height: picture.height, hasAlpha: true, fast: fast)
     }
 
     /// Encodes RGBA8 and writes the file atomically (a temporary file, then rename).
@@ -72,14 +84,19 @@ public struct PNGCodec: Sendable {
 
     // MARK: Internals
 
-    private func encode(pixels: [UInt8], width: Int, height: Int, hasAlpha: Bool) throws(PNGError) -> [UInt8] {
+    private func checkLimit(width: Int, height: Int) throws(PNGError) {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= maxPixels else {
+            throw PNGError(.tooLarge, "cannot encode \(width)x\(height): more than the limit of \(maxPixels) pixels")
+        }
+    }
+
+    private func encodeWithLibpng(pixels: [UInt8], width: Int, height: Int, hasAlpha: Bool, fast: Bool) throws(PNGError) -> [UInt8] {
         let channels = hasAlpha ? 4 : 3
         guard width > 0, height > 0, width <= Int(Int32.max / 4), height <= Int(Int32.max) else {
             throw PNGError(.invalidImage, "cannot encode a \(width)x\(height) image")
         }
-        guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels else {
-            throw PNGError(.tooLarge, "cannot encode \(width)x\(height): more than the limit of \(maxPixels) pixels")
-        }
+        try checkLimit(width: width, height: height)
         guard pixels.count == width * height * channels else {
             throw PNGError(.invalidImage, "\(width)x\(height) with \(channels) channels needs \(width * height * channels) bytes, got \(pixels.count)")
         }
@@ -88,7 +105,7 @@ public struct PNGCodec: Sendable {
         image.width = UInt32(width)
         image.height = UInt32(height)
         image.format = hasAlpha ? cpng_format_rgba : cpng_format_rgb
-        if fastEncoding { image.flags |= cpng_flag_fast }
+        if fast { image.flags |= cpng_flag_fast }
         var capacity = cpng_png_size_max(&image)
         var output = [UInt8](repeating: 0, count: capacity)
         let stride = Int32(width * channels)

@@ -28,6 +28,32 @@ public struct RGBAImage: Sendable, Equatable {
 
     public var pixelCount: Int { width * height }
 
+    /// Every alpha is 255.
+    public var isOpaque: Bool {
+        pixels.withUnsafeBufferPointer { buffer in
+            var index = 3
+            while index < buffer.count {
+                if buffer[index] != 255 { return false }
+                index += 4
+            }
+            return true
+        }
+    }
+
+    /// The pixels without alpha, 3 bytes each.
+    public func rgbPixels() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
+            pixels.withUnsafeBufferPointer { source in
+                for pixel in 0..<pixelCount {
+                    out[pixel * 3] = source[pixel * 4]
+                    out[pixel * 3 + 1] = source[pixel * 4 + 1]
+                    out[pixel * 3 + 2] = source[pixel * 4 + 2]
+                }
+            }
+            initialized = pixelCount * 3
+        }
+    }
+
     /// The RGBA of the pixel at (x, y).
     public subscript(x: Int, y: Int) -> (r: UInt8, g: UInt8, b: UInt8, a: UInt8) {
         let i = (y * width + x) * 4

@@ -12,10 +12,47 @@ struct EncodeTests {
     @Test("RGBA round trips at several sizes", arguments: [(1, 1), (3, 1), (1, 5), (17, 13), (256, 3), (1000, 2)])
     func rgbaRoundTrip(width: Int, height: Int) throws {
         let image = try RGBAImage(width: width, height: height, pixels: Self.noise(width: width, height: height, channels: 4, seed: 7))
+        let codec = PNGCodec()
+        #expect(try codec.decode(try codec.encode(image)) == image)
         for fast in [false, true] {
-            let codec = PNGCodec(fastEncoding: fast)
-            #expect(try codec.decode(try codec.encode(image)) == image)
+            #expect(try codec.decode(try codec.encodeWithLibpng(image, fast: fast)) == image)
         }
+    }
+
+    @Test("every filter, level, strategy and thread count decodes with libpng", arguments: RowFilter.allCases)
+    func encoderChoices(filter: RowFilter) throws {
+        // Large enough to be cut into several parts (the parallel path).
+        let (width, height) = (700, 500)
+        let image = try RGBAImage(width: width, height: height, pixels: Self.photoLike(width: width, height: height))
+        for (level, strategy, threads) in [(0, PNGEncoder.Strategy.standard, 1), (1, .rle, 2), (3, .standard, 3), (6, .filtered, 4), (9, .standard, 2)] {
+            let codec = PNGCodec(encoder: PNGEncoder(level: level, filter: filter, strategy: strategy, threads: threads))
+            #expect(try codec.decode(try codec.encode(image)) == image, "level \(level) \(strategy) threads \(threads)")
+        }
+    }
+
+    @Test func opaqueImagesAreWrittenAsRGB() throws {
+        var pixels = Self.photoLike(width: 20, height: 10)
+        let opaque = try PNGCodec().encode(try RGBAImage(width: 20, height: 10, pixels: pixels))
+        #expect(opaque[25] == 2)   // IHDR colour type: RGB
+        pixels[3] = 254
+        let translucent = try PNGCodec().encode(try RGBAImage(width: 20, height: 10, pixels: pixels))
+        #expect(translucent[25] == 6)   // RGBA
+        #expect(try PNGCodec().decode(translucent).pixels == pixels)
+    }
+
+    /// Smooth gradients with a little noise, opaque: compresses like a photo.
+    static func photoLike(width: Int, height: Int) -> [UInt8] {
+        var random = SeededRandom(seed: 11)
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(width * height * 4)
+        for y in 0..<height {
+            for x in 0..<width {
+                let noise = Int.random(in: -3...3, using: &random)
+                pixels += [UInt8(clamping: x * 255 / width + noise), UInt8(clamping: y * 255 / height + noise),
+                           UInt8(clamping: (x + y) % 256 + noise), 255]
+            }
+        }
+        return pixels
     }
 
     @Test("RGB input decodes to opaque RGBA", arguments: [(1, 1), (9, 7), (64, 33)])

@@ -1,0 +1,177 @@
+import CZlib
+import Dispatch
+
+/// A PNG encoder that uses every core: rows are filtered in parallel, then the
+/// filtered image is cut into parts deflated in parallel, each primed with the
+/// 32 KiB before it as a dictionary (the technique of pigz), and the parts are
+/// joined into one zlib stream. libpng reads the result like any other PNG.
+/// Level, filter and strategy are choices of size against speed
+/// (docs/benchmarks.md measures them).
+public struct PNGEncoder: Sendable {
+    public enum Strategy: String, Sendable, CaseIterable {
+        case standard, filtered, rle
+        var zlibValue: Int32 {
+            switch self {
+            case .standard: return czlib_default_strategy
+            case .filtered: return czlib_filtered
+            case .rle: return czlib_rle
+            }
+        }
+    }
+
+    /// zlib level, 0 (store) to 9 (smallest).
+    public var level: Int
+    public var filter: RowFilter
+    public var strategy: Strategy
+    /// Parts compressed at once (defaults to the number of cores).
+    public var threads: Int
+
+    public static let defaultThreads = max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+    public init(level: Int = 3, filter: RowFilter = .paeth, strategy: Strategy = .standard, threads: Int = PNGEncoder.defaultThreads) {
+        self.level = level
+        self.filter = filter
+        self.strategy = strategy
+        self.threads = threads
+    }
+
+    /// Encodes `pixels` of `channels` (3: RGB, 4: RGBA) bytes a pixel.
+    public func encode(_ pixels: [UInt8], width: Int, height: Int, channels: Int) throws(PNGError) -> [UInt8] {
+        guard channels == 3 || channels == 4 else { throw PNGError(.invalidImage, "PNG encoding takes 3 or 4 channels, not \(channels)") }
+        guard width > 0, height > 0, width <= Int(Int32.max) / 4, height <= Int(Int32.max) else {
+            throw PNGError(.invalidImage, "cannot encode a \(width)x\(height) image")
+        }
+        guard pixels.count == width * height * channels else {
+            throw PNGError(.invalidImage, "\(width)x\(height) with \(channels) channels needs \(width * height * channels) bytes, got \(pixels.count)")
+        }
+        guard (0...9).contains(level) else { throw PNGError(.invalidImage, "zlib level must be 0-9, not \(level)") }
+        let rowBytes = width * channels
+        let filtered = filterRows(pixels, width: width, height: height, channels: channels)
+        let stream = try compress(filtered, rowBytes: rowBytes + 1, height: height)
+        var png: [UInt8] = PNGCodec.signature
+        png.reserveCapacity(stream.count + stream.count / 100 + 256)
+        var header: [UInt8] = []
+        header.appendBigEndian32(UInt32(width))
+        header.appendBigEndian32(UInt32(height))
+        header += [8, channels == 4 ? 6 : 2, 0, 0, 0]
+        Self.appendChunk("IHDR", header[...], to: &png)
+        let chunkSize = 1 << 20
+        var offset = 0
+        repeat {
+            let end = min(offset + chunkSize, stream.count)
+            Self.appendChunk("IDAT", stream[offset..<end], to: &png)
+            offset = end
+        } while offset < stream.count
+        Self.appendChunk("IEND", [][...], to: &png)
+        return png
+    }
+
+    /// Every row filtered: height x (1 + width x channels) bytes.
+    private func filterRows(_ pixels: [UInt8], width: Int, height: Int, channels: Int) -> [UInt8] {
+        let rowBytes = width * channels
+        let stride = rowBytes + 1
+        var filtered = [UInt8](repeating: 0, count: stride * height)
+        let parts = max(1, min(threads, height))
+        let filter = self.filter
+        pixels.withUnsafeBufferPointer { source in
+            filtered.withUnsafeMutableBufferPointer { destination in
+                nonisolated(unsafe) let source = source, destination = destination
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: max(rowBytes, 1))
+                    defer { scratch.deallocate() }
+                    for y in (height * part / parts)..<(height * (part + 1) / parts) {
+                        let row = source.baseAddress! + y * rowBytes
+                        RowFilter.filter(filter, row: row, previous: y > 0 ? row - rowBytes : nil, count: rowBytes,
+                                         bytesPerPixel: channels, out: destination.baseAddress! + y * stride, scratch: scratch)
+                    }
+                }
+            }
+        }
+        return filtered
+    }
+
+    /// One zlib stream (header, deflate parts, Adler-32) of `data`.
+    private func compress(_ data: [UInt8], rowBytes: Int, height: Int) throws(PNGError) -> [UInt8] {
+        // Parts of whole rows, at least 256 KiB each, so small images stay one part.
+        let parts = max(1, min(threads, data.count / (256 * 1024), height))
+        var outputs = [[UInt8]?](repeating: nil, count: parts)
+        var adlers = [UInt](repeating: 0, count: parts)
+        let (level, strategy) = (Int32(level), self.strategy.zlibValue)
+        data.withUnsafeBufferPointer { input in
+            outputs.withUnsafeMutableBufferPointer { outputs in
+                adlers.withUnsafeMutableBufferPointer { adlers in
+                    // Each part writes only its own slots.
+                    nonisolated(unsafe) let input = input, outputs = outputs, adlers = adlers
+                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        let start = height * part / parts * rowBytes
+                        let end = height * (part + 1) / parts * rowBytes
+                        let dictionaryStart = max(0, start - 32 * 1024)
+                        let slice = UnsafeBufferPointer(rebasing: input[start..<end])
+                        let dictionary = UnsafeBufferPointer(rebasing: input[dictionaryStart..<start])
+                        outputs[part] = Self.deflatePart(slice, dictionary: dictionary, last: part == parts - 1, level: level, strategy: strategy)
+                        adlers[part] = adler32(1, slice.baseAddress, UInt32(slice.count))
+                    }
+                }
+            }
+        }
+        let compressed = outputs.compactMap { $0 }
+        guard compressed.count == parts else { throw PNGError(.invalidImage, "zlib failed to compress the image") }
+        var adler = adlers[0]
+        for part in 1..<parts {
+            let length = (height * (part + 1) / parts - height * part / parts) * rowBytes
+            adler = adler32_combine(adler, adlers[part], off_t(length))
+        }
+        var stream: [UInt8] = [0x78, 0x9C]
+        stream.reserveCapacity(compressed.reduce(6) { $0 + $1.count })
+        for output in compressed { stream += output }
+        stream.appendBigEndian32(UInt32(truncatingIfNeeded: adler))
+        return stream
+    }
+
+    /// Raw deflate of one part; all but the last end with a sync flush (byte-aligned, not final).
+    private static func deflatePart(
+        _ input: UnsafeBufferPointer<UInt8>, dictionary: UnsafeBufferPointer<UInt8>, last: Bool, level: Int32, strategy: Int32
+    ) -> [UInt8]? {
+        var stream = z_stream()
+        guard czlib_deflate_init_raw(&stream, level, strategy) == czlib_ok else { return nil }
+        defer { deflateEnd(&stream) }
+        if dictionary.count > 0, deflateSetDictionary(&stream, dictionary.baseAddress, UInt32(dictionary.count)) != czlib_ok {
+            return nil
+        }
+        let capacity = Int(deflateBound(&stream, UInt(input.count))) + 64
+        var result: Int32 = czlib_ok
+        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+            stream.avail_in = UInt32(input.count)
+            stream.next_out = buffer.baseAddress
+            stream.avail_out = UInt32(capacity)
+            result = deflate(&stream, last ? czlib_finish : czlib_sync_flush)
+            initialized = capacity - Int(stream.avail_out)
+        }
+        let done = last ? result == czlib_stream_end : (result == czlib_ok && stream.avail_in == 0)
+        return done ? output : nil
+    }
+
+    private static func appendChunk(_ type: String, _ data: ArraySlice<UInt8>, to png: inout [UInt8]) {
+        let typeBytes = Array(type.utf8)
+        png.appendBigEndian32(UInt32(data.count))
+        png += typeBytes
+        png += data
+        var crc = typeBytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, UInt32($0.count)) }
+        crc = data.withUnsafeBufferPointer { crc32(crc, $0.baseAddress, UInt32($0.count)) }
+        png.appendBigEndian32(UInt32(truncatingIfNeeded: crc))
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendBigEndian32(_ value: UInt32) {
+        append(UInt8(value >> 24))
+        append(UInt8(value >> 16 & 0xFF))
+        append(UInt8(value >> 8 & 0xFF))
+        append(UInt8(value & 0xFF))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

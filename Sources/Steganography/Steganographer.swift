@@ -1,0 +1,89 @@
+/// Hides a payload in an RGBA8 pixel buffer and recovers it (docs/steganography.md).
+///
+/// Pure: no I/O. The buffer is width x height x 4 bytes; alpha is never changed.
+public enum Steganographer {
+    public static let bitsRange = 1...3
+
+    /// Colour slots of an image: three per pixel.
+    public static func slots(width: Int, height: Int) -> Int { width * height * 3 }
+
+    /// The largest payload, in bytes, that fits a width x height cover.
+    public static func capacity(width: Int, height: Int, bitsPerChannel: Int = 1) -> Int {
+        capacity(slots: slots(width: width, height: height), bitsPerChannel: bitsPerChannel)
+    }
+
+    static func capacity(slots: Int, bitsPerChannel: Int) -> Int {
+        let bodySlots = slots - PayloadFormat.headerSlots
+        guard bodySlots > 0 else { return 0 }
+        return max(0, bodySlots * bitsPerChannel / 8 - PayloadFormat.overhead)
+    }
+
+    /// The fewest pixels a cover needs to carry `payloadBytes`.
+    public static func pixelsNeeded(payloadBytes: Int, bitsPerChannel: Int = 1) -> Int {
+        let bodySlots = SlotBits.slots(forBytes: payloadBytes + PayloadFormat.overhead, bitsPerSlot: bitsPerChannel)
+        return (PayloadFormat.headerSlots + bodySlots + 2) / 3
+    }
+
+    /// Hides `payload` in `pixels`, spread over the whole image in the key's order.
+    public static func embed(
+        _ payload: [UInt8], into pixels: inout [UInt8], width: Int, height: Int,
+        key: StegoKey, bitsPerChannel: Int = 1
+    ) throws(StegoError) {
+        try checkBuffer(pixels, width: width, height: height)
+        guard bitsRange.contains(bitsPerChannel) else {
+            throw StegoError(.invalidArgument, "bits per channel must be 1, 2 or 3, not \(bitsPerChannel)")
+        }
+        let available = capacity(width: width, height: height, bitsPerChannel: bitsPerChannel)
+        // (Even an empty payload needs room for the header, nonce and tag.)
+        guard pixelsNeeded(payloadBytes: payload.count, bitsPerChannel: bitsPerChannel) <= width * height else {
+            let needed = pixelsNeeded(payloadBytes: payload.count, bitsPerChannel: bitsPerChannel)
+            throw StegoError(.coverTooSmall, """
+                the payload is \(payload.count) bytes but a \(width)x\(height) cover holds at most \(available) \
+                at \(bitsPerChannel) bit\(bitsPerChannel == 1 ? "" : "s") per channel; it needs a cover of at least \
+                \(needed) pixels (\(suggestedSize(pixels: needed, width: width, height: height))), or more bits per channel
+                """)
+        }
+        let header = PayloadFormat.header(bits: bitsPerChannel, bodyLength: payload.count + PayloadFormat.overhead)
+        let body = try PayloadFormat.seal(payload, header: header, key: key.sealKey)
+        let writer = SlotBits(permutation: SlotPermutation(count: slots(width: width, height: height), keys: key.orderKeys))
+        // The ±1 choices need only be unpredictable to an observer: seed them from the sealed body.
+        var coins = CoinFlips(seed: body.prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
+        pixels.withUnsafeMutableBufferPointer { buffer in
+            let next = writer.write(PayloadFormat.masked(header, with: key.headerMask), into: buffer, from: 0, bitsPerSlot: 1, coins: &coins)
+            _ = writer.write(body, into: buffer, from: next, bitsPerSlot: bitsPerChannel, coins: &coins)
+        }
+    }
+
+    /// Recovers the payload hidden with `key`.
+    public static func extract(from pixels: [UInt8], width: Int, height: Int, key: StegoKey) throws(StegoError) -> [UInt8] {
+        try checkBuffer(pixels, width: width, height: height)
+        let totalSlots = slots(width: width, height: height)
+        let noPayload = StegoError(.noPayload, "no hidden payload found with this key: the key is wrong, or the image carries none")
+        guard totalSlots >= PayloadFormat.headerSlots else { throw noPayload }
+        let reader = SlotBits(permutation: SlotPermutation(count: totalSlots, keys: key.orderKeys))
+        return try pixels.withUnsafeBufferPointer { buffer throws(StegoError) in
+            let masked = reader.read(PayloadFormat.headerSize, from: buffer, from: 0, bitsPerSlot: 1)
+            let header = PayloadFormat.masked(masked, with: key.headerMask)
+            guard let (bits, bodyLength) = PayloadFormat.parse(header: header) else { throw noPayload }
+            guard bodyLength - PayloadFormat.overhead <= capacity(slots: totalSlots, bitsPerChannel: bits) else {
+                throw StegoError(.damaged, "the hidden payload's header is damaged (it claims more than the image can hold)")
+            }
+            let body = reader.read(bodyLength, from: buffer, from: PayloadFormat.headerSlots, bitsPerSlot: bits)
+            return try PayloadFormat.open(body, header: header, key: key.sealKey)
+        }
+    }
+
+    private static func checkBuffer(_ pixels: [UInt8], width: Int, height: Int) throws(StegoError) {
+        guard width > 0, height > 0, pixels.count == width * height * 4 else {
+            throw StegoError(.invalidArgument, "an RGBA buffer of \(width)x\(height) needs \(max(0, width * height * 4)) bytes, got \(pixels.count)")
+        }
+    }
+
+    /// A width x height with the cover's aspect ratio and at least `pixels` pixels.
+    static func suggestedSize(pixels: Int, width: Int, height: Int) -> String {
+        let scale = (Double(pixels) / Double(width * height)).squareRoot()
+        var w = Int((Double(width) * scale).rounded(.up)), h = Int((Double(height) * scale).rounded(.up))
+        while w * h < pixels { w += 1; h = max(h, Int((Double(height) * Double(w) / Double(width)).rounded(.up))) }
+        return "for example \(w)x\(h)"
+    }
+}

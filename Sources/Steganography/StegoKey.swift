@@ -1,0 +1,75 @@
+import Crypto
+
+/// The secret that decides where a payload hides and seals it: derived with
+/// HKDF-SHA256 from a passphrase or from raw key bytes. Without it the
+/// positions look random and the bits are ChaCha20-Poly1305 ciphertext.
+public struct StegoKey: Sendable {
+    /// Round keys of the slot permutation.
+    let orderKeys: [UInt64]
+    /// XORed over the header so that even its magic looks random.
+    let headerMask: [UInt8]
+    /// Seals the body.
+    let sealKey: SymmetricKey
+
+    static let salt = Array("photocloud stego v1".utf8)
+
+    /// A key from raw bytes (at least 16).
+    public init(rawKey: [UInt8]) throws(StegoError) {
+        guard rawKey.count >= 16 else {
+            throw StegoError(.invalidArgument, "a raw stego key needs at least 16 bytes, got \(rawKey.count)")
+        }
+        self.init(material: rawKey)
+    }
+
+    /// A key from a passphrase (not empty).
+    public init(passphrase: String) throws(StegoError) {
+        guard !passphrase.isEmpty else { throw StegoError(.invalidArgument, "the stego passphrase is empty") }
+        self.init(material: Array(passphrase.utf8))
+    }
+
+    /// Parses the command-line form: `hex:<hex digits>` for raw bytes, anything else a passphrase.
+    public init(parsing text: String) throws(StegoError) {
+        if text.hasPrefix("hex:") {
+            guard let bytes = Self.hexBytes(text.dropFirst(4)) else {
+                throw StegoError(.invalidArgument, "the key after hex: is not an even number of hex digits")
+            }
+            try self.init(rawKey: bytes)
+        } else {
+            try self.init(passphrase: text)
+        }
+    }
+
+    private init(material: [UInt8]) {
+        let input = SymmetricKey(data: material)
+        func derive(_ label: String, _ count: Int) -> [UInt8] {
+            HKDF<SHA256>.deriveKey(inputKeyMaterial: input, salt: Self.salt, info: Array(label.utf8), outputByteCount: count)
+                .withUnsafeBytes { Array($0) }
+        }
+        let order = derive("slot order", SlotPermutation.rounds * 8)
+        orderKeys = (0..<SlotPermutation.rounds).map { round in
+            order[round * 8..<round * 8 + 8].reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        headerMask = derive("header mask", PayloadFormat.headerSize)
+        sealKey = SymmetricKey(data: derive("seal", 32))
+    }
+
+    private static func hexBytes(_ text: Substring) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case 48...57: return digit - 48
+        case 97...102: return digit - 87
+        case 65...70: return digit - 55
+        default: return nil
+        }
+    }
+}
