@@ -32,6 +32,18 @@ public struct PNGCodec: Sendable {
         return (Int(image.width), Int(image.height))
     }
 
+    /// The width and height a PNG file's header claims, reading only the header.
+    public func dimensions(ofFile path: String) throws(PNGError) -> (width: Int, height: Int) {
+        let head = try FileBytes.prefix(of: path, count: Self.headerBytes)
+        try Self.checkSignature(head, name: path)
+        var image = Self.newImage()
+        defer { png_image_free(&image) }
+        guard png_image_begin_read_from_file(&image, path) != 0 else {
+            throw Self.failure(&image, reading: true, name: path)
+        }
+        return (Int(image.width), Int(image.height))
+    }
+
     /// Decodes a PNG held in memory into RGBA8.
     public func decode(_ data: [UInt8]) throws(PNGError) -> RGBAImage {
         try Self.checkSignature(data)

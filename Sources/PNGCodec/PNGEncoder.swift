@@ -28,7 +28,7 @@ public struct PNGEncoder: Sendable {
 
     public static let defaultThreads = max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
-    public init(level: Int = 3, filter: RowFilter = .paeth, strategy: Strategy = .standard, threads: Int = PNGEncoder.defaultThreads) {
+    public init(level: Int = 1, filter: RowFilter = .average, strategy: Strategy = .standard, threads: Int = PNGEncoder.defaultThreads) {
         self.level = level
         self.filter = filter
         self.strategy = strategy

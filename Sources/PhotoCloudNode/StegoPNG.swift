@@ -4,17 +4,44 @@ import Steganography
 /// The steganography engine on PNG files and bytes: decode the cover, hide or
 /// recover the payload, encode the result. Used by `photocloud stego` and by
 /// the servers' encryption service.
+///
+/// Embedding plans the payload's positions (which needs only the cover's size,
+/// read from its header) on one core while the cover decodes on another.
 public struct StegoPNG: Sendable {
     public var codec: PNGCodec
 
     public init(codec: PNGCodec = PNGCodec()) { self.codec = codec }
 
-    /// Hides `payload` in `cover`; returns the stego PNG, the cover's width and
-    /// height, RGB when the cover is opaque (smaller), RGBA otherwise.
+    /// Hides `payload` in the cover PNG `cover`; returns the stego PNG (the
+    /// cover's width and height; RGB when the cover is opaque, else RGBA).
+    public func embed(_ payload: [UInt8], coverPNG cover: [UInt8], key: StegoKey, bitsPerChannel: Int = 1) async throws -> [UInt8] {
+        let size = try codec.dimensions(of: cover)
+        let codec = self.codec
+        return try await embed(payload, size: size, key: key, bitsPerChannel: bitsPerChannel) { try codec.decode(cover) }
+    }
+
+    /// Hides `payload` in the cover PNG file at `path`.
+    public func embed(_ payload: [UInt8], coverFile path: String, key: StegoKey, bitsPerChannel: Int = 1) async throws -> [UInt8] {
+        let size = try codec.dimensions(ofFile: path)
+        let codec = self.codec
+        return try await embed(payload, size: size, key: key, bitsPerChannel: bitsPerChannel) { try codec.decode(file: path) }
+    }
+
+    /// Hides `payload` in an already decoded cover.
     public func embed(_ payload: [UInt8], in cover: RGBAImage, key: StegoKey, bitsPerChannel: Int = 1) throws -> [UInt8] {
-        var pixels = cover.pixels
-        try Steganographer.embed(payload, into: &pixels, width: cover.width, height: cover.height, key: key, bitsPerChannel: bitsPerChannel)
-        return try codec.encode(RGBAImage(width: cover.width, height: cover.height, pixels: pixels))
+        var image = cover
+        try Steganographer.embed(payload, into: &image.pixels, width: image.width, height: image.height, key: key, bitsPerChannel: bitsPerChannel)
+        return try codec.encode(image)
+    }
+
+    private func embed(
+        _ payload: [UInt8], size: (width: Int, height: Int), key: StegoKey, bitsPerChannel: Int,
+        decode: @Sendable () throws -> RGBAImage
+    ) async throws -> [UInt8] {
+        async let plan = EmbeddingPlan(payloadBytes: payload.count, width: size.width, height: size.height, key: key, bitsPerChannel: bitsPerChannel)
+        var image = try decode()
+        try Steganographer.embed(payload, into: &image.pixels, plan: try await plan)
+        return try codec.encode(image)
     }
 
     /// Recovers the payload hidden in a stego PNG.

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Writes and reads bits in the low bits of colour channels at slots taken in
 /// permutation order. A slot is one colour channel of one pixel (R, G or B;
 /// alpha is never touched): slot s is byte (s / 3) * 4 + s % 3 of the RGBA buffer.
@@ -6,58 +8,118 @@
 /// hide moves to the nearest value that carries them (for 1 bit: +1 or -1 at
 /// random), instead of overwriting them, which leaves no pairs-of-values
 /// signature for steganalysis.
-struct SlotBits {
+struct SlotBits: Sendable {
     let permutation: SlotPermutation
+    /// Work is split over this many threads when there is enough of it.
+    var threads: Int = ProcessorCount.online
+
+    /// Positions whose byte offsets are computed before any pixel is touched:
+    /// the pixel loads of a batch are then independent, and the CPU overlaps
+    /// their cache and TLB misses instead of waiting for each in turn.
+    static let batch = 64
 
     @inline(__always)
     static func byteOffset(ofSlot slot: Int) -> Int { slot / 3 &* 4 &+ slot % 3 }
 
-    /// Hides `bytes` (MSB first, `bitsPerSlot` at a time) in the slots at
-    /// positions start, start+1, ... of the order; returns the next position.
-    func write(_ bytes: [UInt8], into pixels: UnsafeMutableBufferPointer<UInt8>, from start: Int, bitsPerSlot: Int, coins: inout CoinFlips) -> Int {
-        let slotMask = UInt64(1) << UInt64(bitsPerSlot) - 1
-        var position = start
-        var accumulator: UInt64 = 0
-        var available = 0
-        var index = 0
-        let totalBits = bytes.count * 8
-        var written = 0
-        while written < totalBits {
-            if available < bitsPerSlot {
-                let next = index < bytes.count ? UInt64(bytes[index]) : 0
-                index += 1
-                accumulator = accumulator << 8 | next
-                available += 8
+    /// The byte offsets of the slots at `positions` of the order, computed in
+    /// parallel: an embedding plan, which needs no pixels and so can be made
+    /// while the cover is still being decoded.
+    func offsets(_ positions: Range<Int>) -> [UInt32] {
+        [UInt32](unsafeUninitializedCapacity: positions.count) { output, initialized in
+            nonisolated(unsafe) let output = output
+            forEachPart(slots: positions.count, bitsPerSlot: 1) { _, slots, _ in
+                let batch = UnsafeMutablePointer<Int>.allocate(capacity: Self.batch)
+                defer { batch.deallocate() }
+                var slot = slots.lowerBound
+                while slot < slots.upperBound {
+                    let count = min(Self.batch, slots.upperBound - slot)
+                    permutation.slots(from: positions.lowerBound + slot, count: count, into: batch)
+                    for j in 0..<count { output[slot + j] = UInt32(truncatingIfNeeded: Self.byteOffset(ofSlot: batch[j])) }
+                    slot += count
+                }
             }
-            available -= bitsPerSlot
-            let value = UInt8(truncatingIfNeeded: (accumulator >> UInt64(available)) & slotMask)
-            let offset = Self.byteOffset(ofSlot: permutation.slot(position))
-            pixels[offset] = Self.matched(pixels[offset], carrying: value, bits: bitsPerSlot, coins: &coins)
-            position += 1
-            written += bitsPerSlot
+            initialized = positions.count
         }
-        return position
+    }
+
+    /// Hides `bytes` (MSB first, `bitsPerSlot` at a time) at the planned offsets.
+    func write(_ bytes: [UInt8], into pixels: UnsafeMutableBufferPointer<UInt8>, at offsets: [UInt32], bitsPerSlot: Int, seed: UInt64) {
+        precondition(offsets.count == Self.slots(forBytes: bytes.count, bitsPerSlot: bitsPerSlot), "plan and payload disagree")
+        bytes.withUnsafeBufferPointer { source in
+            offsets.withUnsafeBufferPointer { offsets in
+                nonisolated(unsafe) let source = source, pixels = pixels, offsets = offsets
+                forEachPart(slots: offsets.count, bitsPerSlot: bitsPerSlot) { part, slots, firstByte in
+                    var coins = CoinFlips(seed: seed &+ UInt64(part) &* 0x9E37_79B9_7F4A_7C15)
+                    let slotMask = UInt64(1) << UInt64(bitsPerSlot) - 1
+                    var accumulator: UInt64 = 0
+                    var available = 0
+                    var index = firstByte
+                    for slot in slots {
+                        if available < bitsPerSlot {
+                            accumulator = accumulator << 8 | UInt64(index < source.count ? source[index] : 0)
+                            index += 1
+                            available += 8
+                        }
+                        available -= bitsPerSlot
+                        let value = UInt8(truncatingIfNeeded: (accumulator >> UInt64(available)) & slotMask)
+                        let offset = Int(offsets[slot])
+                        pixels[offset] = Self.matched(pixels[offset], carrying: value, bits: bitsPerSlot, coins: &coins)
+                    }
+                }
+            }
+        }
     }
 
     /// Reads `count` bytes from the slots at positions start, start+1, ...
     func read(_ count: Int, from pixels: UnsafeBufferPointer<UInt8>, from start: Int, bitsPerSlot: Int) -> [UInt8] {
+        let totalSlots = Self.slots(forBytes: count, bitsPerSlot: bitsPerSlot)
+        return [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
+            nonisolated(unsafe) let output = output, pixels = pixels
+            forEachPart(slots: totalSlots, bitsPerSlot: bitsPerSlot) { _, slots, firstByte in
+                readPart(pixels, slots: slots, positionBase: start, bitsPerSlot: bitsPerSlot, into: output, firstByte: firstByte, byteLimit: count)
+            }
+            initialized = count
+        }
+    }
+
+    /// Splits `slots` slots into parts that start on whole bytes of the bit
+    /// stream (8 slots carry `bitsPerSlot` bytes) and runs them in parallel.
+    private func forEachPart(slots: Int, bitsPerSlot: Int, _ body: @Sendable (Int, Range<Int>, Int) -> Void) {
+        let groups = (slots + 7) / 8
+        let parts = slots >= 1 << 16 ? max(1, min(threads, groups)) : 1
+        if parts == 1 { return body(0, 0..<slots, 0) }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let firstGroup = groups * part / parts, endGroup = groups * (part + 1) / parts
+            body(part, firstGroup * 8..<min(endGroup * 8, slots), firstGroup * bitsPerSlot)
+        }
+    }
+
+    private func readPart(
+        _ pixels: UnsafeBufferPointer<UInt8>, slots: Range<Int>, positionBase: Int, bitsPerSlot: Int,
+        into output: UnsafeMutableBufferPointer<UInt8>, firstByte: Int, byteLimit: Int
+    ) {
         let slotMask = UInt8(1 << bitsPerSlot - 1)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(count)
         var accumulator: UInt64 = 0
         var available = 0
-        var position = start
-        while bytes.count < count {
-            while available < 8 {
-                let offset = Self.byteOffset(ofSlot: permutation.slot(position))
-                accumulator = accumulator << UInt64(bitsPerSlot) | UInt64(pixels[offset] & slotMask)
+        var byte = firstByte
+        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: Self.batch)
+        defer { offsets.deallocate() }
+        var slot = slots.lowerBound
+        while slot < slots.upperBound {
+            let count = min(Self.batch, slots.upperBound - slot)
+            permutation.slots(from: positionBase + slot, count: count, into: offsets)
+            for j in 0..<count { offsets[j] = Self.byteOffset(ofSlot: offsets[j]) }
+            for j in 0..<count {
+                accumulator = accumulator << UInt64(bitsPerSlot) | UInt64(pixels[offsets[j]] & slotMask)
                 available += bitsPerSlot
-                position += 1
+                if available >= 8 {
+                    available -= 8
+                    if byte < byteLimit { output[byte] = UInt8(truncatingIfNeeded: accumulator >> UInt64(available)) }
+                    byte += 1
+                }
             }
-            available -= 8
-            bytes.append(UInt8(truncatingIfNeeded: accumulator >> UInt64(available)))
+            slot += count
         }
-        return bytes
     }
 
     /// Slots needed for `count` bytes at `bitsPerSlot`.

@@ -30,27 +30,24 @@ public enum Steganographer {
         key: StegoKey, bitsPerChannel: Int = 1
     ) throws(StegoError) {
         try checkBuffer(pixels, width: width, height: height)
-        guard bitsRange.contains(bitsPerChannel) else {
-            throw StegoError(.invalidArgument, "bits per channel must be 1, 2 or 3, not \(bitsPerChannel)")
+        let plan = try EmbeddingPlan(payloadBytes: payload.count, width: width, height: height, key: key, bitsPerChannel: bitsPerChannel)
+        try embed(payload, into: &pixels, plan: plan)
+    }
+
+    /// Hides `payload` at the positions of a plan made for its size and the cover's.
+    public static func embed(_ payload: [UInt8], into pixels: inout [UInt8], plan: EmbeddingPlan) throws(StegoError) {
+        try checkBuffer(pixels, width: plan.width, height: plan.height)
+        guard payload.count == plan.payloadBytes else {
+            throw StegoError(.invalidArgument, "the plan is for \(plan.payloadBytes) bytes, the payload has \(payload.count)")
         }
-        let available = capacity(width: width, height: height, bitsPerChannel: bitsPerChannel)
-        // (Even an empty payload needs room for the header, nonce and tag.)
-        guard pixelsNeeded(payloadBytes: payload.count, bitsPerChannel: bitsPerChannel) <= width * height else {
-            let needed = pixelsNeeded(payloadBytes: payload.count, bitsPerChannel: bitsPerChannel)
-            throw StegoError(.coverTooSmall, """
-                the payload is \(payload.count) bytes but a \(width)x\(height) cover holds at most \(available) \
-                at \(bitsPerChannel) bit\(bitsPerChannel == 1 ? "" : "s") per channel; it needs a cover of at least \
-                \(needed) pixels (\(suggestedSize(pixels: needed, width: width, height: height))), or more bits per channel
-                """)
-        }
-        let header = PayloadFormat.header(bits: bitsPerChannel, bodyLength: payload.count + PayloadFormat.overhead)
-        let body = try PayloadFormat.seal(payload, header: header, key: key.sealKey)
-        let writer = SlotBits(permutation: SlotPermutation(count: slots(width: width, height: height), keys: key.orderKeys))
+        let header = PayloadFormat.header(bits: plan.bitsPerChannel, bodyLength: payload.count + PayloadFormat.overhead)
+        let body = try PayloadFormat.seal(payload, header: header, key: plan.key.sealKey)
         // The ±1 choices need only be unpredictable to an observer: seed them from the sealed body.
-        var coins = CoinFlips(seed: body.prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
+        let seed = body.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+        let writer = plan.writer
         pixels.withUnsafeMutableBufferPointer { buffer in
-            let next = writer.write(PayloadFormat.masked(header, with: key.headerMask), into: buffer, from: 0, bitsPerSlot: 1, coins: &coins)
-            _ = writer.write(body, into: buffer, from: next, bitsPerSlot: bitsPerChannel, coins: &coins)
+            writer.write(PayloadFormat.masked(header, with: plan.key.headerMask), into: buffer, at: plan.headerOffsets, bitsPerSlot: 1, seed: seed)
+            writer.write(body, into: buffer, at: plan.bodyOffsets, bitsPerSlot: plan.bitsPerChannel, seed: ~seed)
         }
     }
 

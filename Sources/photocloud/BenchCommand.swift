@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure photocloud against baselines in the same run.",
-        subcommands: [UDP.self]
+        subcommands: [UDP.self, Stego.self]
     )
 
     struct UDP: AsyncParsableCommand {
@@ -38,6 +38,60 @@ struct BenchCommand: AsyncParsableCommand {
                   blocking (2 threads)   \(format(result.blocking_roundtrips_per_s)) round trips/s  p50 \(format(result.blocking_p50_us)) us  p99 \(format(result.blocking_p99_us)) us
                   async / blocking       \(String(format: "%.2f", result.ratio))x
                 """)
+            if let json { try JSONOutput.write(result, to: json) }
+        }
+    }
+}
+
+extension BenchCommand {
+    struct Stego: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hide 1 MB in a 12-megapixel photo: against a bare libpng decode + encode.",
+            discussion: "Run from the repository (the cover comes from Fixtures/covers) in a release build."
+        )
+
+        @Option(help: "The photo to scale into the cover (default Fixtures/covers/hubble_deep_field.png).")
+        var cover: String?
+
+        @Option(name: .customLong("payload-bytes"), help: "Bytes to hide.")
+        var payloadBytes: Int = 1 << 20
+
+        @Option(help: "Cover width and height, e.g. 4000x3000, or native for the photo as it is.")
+        var size: String = "4000x3000"
+
+        @Option(help: "Runs per figure (the median is reported).")
+        var repeats: Int = 3
+
+        @Flag(help: "Also time every zlib level, filter and thread count of the encoder.")
+        var sweep = false
+
+        @Option(help: "Also write the results as JSON to this file (- for stdout).")
+        var json: String?
+
+        func run() async throws {
+            let parts = size == "native" ? [0, 0] : size.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, size == "native" || parts.allSatisfy({ (1...20_000).contains($0) }) else {
+                throw ValidationError("--size takes WIDTHxHEIGHT, e.g. 4000x3000, or native")
+            }
+            let progress = Progress()
+            let result = try await StegoBench(coverPath: cover, payloadBytes: payloadBytes, width: parts[0], height: parts[1],
+                                        repeats: max(1, repeats), sweep: sweep).run { progress.stage($0) }
+            progress.finish()
+            print("""
+                stego: \(result.payload_bytes) bytes into \(result.width)x\(result.height) (from \(result.cover)), median of \(repeats)
+                  libpng decode + encode (baseline)  \(String(format: "%.3f", result.baseline_libpng_seconds)) s  (decode \(String(format: "%.3f", result.baseline_decode_seconds)), encode \(String(format: "%.3f", result.baseline_encode_seconds)))
+                  decode + encode, photocloud encoder \(String(format: "%.3f", result.baseline_own_codec_seconds)) s
+                  decode + embed + encode            \(String(format: "%.3f", result.embed_total_seconds)) s  = \(String(format: "%.2f", result.ratio))x the libpng baseline, \(String(format: "%.2f", result.ratio_own_codec))x photocloud's own decode + encode
+                  decode + embed (no encode)         \(String(format: "%.3f", result.decode_embed_seconds)) s
+                  embedding step alone               \(String(format: "%.3f", result.embed_only_seconds)) s  = \(String(format: "%.1f", result.embed_mb_per_s)) MB/s
+                  decode + extract                   \(String(format: "%.3f", result.extract_total_seconds)) s  (extract alone \(String(format: "%.3f", result.extract_only_seconds)) s)  intact: \(result.intact)
+                  PSNR                               \(String(format: "%.1f", result.psnr_db)) dB; at 95% of capacity \(String(format: "%.1f", result.psnr_95_percent_capacity_db)) dB
+                  PNG sizes                          cover \(result.cover_png_bytes), stego \(result.stego_png_bytes), libpng re-encode \(result.baseline_png_bytes)
+                  encoder                            \(result.encoder)
+                """)
+            for choice in result.encoder_sweep {
+                print(String(format: "  sweep: level %d %-8@ %d thread(s)  %.3f s  %d bytes", choice.level, choice.filter, choice.threads, choice.seconds, choice.bytes))
+            }
             if let json { try JSONOutput.write(result, to: json) }
         }
     }

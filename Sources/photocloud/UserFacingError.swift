@@ -3,6 +3,7 @@ import Foundation
 import PNGCodec
 import PhotoCloudNode
 import PhotoCloudProtocol
+import Steganography
 
 /// A failure the CLI itself detects (a file it cannot write, a bad option value).
 struct CLIError: Error, CustomStringConvertible {
@@ -20,6 +21,7 @@ enum UserFacingError {
         case let error as PNGError: return error.message
         case let error as UDPError: return error.message
         case let error as WireError: return error.message
+        case let error as StegoError: return error.message
         case is CancellationError: return "interrupted"
         default: return nil
         }

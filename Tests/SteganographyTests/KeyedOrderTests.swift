@@ -35,3 +35,16 @@ struct KeyedOrderTests {
         for count in cells { #expect(abs(Double(count) - mean) < mean * 0.25, "\(cells)") }
     }
 }
+
+@Suite("Slot permutation")
+struct SlotPermutationTests {
+    @Test("embedding at full capacity touches every slot once", arguments: [(1, 200), (11, 13), (29, 31), (64, 64), (101, 3)])
+    func bijection(width: Int, height: Int) throws {
+        // With 1 bit per slot at full capacity, a repeated slot would overwrite a bit and break the tag.
+        let key = try StegoKey(passphrase: "bijection \(width)x\(height)")
+        var pixels = [UInt8](repeating: 128, count: width * height * 4)
+        let payload = [UInt8](repeating: 0x5A, count: Steganographer.capacity(width: width, height: height))
+        try Steganographer.embed(payload, into: &pixels, width: width, height: height, key: key)
+        #expect(try Steganographer.extract(from: pixels, width: width, height: height, key: key) == payload)
+    }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Python's `stegano` (lsb.hide) against photocloud on the same 120 KB message and
+the same 1000x872 photo, in one run, median of several runs each.
+
+Like for like: lsb.hide decodes the cover and hides the message, returning an
+image in memory; photocloud's counterpart is decode + embed (from
+`photocloud bench stego --size native`). With saving the image, it is
+decode + embed + encode. The whole `photocloud stego embed` process (start-up,
+reading, writing the file) is timed too.
+Usage: compare-stegano.py PHOTOCLOUD_BIN [--json FILE]"""
+import json, os, random, string, subprocess, sys, tempfile, time
+
+def median(fn, runs=5):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: compare-stegano.py PHOTOCLOUD_BIN [--json FILE]")
+    binary = sys.argv[1]
+    json_path = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
+    try:
+        from stegano import lsb
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "stegano"], check=True)
+        from stegano import lsb
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    cover = os.path.join(root, "Fixtures", "covers", "hubble_deep_field.png")
+    message = "".join(random.Random(1).choice(string.ascii_letters) for _ in range(120_000))
+    work = tempfile.mkdtemp(prefix="stegano-bench-")
+    payload = os.path.join(work, "message.txt")
+    with open(payload, "w") as f:
+        f.write(message)
+
+    hide = median(lambda: lsb.hide(cover, message))
+    hide_save = median(lambda: lsb.hide(cover, message).save(os.path.join(work, "stegano.png")))
+
+    bench_json = os.path.join(work, "bench.json")
+    subprocess.run([binary, "bench", "stego", "--cover", cover, "--size", "native", "--payload-bytes", "120000",
+                    "--repeats", "7", "--json", bench_json], check=True, stdout=subprocess.DEVNULL)
+    ours = json.load(open(bench_json))
+
+    out = os.path.join(work, "photocloud.png")
+    process = median(lambda: subprocess.run([binary, "stego", "embed", "--cover", cover, "--payload", payload,
+                                             "--out", out, "--key", "bench"], check=True, stdout=subprocess.DEVNULL))
+    back = os.path.join(work, "back.txt")
+    subprocess.run([binary, "stego", "extract", "--in", out, "--out", back, "--key", "bench"], check=True, stdout=subprocess.DEVNULL)
+    intact = open(back).read() == message and ours["intact"]
+    result = {
+        "message_bytes": len(message), "cover": "Fixtures/covers/hubble_deep_field.png (1000x872)",
+        "stegano_hide_seconds": hide, "stegano_hide_and_save_seconds": hide_save,
+        "photocloud_decode_embed_seconds": ours["decode_embed_seconds"],
+        "photocloud_decode_embed_encode_seconds": ours["embed_total_seconds"],
+        "photocloud_embed_process_seconds": process,
+        "speedup_hide": hide / ours["decode_embed_seconds"],
+        "speedup_hide_and_save": hide_save / ours["embed_total_seconds"],
+        "speedup_whole_process": hide_save / process,
+        "intact": intact,
+    }
+    print(f"stegano lsb.hide (decode + hide)        {hide * 1000:7.1f} ms")
+    print(f"photocloud decode + embed               {ours['decode_embed_seconds'] * 1000:7.1f} ms  = {result['speedup_hide']:.1f}x faster")
+    print(f"stegano lsb.hide + save                 {hide_save * 1000:7.1f} ms")
+    print(f"photocloud decode + embed + encode      {ours['embed_total_seconds'] * 1000:7.1f} ms  = {result['speedup_hide_and_save']:.1f}x faster")
+    print(f"photocloud stego embed (whole process)  {process * 1000:7.1f} ms  = {result['speedup_whole_process']:.1f}x faster than hide + save")
+    print(f"intact: {intact}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=2)
+
+if __name__ == "__main__":
+    main()
