@@ -27,6 +27,8 @@ demo: release
 bench: release
 	mkdir -p bench-results
 	$(RELEASE_BIN) bench udp --json bench-results/udp.json
+	$(RELEASE_BIN) bench stego --sweep --json bench-results/stego.json
+	python3 scripts/compare-stegano.py $(RELEASE_BIN) --json bench-results/stegano.json
 
 clean:
 	rm -rf .build bench-results demo-out

@@ -29,7 +29,7 @@ public struct PNGCodec: Sendable {
         defer { png_image_free(&image) }
         let began = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
         guard began != 0 else { throw Self.failure(&image, reading: true) }
-        return (Int(image.width), Int(image.height))
+        return try checkedSize(image)
     }
 
     /// The width and height a PNG file's header claims, reading only the header.
@@ -41,7 +41,7 @@ public struct PNGCodec: Sendable {
         guard png_image_begin_read_from_file(&image, path) != 0 else {
             throw Self.failure(&image, reading: true, name: path)
         }
-        return (Int(image.width), Int(image.height))
+        return try checkedSize(image, name: path)
     }
 
     /// Decodes a PNG held in memory into RGBA8.
@@ -131,13 +131,19 @@ public struct PNGCodec: Sendable {
         return output
     }
 
-    private func finishDecoding(_ image: inout png_image, header: [UInt8], name: String? = nil) throws(PNGError) -> RGBAImage {
+    /// The header's width and height, refused above the pixel limit.
+    private func checkedSize(_ image: png_image, name: String? = nil) throws(PNGError) -> (width: Int, height: Int) {
         let width = Int(image.width), height = Int(image.height)
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
         guard !overflow, pixels <= maxPixels else {
             let what = name.map { "\($0): " } ?? ""
             throw PNGError(.tooLarge, "\(what)image is \(width)x\(height) pixels, more than the limit of \(maxPixels)")
         }
+        return (width, height)
+    }
+
+    private func finishDecoding(_ image: inout png_image, header: [UInt8], name: String? = nil) throws(PNGError) -> RGBAImage {
+        let (width, height) = try checkedSize(image, name: name)
         if Self.isInterlaced16Bit(header) {
             return try LinearDecoding.finish(&image, name: name)
         }

@@ -1,0 +1,64 @@
+@testable import Steganography
+import Testing
+
+@Suite("Keyed permutation internals")
+struct PermutationTests {
+    static let keys: [UInt64] = [0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210, 0x0F0F_0F0F_F0F0_F0F0, 0x1357_9BDF_2468_ACE0]
+
+    @Test("a bijection of the slots", arguments: [1, 2, 3, 10, 99, 100, 101, 3 * 7 * 13, 65_536, 3 * 333 * 101])
+    func bijection(count: Int) {
+        let permutation = SlotPermutation(count: count, keys: Self.keys)
+        var seen = [Bool](repeating: false, count: count)
+        for index in 0..<count {
+            let slot = permutation.slot(index)
+            #expect(slot >= 0 && slot < count)
+            #expect(!seen[slot])
+            seen[slot] = true
+        }
+    }
+
+    @Test func batchedAndSingleAgree() {
+        let permutation = SlotPermutation(count: 12_345, keys: Self.keys)
+        let out = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+        defer { out.deallocate() }
+        for first in stride(from: 0, to: 12_000, by: 61) {
+            permutation.slots(from: first, count: 61, into: out)
+            for j in 0..<61 { #expect(out[j] == permutation.slot(first + j)) }
+        }
+    }
+
+    @Test func sameKeySameOrderOtherKeyOtherOrder() throws {
+        let a = try StegoKey(passphrase: "one"), b = try StegoKey(passphrase: "one"), c = try StegoKey(passphrase: "two")
+        let order = { (key: StegoKey) in (0..<1_000).map { SlotPermutation(count: 300_000, keys: key.orderKeys).slot($0) } }
+        #expect(order(a) == order(b))
+        let other = order(c)
+        #expect(zip(order(a), other).filter { $0 == $1 }.count < 5)
+    }
+
+    @Test func planOffsetsFollowTheOrder() throws {
+        let key = try StegoKey(passphrase: "plan")
+        let plan = try EmbeddingPlan(payloadBytes: 100, width: 50, height: 40, key: key)
+        let permutation = SlotPermutation(count: 50 * 40 * 3, keys: key.orderKeys)
+        #expect(plan.headerOffsets.count == PayloadFormat.headerSlots)
+        #expect(plan.bodyOffsets.count == (100 + PayloadFormat.overhead) * 8)
+        for (index, offset) in (plan.headerOffsets + plan.bodyOffsets).enumerated() {
+            #expect(Int(offset) == SlotBits.byteOffset(ofSlot: permutation.slot(index)))
+            #expect(offset % 4 != 3)   // never alpha
+        }
+    }
+
+    @Test("LSB matching moves to the nearest value with the right low bits", arguments: [1, 2, 3])
+    func matching(bits: Int) {
+        var coins = CoinFlips(seed: 1)
+        let step = 1 << bits
+        for value in 0...255 {
+            for target in 0..<step {
+                let result = Int(SlotBits.matched(UInt8(value), carrying: UInt8(target), bits: bits, coins: &coins))
+                #expect(result & (step - 1) == target)
+                // No value with those low bits is strictly nearer.
+                let best = (0...255).filter { $0 & (step - 1) == target }.map { abs($0 - value) }.min()!
+                #expect(abs(result - value) == best)
+            }
+        }
+    }
+}
