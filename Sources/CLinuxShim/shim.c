@@ -61,9 +61,9 @@ int clinux_eventfd_drain(int fd) {
 
 #define CLINUX_BATCH_MAX 64
 
-int clinux_sendmmsg(int fd, clinux_datagram *datagrams, unsigned count) {
-    struct mmsghdr headers[CLINUX_BATCH_MAX];
-    struct iovec vectors[CLINUX_BATCH_MAX];
+/* Points one mmsghdr per datagram at its buffer and address. */
+static unsigned fill_headers(struct mmsghdr *headers, struct iovec *vectors, clinux_datagram *datagrams,
+                             unsigned count, int receiving) {
     if (count > CLINUX_BATCH_MAX) count = CLINUX_BATCH_MAX;
     memset(headers, 0, sizeof(struct mmsghdr) * count);
     for (unsigned i = 0; i < count; i++) {
@@ -72,24 +72,22 @@ int clinux_sendmmsg(int fd, clinux_datagram *datagrams, unsigned count) {
         headers[i].msg_hdr.msg_iov = &vectors[i];
         headers[i].msg_hdr.msg_iovlen = 1;
         headers[i].msg_hdr.msg_name = &datagrams[i].address;
-        headers[i].msg_hdr.msg_namelen = datagrams[i].address_length;
+        headers[i].msg_hdr.msg_namelen = receiving ? sizeof datagrams[i].address : datagrams[i].address_length;
     }
+    return count;
+}
+
+int clinux_sendmmsg(int fd, clinux_datagram *datagrams, unsigned count) {
+    struct mmsghdr headers[CLINUX_BATCH_MAX];
+    struct iovec vectors[CLINUX_BATCH_MAX];
+    count = fill_headers(headers, vectors, datagrams, count, 0);
     return sendmmsg(fd, headers, count, MSG_DONTWAIT);
 }
 
 int clinux_recvmmsg(int fd, clinux_datagram *datagrams, unsigned count) {
     struct mmsghdr headers[CLINUX_BATCH_MAX];
     struct iovec vectors[CLINUX_BATCH_MAX];
-    if (count > CLINUX_BATCH_MAX) count = CLINUX_BATCH_MAX;
-    memset(headers, 0, sizeof(struct mmsghdr) * count);
-    for (unsigned i = 0; i < count; i++) {
-        vectors[i].iov_base = datagrams[i].base;
-        vectors[i].iov_len = datagrams[i].length;
-        headers[i].msg_hdr.msg_iov = &vectors[i];
-        headers[i].msg_hdr.msg_iovlen = 1;
-        headers[i].msg_hdr.msg_name = &datagrams[i].address;
-        headers[i].msg_hdr.msg_namelen = sizeof datagrams[i].address;
-    }
+    count = fill_headers(headers, vectors, datagrams, count, 1);
     int n = recvmmsg(fd, headers, count, MSG_DONTWAIT, NULL);
     for (int i = 0; i < n; i++) {
         datagrams[i].length = headers[i].msg_len;

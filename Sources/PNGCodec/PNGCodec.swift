@@ -24,38 +24,36 @@ public struct PNGCodec: Sendable {
 
     /// The width and height a PNG's header claims, without decoding pixels.
     public func dimensions(of data: [UInt8]) throws(PNGError) -> (width: Int, height: Int) {
-        try Self.checkSignature(data)
-        var image = Self.newImage()
-        defer { png_image_free(&image) }
-        let began = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
-        guard began != 0 else { throw Self.failure(&image, reading: true) }
-        return try checkedSize(image)
+        try withHeader(of: data) { image throws(PNGError) in try checkedSize(image) }
     }
 
     /// The width and height a PNG file's header claims, reading only the header.
     public func dimensions(ofFile path: String) throws(PNGError) -> (width: Int, height: Int) {
-        let head = try FileBytes.prefix(of: path, count: Self.headerBytes)
-        try Self.checkSignature(head, name: path)
-        var image = Self.newImage()
-        defer { png_image_free(&image) }
-        guard png_image_begin_read_from_file(&image, path) != 0 else {
-            throw Self.failure(&image, reading: true, name: path)
-        }
-        return try checkedSize(image, name: path)
+        try withHeader(ofFile: path) { image, _ throws(PNGError) in try checkedSize(image, name: path) }
     }
 
     /// Decodes a PNG held in memory into RGBA8.
     public func decode(_ data: [UInt8]) throws(PNGError) -> RGBAImage {
+        try withHeader(of: data) { image throws(PNGError) in try finishDecoding(&image, header: data) }
+    }
+
+    /// Decodes a PNG file into RGBA8 (only its header is read before the size check).
+    public func decode(file path: String) throws(PNGError) -> RGBAImage {
+        try withHeader(ofFile: path) { image, head throws(PNGError) in try finishDecoding(&image, header: head, name: path) }
+    }
+
+    /// Checks the signature, reads the header (libpng's begin_read) and hands
+    /// the image to `body`; frees libpng's state however `body` ends.
+    private func withHeader<R>(of data: [UInt8], _ body: (inout png_image) throws(PNGError) -> R) throws(PNGError) -> R {
         try Self.checkSignature(data)
         var image = Self.newImage()
         defer { png_image_free(&image) }
         let began = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
         guard began != 0 else { throw Self.failure(&image, reading: true) }
-        return try finishDecoding(&image, header: data)
+        return try body(&image)
     }
 
-    /// Decodes a PNG file into RGBA8 (only its header is read before the size check).
-    public func decode(file path: String) throws(PNGError) -> RGBAImage {
+    private func withHeader<R>(ofFile path: String, _ body: (inout png_image, [UInt8]) throws(PNGError) -> R) throws(PNGError) -> R {
         let head = try FileBytes.prefix(of: path, count: Self.headerBytes)
         try Self.checkSignature(head, name: path)
         var image = Self.newImage()
@@ -63,7 +61,7 @@ public struct PNGCodec: Sendable {
         guard png_image_begin_read_from_file(&image, path) != 0 else {
             throw Self.failure(&image, reading: true, name: path)
         }
-        return try finishDecoding(&image, header: head, name: path)
+        return try body(&image, head)
     }
 
     /// Encodes RGBA8 pixels with the parallel encoder: as an RGB PNG when every
