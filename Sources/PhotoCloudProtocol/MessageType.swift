@@ -4,4 +4,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     // 0x01-0x0F: liveness and diagnostics
     case ping = 0x01
     case pong = 0x02
+
+    // 0x20-0x2F: reliable transfer (docs/protocol.md, "Transfer")
+    case transferChunk = 0x20
+    case transferAck = 0x21
+    case transferEnd = 0x22
+    case transferDone = 0x23
 }

@@ -1,0 +1,169 @@
+/// The messages of the reliable transfer (docs/protocol.md, "Transfer"), as
+/// the bodies of Wire envelopes. Decoding checks every field.
+public enum TransferMessage: Sendable, Equatable {
+    /// Sender -> receiver: one chunk of the object.
+    case chunk(Chunk)
+    /// Receiver -> sender: what has arrived.
+    case ack(Ack)
+    /// Sender -> receiver: every chunk is acknowledged; here is the digest.
+    case end(End)
+    /// Receiver -> sender: the outcome (or a refusal, at any time).
+    case done(Done)
+
+    public struct Chunk: Sendable, Equatable {
+        public var transferID: UInt64
+        public var sequence: UInt32
+        public var chunkCount: UInt32
+        public var totalBytes: UInt64
+        public var chunkSize: UInt32
+        public var payload: ArraySlice<UInt8>
+
+        public init(transferID: UInt64, sequence: UInt32, chunkCount: UInt32, totalBytes: UInt64, chunkSize: UInt32, payload: ArraySlice<UInt8>) {
+            self.transferID = transferID
+            self.sequence = sequence
+            self.chunkCount = chunkCount
+            self.totalBytes = totalBytes
+            self.chunkSize = chunkSize
+            self.payload = payload
+        }
+    }
+
+    public struct Ack: Sendable, Equatable {
+        public var transferID: UInt64
+        /// Every chunk below this has arrived.
+        public var cumulative: UInt32
+        /// The highest sequence number seen, and the chunk whose arrival caused this ack.
+        public var largest: UInt32
+        /// Ranges (lower inclusive, upper exclusive) received above `cumulative`, newest first.
+        public var ranges: [Range<UInt32>]
+
+        public init(transferID: UInt64, cumulative: UInt32, largest: UInt32, ranges: [Range<UInt32>]) {
+            self.transferID = transferID
+            self.cumulative = cumulative
+            self.largest = largest
+            self.ranges = ranges
+        }
+
+        public static let maxRanges = 32
+    }
+
+    public struct End: Sendable, Equatable {
+        public var transferID: UInt64
+        public var totalBytes: UInt64
+        /// SHA-256 of the whole object.
+        public var digest: [UInt8]
+
+        public init(transferID: UInt64, totalBytes: UInt64, digest: [UInt8]) {
+            self.transferID = transferID
+            self.totalBytes = totalBytes
+            self.digest = digest
+        }
+    }
+
+    public struct Done: Sendable, Equatable {
+        public enum Status: UInt8, Sendable, Error {
+            case delivered = 0
+            case digestMismatch = 1
+            case tooLarge = 2
+            case malformed = 3
+            case unknownTransfer = 4
+        }
+        public var transferID: UInt64
+        public var status: Status
+
+        public init(transferID: UInt64, status: Status) {
+            self.transferID = transferID
+            self.status = status
+        }
+    }
+
+    public var transferID: UInt64 {
+        switch self {
+        case .chunk(let m): return m.transferID
+        case .ack(let m): return m.transferID
+        case .end(let m): return m.transferID
+        case .done(let m): return m.transferID
+        }
+    }
+
+    public var type: MessageType {
+        switch self {
+        case .chunk: return .transferChunk
+        case .ack: return .transferAck
+        case .end: return .transferEnd
+        case .done: return .transferDone
+        }
+    }
+
+    /// The header of a chunk message, before its payload.
+    public static let chunkHeaderSize = 28
+
+    public func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian(transferID)
+        switch self {
+        case .chunk(let chunk):
+            bytes.reserveCapacity(Self.chunkHeaderSize + chunk.payload.count)
+            bytes.appendBigEndian(chunk.sequence)
+            bytes.appendBigEndian(chunk.chunkCount)
+            bytes.appendBigEndian(chunk.totalBytes)
+            bytes.appendBigEndian(chunk.chunkSize)
+            bytes.append(contentsOf: chunk.payload)
+        case .ack(let ack):
+            bytes.appendBigEndian(ack.cumulative)
+            bytes.appendBigEndian(ack.largest)
+            let ranges = ack.ranges.prefix(Ack.maxRanges)
+            bytes.append(UInt8(ranges.count))
+            for range in ranges {
+                bytes.appendBigEndian(range.lowerBound)
+                bytes.appendBigEndian(range.upperBound)
+            }
+        case .end(let end):
+            bytes.appendBigEndian(end.totalBytes)
+            bytes.append(contentsOf: end.digest)
+        case .done(let done):
+            bytes.append(done.status.rawValue)
+        }
+        return bytes
+    }
+
+    public static func decode(type: MessageType, body: [UInt8]) throws(WireError) -> TransferMessage {
+        var reader = ByteReader(body)
+        let id = try reader.readUInt64()
+        switch type {
+        case .transferChunk:
+            let sequence = try reader.readUInt32()
+            let count = try reader.readUInt32()
+            let total = try reader.readUInt64()
+            let size = try reader.readUInt32()
+            let payload = body[Self.chunkHeaderSize...]
+            return .chunk(Chunk(transferID: id, sequence: sequence, chunkCount: count, totalBytes: total, chunkSize: size, payload: payload))
+        case .transferAck:
+            let cumulative = try reader.readUInt32()
+            let largest = try reader.readUInt32()
+            let count = Int(try reader.readUInt8())
+            guard count <= Ack.maxRanges else { throw WireError(.malformedBody, "an ack carries at most \(Ack.maxRanges) ranges, not \(count)") }
+            var ranges: [Range<UInt32>] = []
+            for _ in 0..<count {
+                let lower = try reader.readUInt32(), upper = try reader.readUInt32()
+                guard lower < upper else { throw WireError(.malformedBody, "an ack range \(lower)..<\(upper) is empty or reversed") }
+                ranges.append(lower..<upper)
+            }
+            try reader.expectEnd()
+            return .ack(Ack(transferID: id, cumulative: cumulative, largest: largest, ranges: ranges))
+        case .transferEnd:
+            let total = try reader.readUInt64()
+            let digest = try reader.readBytes(32)
+            try reader.expectEnd()
+            return .end(End(transferID: id, totalBytes: total, digest: digest))
+        case .transferDone:
+            guard let status = Done.Status(rawValue: try reader.readUInt8()) else {
+                throw WireError(.malformedBody, "unknown transfer status")
+            }
+            try reader.expectEnd()
+            return .done(Done(transferID: id, status: status))
+        default:
+            throw WireError(.unknownType, "message type \(type) is not part of the transfer protocol")
+        }
+    }
+}

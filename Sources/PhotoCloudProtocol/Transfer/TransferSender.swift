@@ -1,0 +1,320 @@
+import Crypto
+
+/// The sending side of a transfer as a pure state machine: events in
+/// (`start`, `on(message)`, `onTimer`), directives out. Time is injected.
+///
+/// A sliding window of chunks, acknowledged selectively; loss is detected as
+/// RFC 9002 does (a chunk three behind the largest acknowledged, or older than
+/// 9/8 of the round trip) and by an RFC 6298 retransmission timeout; NewReno
+/// congestion control with pacing limits what is in flight, and `window`
+/// caps it (1 is stop-and-wait). When every chunk is acknowledged the sender
+/// sends the SHA-256 of the object and completes only when the receiver
+/// confirms it.
+public struct TransferSender: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var chunkSize: Int
+        /// Chunks in flight at most (1: stop-and-wait, as the original system).
+        public var window: Int
+        public var pacing: Bool
+        /// Give up after this long without progress.
+        public var idleTimeout: Duration
+        public var rtt: RTTEstimator
+
+        public init(chunkSize: Int = 60_000, window: Int = 512, pacing: Bool = true,
+                    idleTimeout: Duration = .seconds(10), rtt: RTTEstimator = RTTEstimator()) {
+            self.chunkSize = chunkSize
+            self.window = window
+            self.pacing = pacing
+            self.idleTimeout = idleTimeout
+            self.rtt = rtt
+        }
+
+        public static let maxChunkSize = Wire.maxPayload - TransferMessage.chunkHeaderSize
+    }
+
+    private enum Phase: Equatable { case sending, ending, finished }
+
+    public let transferID: UInt64
+    public let configuration: Configuration
+    public private(set) var rtt: RTTEstimator
+    public private(set) var congestion: CongestionController
+    public private(set) var retransmitted = 0
+    private let data: [UInt8]
+    private let chunkCount: Int
+    private var phase = Phase.sending
+    private var acked: [Bool]
+    private var ackedCount = 0
+    private var ackedBelow = 0              // every chunk below is acknowledged
+    /// Every transmission gets the next packet number; loss is judged in packet
+    /// numbers (sending order), not chunk numbers, so a retransmitted chunk is
+    /// not declared lost again by acknowledgements of chunks sent before it.
+    private var nextPacket = 0
+    private var largestAckedPacket = -1
+    private var lastSent: [Instant?]        // when each chunk was last sent, nil if not in flight
+    private var lastPacket: [Int]
+    private var wasRetransmitted: [Bool]
+    private var flight: [FlightEntry] = []  // in send order; stale entries skipped
+    private var flightStart = 0
+    private var inFlightCount = 0
+    private var lossQueue: [Int] = []       // chunks to send again, oldest first
+    private var nextNew = 0
+    private var hasher = SHA256()
+    private var digest: [UInt8]?
+    private var lastProgress = Instant.zero
+    private var endSentAt: Instant?
+    private var endTimeout: Duration
+    private var pacingBlocked = false
+
+    public init(transferID: UInt64, data: [UInt8], configuration: Configuration = Configuration()) throws(TransferError) {
+        guard (1...Configuration.maxChunkSize).contains(configuration.chunkSize) else {
+            throw TransferError(.invalidArgument, "chunk size must be 1 to \(Configuration.maxChunkSize) bytes, not \(configuration.chunkSize)")
+        }
+        guard configuration.window >= 1 else { throw TransferError(.invalidArgument, "the window must be at least 1 chunk") }
+        let count = max(1, (data.count + configuration.chunkSize - 1) / configuration.chunkSize)
+        guard count <= Int(UInt32.max) else { throw TransferError(.invalidArgument, "the object is too large to send") }
+        self.transferID = transferID
+        self.configuration = configuration
+        self.data = data
+        chunkCount = count
+        rtt = configuration.rtt
+        congestion = CongestionController(maxDatagram: configuration.chunkSize)
+        acked = [Bool](repeating: false, count: count)
+        lastSent = [Instant?](repeating: nil, count: count)
+        lastPacket = [Int](repeating: -1, count: count)
+        wasRetransmitted = [Bool](repeating: false, count: count)
+        endTimeout = configuration.rtt.initialRTO
+    }
+
+    public var isFinished: Bool { phase == .finished }
+    public var totalBytes: Int { data.count }
+
+    public mutating func start(now: Instant) -> [TransferDirective] {
+        lastProgress = now
+        var directives: [TransferDirective] = []
+        sendAllowed(now: now, into: &directives)
+        directives.append(.armTimer(nextDeadline(now: now)))
+        return directives
+    }
+
+    public mutating func on(_ message: TransferMessage, now: Instant) -> [TransferDirective] {
+        guard phase != .finished, message.transferID == transferID else { return [] }
+        var directives: [TransferDirective] = []
+        switch message {
+        case .ack(let ack): onAck(ack, now: now, into: &directives)
+        case .done(let done): onDone(done, into: &directives)
+        case .chunk, .end: return []
+        }
+        if phase != .finished { directives.append(.armTimer(nextDeadline(now: now))) }
+        return directives
+    }
+
+    public mutating func onTimer(now: Instant) -> [TransferDirective] {
+        guard phase != .finished else { return [] }
+        var directives: [TransferDirective] = []
+        if now.since(lastProgress) >= configuration.idleTimeout {
+            phase = .finished
+            let seconds = Double(configuration.idleTimeout.nanoseconds) / 1e9
+            return [.fail(transferID: transferID, TransferError(.noProgress, "the receiver acknowledged nothing for \(seconds) s; giving up"))]
+        }
+        switch phase {
+        case .sending:
+            detectLosses(now: now)
+            if let oldest = oldestInFlight(), now.since(oldest.sentAt) >= rtt.timeout {
+                // Retransmission timeout: resend the oldest chunk, back off, collapse the window.
+                markLost(oldest.sequence, now: now)
+                rtt.backOff()
+                congestion.onTimeout(now: now)
+            }
+            sendAllowed(now: now, into: &directives)
+        case .ending:
+            if let sent = endSentAt, now.since(sent) >= endTimeout {
+                endTimeout = min(endTimeout * 2, rtt.maximumRTO)
+                sendEnd(now: now, into: &directives)
+            }
+        case .finished:
+            break
+        }
+        directives.append(.armTimer(nextDeadline(now: now)))
+        return directives
+    }
+
+    // MARK: Acknowledgements
+
+    private mutating func onAck(_ ack: TransferMessage.Ack, now: Instant, into directives: inout [TransferDirective]) {
+        let count = UInt32(chunkCount)
+        guard ack.cumulative <= count, ack.largest < count, ack.ranges.allSatisfy({ $0.upperBound <= count }) else { return }
+        let before = ackedCount
+        var sample: Duration?
+        func acknowledge(_ sequence: Int) {
+            guard !acked[sequence] else { return }
+            acked[sequence] = true
+            ackedCount += 1
+            if let sentAt = lastSent[sequence] {
+                if sequence == Int(ack.largest) && !wasRetransmitted[sequence] { sample = now.since(sentAt) }
+                congestion.onAcked(chunkLength(sequence), sentAt: sentAt, now: now)
+                lastSent[sequence] = nil
+                inFlightCount -= 1
+            }
+        }
+        while ackedBelow < Int(ack.cumulative) {
+            acknowledge(ackedBelow)
+            ackedBelow += 1
+        }
+        for range in ack.ranges {
+            for sequence in Int(range.lowerBound)..<Int(range.upperBound) { acknowledge(sequence) }
+        }
+        while ackedBelow < chunkCount && acked[ackedBelow] { ackedBelow += 1 }
+        if let sample { rtt.record(sample) }
+        largestAckedPacket = max(largestAckedPacket, lastPacket[Int(ack.largest)])
+        if ackedCount > before {
+            lastProgress = now
+            directives.append(.progress(transferID: transferID, bytes: min(data.count, ackedCount * configuration.chunkSize), of: data.count))
+        }
+        if ackedCount == chunkCount {
+            if phase == .sending { sendEnd(now: now, into: &directives) }
+            return
+        }
+        detectLosses(now: now)
+        sendAllowed(now: now, into: &directives)
+    }
+
+    private mutating func onDone(_ done: TransferMessage.Done, into directives: inout [TransferDirective]) {
+        switch done.status {
+        case .delivered:
+            guard phase == .ending else { return }   // only after our digest went out
+            phase = .finished
+            directives.append(.complete(transferID: transferID))
+        case .digestMismatch:
+            phase = .finished
+            directives.append(.fail(transferID: transferID, TransferError(.digestMismatch, "the receiver's copy does not match the object's digest; it was discarded")))
+        case .tooLarge:
+            phase = .finished
+            directives.append(.fail(transferID: transferID, TransferError(.refusedTooLarge, "the receiver refused the transfer: \(data.count) bytes is more than it accepts")))
+        case .malformed, .unknownTransfer:
+            phase = .finished
+            directives.append(.fail(transferID: transferID, TransferError(.malformed, "the receiver refused the transfer as malformed")))
+        }
+    }
+
+    // MARK: Loss detection (RFC 9002 section 6.1)
+
+    private var lossDelay: Duration {
+        let base = max(rtt.smoothed ?? rtt.initialRTO, rtt.latest)
+        return max(RTTEstimator.granularity, base * 9 / 8)
+    }
+
+    private mutating func detectLosses(now: Instant) {
+        guard largestAckedPacket >= 0 else { return }
+        let delay = lossDelay
+        var index = flightStart
+        while index < flight.count {
+            let entry = flight[index]
+            index += 1
+            guard entry.packet < largestAckedPacket else { break }   // in send order: the rest came later
+            guard isLive(entry) else { continue }
+            if largestAckedPacket - entry.packet >= 3 || now.since(entry.sentAt) >= delay {
+                markLost(entry.sequence, now: now)
+            }
+        }
+    }
+
+    private mutating func markLost(_ sequence: Int, now: Instant) {
+        guard let sentAt = lastSent[sequence] else { return }
+        lastSent[sequence] = nil
+        inFlightCount -= 1
+        congestion.onLost(chunkLength(sequence), sentAt: sentAt, now: now, rtt: rtt)
+        lossQueue.append(sequence)
+    }
+
+    private struct FlightEntry {
+        var sequence: Int
+        var sentAt: Instant
+        var packet: Int
+    }
+
+    private func isLive(_ entry: FlightEntry) -> Bool {
+        lastPacket[entry.sequence] == entry.packet && lastSent[entry.sequence] != nil && !acked[entry.sequence]
+    }
+
+    private mutating func oldestInFlight() -> FlightEntry? {
+        while flightStart < flight.count && !isLive(flight[flightStart]) { flightStart += 1 }
+        if flightStart > 4_096 && flightStart * 2 > flight.count {
+            flight.removeFirst(flightStart)
+            flightStart = 0
+        }
+        return flightStart < flight.count ? flight[flightStart] : nil
+    }
+
+    // MARK: Sending
+
+    private mutating func sendAllowed(now: Instant, into directives: inout [TransferDirective]) {
+        pacingBlocked = false
+        while phase == .sending {
+            // Lost chunks first, then new ones.
+            while let first = lossQueue.first, acked[first] || lastSent[first] != nil { lossQueue.removeFirst() }
+            let sequence: Int
+            if let lost = lossQueue.first { sequence = lost } else if nextNew < chunkCount { sequence = nextNew } else { return }
+            let length = chunkLength(sequence)
+            guard inFlightCount < configuration.window, congestion.canSend(length) || inFlightCount == 0 else { return }
+            if configuration.pacing && !congestion.paced(length, now: now, smoothedRTT: rtt.smoothed) {
+                pacingBlocked = true
+                return
+            }
+            if sequence == lossQueue.first {
+                lossQueue.removeFirst()
+                wasRetransmitted[sequence] = true
+                retransmitted += 1
+            } else {
+                hasher.update(data: data[chunkRange(sequence)])
+                nextNew += 1
+            }
+            lastSent[sequence] = now
+            lastPacket[sequence] = nextPacket
+            inFlightCount += 1
+            flight.append(FlightEntry(sequence: sequence, sentAt: now, packet: nextPacket))
+            nextPacket += 1
+            congestion.onSent(length, now: now)
+            directives.append(.send(chunkMessage(sequence)))
+        }
+    }
+
+    private mutating func sendEnd(now: Instant, into directives: inout [TransferDirective]) {
+        if digest == nil { digest = Array(hasher.finalize()) }
+        phase = .ending
+        endSentAt = now
+        directives.append(.send(.end(.init(transferID: transferID, totalBytes: UInt64(data.count), digest: digest ?? []))))
+    }
+
+    private func chunkRange(_ sequence: Int) -> Range<Int> {
+        let start = sequence * configuration.chunkSize
+        return start..<min(start + configuration.chunkSize, data.count)
+    }
+
+    private func chunkLength(_ sequence: Int) -> Int { chunkRange(sequence).count }
+
+    private func chunkMessage(_ sequence: Int) -> TransferMessage {
+        .chunk(.init(transferID: transferID, sequence: UInt32(sequence), chunkCount: UInt32(chunkCount),
+                     totalBytes: UInt64(data.count), chunkSize: UInt32(configuration.chunkSize), payload: data[chunkRange(sequence)]))
+    }
+
+    // MARK: Timer
+
+    private mutating func nextDeadline(now: Instant) -> Instant {
+        var deadline = lastProgress + configuration.idleTimeout
+        switch phase {
+        case .sending:
+            if let oldest = oldestInFlight() {
+                deadline = min(deadline, oldest.sentAt + rtt.timeout)
+                if largestAckedPacket > oldest.packet { deadline = min(deadline, oldest.sentAt + lossDelay) }
+            }
+            if pacingBlocked {
+                deadline = min(deadline, max(now, congestion.nextSendTime(configuration.chunkSize, smoothedRTT: rtt.smoothed)))
+            }
+        case .ending:
+            if let sent = endSentAt { deadline = min(deadline, sent + endTimeout) }
+        case .finished:
+            break
+        }
+        return deadline
+    }
+}

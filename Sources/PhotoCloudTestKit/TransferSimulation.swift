@@ -1,0 +1,160 @@
+import PhotoCloudProtocol
+
+/// Senders on node 0 and a receiving endpoint on node 1 over a
+/// `SimulatedNetwork`, driven event by event: messages cross the network as
+/// bytes (encoded and decoded each time), timers fire at the instants the
+/// state machines ask for. Runs until every transfer has ended or `limit`.
+public struct TransferSimulation {
+    public struct Outcome: Sendable {
+        public var delivered: [UInt64: [UInt8]] = [:]
+        public var completed: [UInt64: Instant] = [:]
+        public var failed: [UInt64: TransferError] = [:]
+        public var receiverFailed: [UInt64: TransferError] = [:]
+        public var retransmitted: [UInt64: Int] = [:]
+        public var smoothedRTT: [UInt64: Duration] = [:]
+        public var finishedAt = Instant.zero
+        /// Events processed (the run stops at `maxEvents`, so it is bounded in work as well as time).
+        public var events = 0
+        /// Most chunks of one transfer sent and not yet acknowledged at any moment.
+        public var maxOutstanding: [UInt64: Int] = [:]
+    }
+
+    public var network: SimulatedNetwork<(MessageType, [UInt8])>
+    public var receiverConfiguration: TransferReceiver.Configuration
+    public private(set) var now = Instant.zero
+    private var senders: [UInt64: TransferSender] = [:]
+    private var senderTimers: [UInt64: Instant] = [:]
+    private var receivers: [UInt64: TransferReceiver] = [:]
+    private var receiverTimers: [UInt64: Instant] = [:]
+    private var outstanding: [UInt64: Set<UInt32>] = [:]
+    public private(set) var outcome = Outcome()
+    public var debugTrace = false
+
+    public init(seed: UInt64, faults: SimulatedNetwork<(MessageType, [UInt8])>.Faults, receiver: TransferReceiver.Configuration = .init()) {
+        network = SimulatedNetwork(seed: seed, faults: faults)
+        receiverConfiguration = receiver
+    }
+
+    public mutating func add(_ sender: TransferSender) {
+        senders[sender.transferID] = sender
+    }
+
+    public mutating func run(limit: Duration = .seconds(120), maxEvents: Int = 2_000_000) -> Outcome {
+        let deadline = Instant.zero + limit
+        for id in senders.keys.sorted() {
+            let directives = senders[id]!.start(now: now)
+            apply(directives, sender: id)
+        }
+        while now < deadline && outcome.events < maxEvents {
+            outcome.events += 1
+            let timer = (senderTimers.map { ($0.value, 0, $0.key) } + receiverTimers.map { ($0.value, 1, $0.key) })
+                .min { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
+            let delivery = network.nextDeliveryTime
+            if timer == nil && delivery == nil { break }
+            if let delivery, timer == nil || delivery <= timer!.0 {
+                let message = network.nextDelivery()!
+                now = max(now, message.at)
+                deliver(message)
+            } else if let (at, side, id) = timer {
+                now = max(now, at)
+                if side == 0 {
+                    senderTimers[id] = nil
+                    if var sender = senders[id] {
+                        let directives = sender.onTimer(now: now)
+                        senders[id] = sender
+                        apply(directives, sender: id)
+                    }
+                } else {
+                    receiverTimers[id] = nil
+                    if var receiver = receivers[id] {
+                        let directives = receiver.onTimer(now: now)
+                        receivers[id] = receiver
+                        apply(directives, receiver: id)
+                    }
+                }
+            }
+            if senders.values.allSatisfy(\.isFinished) && network.inFlight == 0 { break }
+        }
+        outcome.finishedAt = now
+        for (id, sender) in senders {
+            outcome.retransmitted[id] = sender.retransmitted
+            outcome.smoothedRTT[id] = sender.rtt.smoothed
+        }
+        return outcome
+    }
+
+    private mutating func deliver(_ delivery: SimulatedNetwork<(MessageType, [UInt8])>.Delivery) {
+        guard let message = try? TransferMessage.decode(type: delivery.message.0, body: delivery.message.1) else { return }
+        let id = message.transferID
+        if delivery.to == 1 {
+            if receivers[id] == nil {
+                guard case .chunk(let first) = message else {
+                    if case .end = message { send(.done(.init(transferID: id, status: .unknownTransfer)), from: 1) }
+                    return
+                }
+                switch TransferReceiver.accept(first, configuration: receiverConfiguration, now: now) {
+                case .success(let receiver): receivers[id] = receiver
+                case .failure(let status):
+                    send(.done(.init(transferID: id, status: status)), from: 1)
+                    return
+                }
+            }
+            var receiver = receivers[id]!
+            let directives = receiver.on(message, now: now)
+            receivers[id] = receiver
+            apply(directives, receiver: id)
+        } else if var sender = senders[id] {
+            let directives = sender.on(message, now: now)
+            senders[id] = sender
+            apply(directives, sender: id)
+        }
+    }
+
+    private mutating func apply(_ directives: [TransferDirective], sender id: UInt64) {
+        for directive in directives {
+            switch directive {
+            case .send(let message):
+                if case .chunk(let chunk) = message {
+                    outstanding[id, default: []].insert(chunk.sequence)
+                    outcome.maxOutstanding[id] = max(outcome.maxOutstanding[id] ?? 0, outstanding[id]!.count)
+                }
+                send(message, from: 0)
+            case .armTimer(let at): senderTimers[id] = at
+            case .complete: outcome.completed[id] = now; senderTimers[id] = nil
+            case .fail(_, let error): outcome.failed[id] = error; senderTimers[id] = nil
+            case .deliver, .progress: break
+            }
+        }
+    }
+
+    private mutating func apply(_ directives: [TransferDirective], receiver id: UInt64) {
+        for directive in directives {
+            switch directive {
+            case .send(let message):
+                if case .ack(let ack) = message {
+                    let unacked = (outstanding[id] ?? []).filter { sequence in
+                        sequence >= ack.cumulative && !ack.ranges.contains { $0.contains(sequence) }
+                    }
+                    outstanding[id] = unacked
+                }
+                send(message, from: 1)
+            case .armTimer(let at): receiverTimers[id] = at
+            case .deliver(_, let bytes): outcome.delivered[id] = bytes; receiverTimers[id] = nil
+            case .fail(_, let error): outcome.receiverFailed[id] = error; receiverTimers[id] = nil
+            case .complete, .progress: break
+            }
+        }
+    }
+
+    private mutating func send(_ message: TransferMessage, from node: Int) {
+        if debugTrace {
+            switch message {
+            case .chunk(let c): print(now, "chunk", c.sequence)
+            case .ack(let a): print(now, "ack cum", a.cumulative, "largest", a.largest, "ranges", a.ranges)
+            case .end: print(now, "end")
+            case .done(let d): print(now, "done", d.status)
+            }
+        }
+        network.send((message.type, message.encoded()), from: node, to: 1 - node, now: now)
+    }
+}
