@@ -57,7 +57,10 @@ let package = Package(
         ),
         .target(
             name: "PhotoCloudBench",
-            dependencies: ["AsyncUDP", "PNGCodec", "Steganography", "PhotoCloudNode"],
+            dependencies: [
+                "AsyncUDP", "PNGCodec", "Steganography", "PhotoCloudNode", "PhotoCloudProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -97,6 +97,23 @@ public final class UDPSocket: Sendable {
         }
     }
 
+    /// Sends one datagram now if the kernel takes it: true if sent, false if the
+    /// send buffer is full (nothing is queued). Applies the fault layer, which
+    /// counts as sent.
+    public func trySend(_ bytes: [UInt8], to address: SocketAddress) throws -> Bool {
+        if let faults, let delayLine {
+            for delay in faults.plan() {
+                if delay == .zero, try !Self.sendNow(bytes, to: address, handle: handle) {
+                    return false
+                } else if delay > .zero {
+                    Task { await delayLine.schedule(bytes, to: address, after: delay) }
+                }
+            }
+            return true
+        }
+        return try Self.sendNow(bytes, to: address, handle: handle)
+    }
+
     /// Sends many datagrams with as few system calls as possible (sendmmsg).
     public func send(batch datagrams: [Datagram]) async throws {
         if faults != nil {
@@ -120,23 +137,29 @@ public final class UDPSocket: Sendable {
     private static func sendUnfaulted(
         _ bytes: [UInt8], to address: SocketAddress, handle: SocketHandle, readiness: Readiness
     ) async throws {
+        while true {
+            let seen = readiness.generation(.write)
+            if try sendNow(bytes, to: address, handle: handle) { return }
+            try await readiness.wait(.write, after: seen)
+        }
+    }
+
+    /// One nonblocking sendto: false if it would block.
+    private static func sendNow(_ bytes: [UInt8], to address: SocketAddress, handle: SocketHandle) throws -> Bool {
         guard bytes.count <= maxDatagramSize else {
             throw UDPError(.datagramTooLarge, "a datagram of \(bytes.count) bytes is larger than UDP allows (\(maxDatagramSize))")
         }
-        while true {
-            let seen = readiness.generation(.write)
-            let result = try handle.withDescriptor { fd in
-                try address.withSockAddr { pointer, length in
-                    try bytes.withUnsafeBytes { buffer in
-                        try systemCall("sendto(\(address))") {
-                            sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), pointer, length)
-                        }
+        let result = try handle.withDescriptor { fd in
+            try address.withSockAddr { pointer, length in
+                try bytes.withUnsafeBytes { buffer in
+                    try systemCall("sendto(\(address))") {
+                        sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), pointer, length)
                     }
                 }
             }
-            if case .done = result { return }
-            try await readiness.wait(.write, after: seen)
         }
+        if case .done = result { return true }
+        return false
     }
 
     // MARK: Receiving

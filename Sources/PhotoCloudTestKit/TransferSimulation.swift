@@ -59,16 +59,14 @@ public struct TransferSimulation {
                 now = max(now, at)
                 if side == 0 {
                     senderTimers[id] = nil
-                    if var sender = senders[id] {
-                        let directives = sender.onTimer(now: now)
-                        senders[id] = sender
+                    if senders[id] != nil {
+                        let directives = senders[id]!.onTimer(now: now)
                         apply(directives, sender: id)
                     }
                 } else {
                     receiverTimers[id] = nil
-                    if var receiver = receivers[id] {
-                        let directives = receiver.onTimer(now: now)
-                        receivers[id] = receiver
+                    if receivers[id] != nil {
+                        let directives = receivers[id]!.onTimer(now: now)
                         apply(directives, receiver: id)
                     }
                 }
@@ -99,13 +97,11 @@ public struct TransferSimulation {
                     return
                 }
             }
-            var receiver = receivers[id]!
-            let directives = receiver.on(message, now: now)
-            receivers[id] = receiver
+            // Mutated in place: a copy would copy the receiver's buffer on write.
+            let directives = receivers[id]!.on(message, now: now)
             apply(directives, receiver: id)
-        } else if var sender = senders[id] {
-            let directives = sender.on(message, now: now)
-            senders[id] = sender
+        } else if senders[id] != nil {
+            let directives = senders[id]!.on(message, now: now)
             apply(directives, sender: id)
         }
     }

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import AsyncUDP
 import PhotoCloudBench
+import PhotoCloudProtocol
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure photocloud against baselines in the same run.",
-        subcommands: [UDP.self, Stego.self]
+        subcommands: [UDP.self, Stego.self, Transfer.self]
     )
 
     struct UDP: AsyncParsableCommand {
@@ -94,6 +96,74 @@ extension BenchCommand {
             }
             if let json { try JSONOutput.write(result, to: json) }
         }
+    }
+}
+
+extension BenchCommand {
+    struct Transfer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send one object over loopback UDP through the reliable transfer, with faults injected in process.",
+            discussion: "Faults apply to both directions. --compare adds stop-and-wait (--window 1) and TCP via iperf3 to the same run."
+        )
+
+        @Option(help: "Object size: bytes, or with a KiB/MiB/GiB suffix.") var size: String = "64MiB"
+        @Option(help: "Probability that a datagram is dropped.") var loss: Double = 0
+        @Option(help: "Probability that a datagram is duplicated.") var duplicate: Double = 0
+        @Option(help: "Probability that a datagram is held back so later ones overtake it.") var reorder: Double = 0
+        @Option(name: .customLong("delay-ms"), help: "One-way delay in milliseconds.") var delayMs: Double = 0
+        @Option(help: "Chunks in flight at most (1: stop-and-wait).") var window: Int = 128
+        @Option(help: "Chunk size in bytes.") var chunk: Int = 60_000
+        @Flag(help: "Also measure stop-and-wait and TCP (iperf3) in the same run.") var compare = false
+        @Option(help: "Also write the results as JSON to this file (- for stdout).") var json: String?
+
+        func validate() throws {
+            guard ByteSize.parse(size) != nil else { throw ValidationError("--size takes bytes or a KiB/MiB/GiB suffix, e.g. 256MiB") }
+            for (name, p) in [("loss", loss), ("duplicate", duplicate), ("reorder", reorder)] where !(0...1).contains(p) {
+                throw ValidationError("--\(name) is a probability from 0 to 1")
+            }
+            guard (1...TransferSender.Configuration.maxChunkSize).contains(chunk) else {
+                throw ValidationError("--chunk must be 1 to \(TransferSender.Configuration.maxChunkSize)")
+            }
+            guard window >= 1, delayMs >= 0 else { throw ValidationError("--window must be at least 1 and --delay-ms not negative") }
+        }
+
+        func run() async throws {
+            let bytes = ByteSize.parse(size) ?? 0
+            let faults = FaultProfile(drop: loss, duplicate: duplicate, reorder: reorder,
+                                      delay: .microseconds(Int64(delayMs * 1_000)), seed: 7)
+            let progress = Progress()
+            let result = try await TransferBench(size: bytes, faults: faults, window: window, chunk: chunk,
+                                                 compareStopAndWait: compare, compareTCP: compare).run { done, total in
+                progress.stage("\(done * 100 / max(total, 1))% of \(total) bytes acknowledged")
+            }
+            progress.finish()
+            print("""
+                transfer: \(result.bytes) bytes in \(String(format: "%.3f", result.seconds)) s = \(String(format: "%.1f", result.goodput_bytes_per_s / 1e6)) MB/s, intact: \(result.intact)
+                  chunk \(result.chunk_bytes) bytes, window \(result.window), retransmitted \(result.retransmitted_chunks) chunks, srtt \(result.smoothed_rtt_ms.map { String(format: "%.2f ms", $0) } ?? "-")
+                  faults: loss \(result.loss), duplicate \(result.duplicate), reorder \(result.reorder), delay \(result.delay_ms) ms
+                """)
+            if let saw = result.stop_and_wait_goodput_bytes_per_s, let speedup = result.speedup_over_stop_and_wait {
+                print("  stop-and-wait (window 1): \(String(format: "%.1f", saw / 1e6)) MB/s; the window is \(String(format: "%.1f", speedup))x faster")
+            }
+            if let tcp = result.tcp_iperf3_bytes_per_s, let ratio = result.ratio_to_tcp {
+                print("  TCP on loopback (iperf3): \(String(format: "%.1f", tcp / 1e6)) MB/s; transfer goodput = \(String(format: "%.2f", ratio))x TCP")
+            } else if compare {
+                print("  TCP on loopback: iperf3 is not installed (apt-get install iperf3)")
+            }
+            if let json { try JSONOutput.write(result, to: json) }
+            if !result.intact { throw CLIError("the object arrived damaged") }
+        }
+    }
+}
+
+/// Sizes like 256MiB, 4KiB, 1000.
+enum ByteSize {
+    static func parse(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            return Int(text.dropLast(suffix.count)).flatMap { $0 >= 0 ? $0 * factor : nil }
+        }
+        return Int(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 }
 

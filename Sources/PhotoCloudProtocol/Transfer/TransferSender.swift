@@ -20,7 +20,7 @@ public struct TransferSender: Sendable {
         public var idleTimeout: Duration
         public var rtt: RTTEstimator
 
-        public init(chunkSize: Int = 60_000, window: Int = 512, pacing: Bool = true,
+        public init(chunkSize: Int = 60_000, window: Int = 128, pacing: Bool = true,
                     idleTimeout: Duration = .seconds(10), rtt: RTTEstimator = RTTEstimator()) {
             self.chunkSize = chunkSize
             self.window = window

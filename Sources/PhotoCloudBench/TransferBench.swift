@@ -1,0 +1,131 @@
+import AsyncUDP
+import Crypto
+import Foundation
+import PhotoCloudNode
+import PhotoCloudProtocol
+
+/// `photocloud bench transfer`: one object from a sender endpoint to a
+/// receiver endpoint over real loopback UDP sockets, with the fault layer
+/// under both (data and acknowledgements suffer alike). Optionally, in the same
+/// run, the same transfer with `window 1` (stop-and-wait) and TCP on loopback
+/// measured by iperf3.
+public struct TransferBench: Sendable {
+    public struct Result: Codable, Sendable {
+        public var bytes: Int
+        public var seconds: Double
+        public var goodput_bytes_per_s: Double
+        public var intact: Bool
+        public var retransmitted_chunks: Int
+        public var chunk_bytes: Int
+        public var window: Int
+        public var loss: Double
+        public var duplicate: Double
+        public var reorder: Double
+        public var delay_ms: Double
+        public var smoothed_rtt_ms: Double?
+        public var stop_and_wait_goodput_bytes_per_s: Double?
+        public var speedup_over_stop_and_wait: Double?
+        public var tcp_iperf3_bytes_per_s: Double?
+        public var ratio_to_tcp: Double?
+    }
+
+    public var size: Int
+    public var faults: FaultProfile
+    public var window: Int
+    public var chunk: Int
+    public var compareStopAndWait: Bool
+    public var compareTCP: Bool
+
+    public init(size: Int, faults: FaultProfile, window: Int, chunk: Int, compareStopAndWait: Bool, compareTCP: Bool) {
+        self.size = size
+        self.faults = faults
+        self.window = window
+        self.chunk = chunk
+        self.compareStopAndWait = compareStopAndWait
+        self.compareTCP = compareTCP
+    }
+
+    public func run(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> Result {
+        var random = SeededRandom(seed: 42)
+        var data = [UInt8](repeating: 0, count: size)
+        data.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for index in words.indices { words[index] = random.next() }
+            for index in (words.count * 8)..<raw.count { raw[index] = UInt8(truncatingIfNeeded: random.next()) }
+        }
+        let (seconds, report, intact) = try await transfer(data, window: window, progress: progress)
+        var result = Result(
+            bytes: size, seconds: seconds, goodput_bytes_per_s: Double(size) / seconds, intact: intact,
+            retransmitted_chunks: report.retransmittedChunks, chunk_bytes: chunk, window: window,
+            loss: faults.drop, duplicate: faults.duplicate, reorder: faults.reorder,
+            delay_ms: Double(faults.delay.nanoseconds) / 1e6,
+            smoothed_rtt_ms: report.smoothedRTT.map { Double($0.nanoseconds) / 1e6 })
+        if compareStopAndWait {
+            let (baseline, _, _) = try await transfer(data, window: 1, progress: { _, _ in })
+            result.stop_and_wait_goodput_bytes_per_s = Double(size) / baseline
+            result.speedup_over_stop_and_wait = baseline / seconds
+        }
+        if compareTCP, let tcp = IPerf3.loopbackThroughput() {
+            result.tcp_iperf3_bytes_per_s = tcp
+            result.ratio_to_tcp = result.goodput_bytes_per_s / tcp
+        }
+        return result
+    }
+
+    private func transfer(_ data: [UInt8], window: Int, progress: @escaping @Sendable (Int, Int) -> Void) async throws
+        -> (Double, TransferEndpoint.TransferReport, Bool) {
+        let options = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20, faults: faults.isClean ? nil : faults)
+        var ackFaults = faults
+        ackFaults.seed &+= 1
+        let receiverOptions = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20, faults: faults.isClean ? nil : ackFaults)
+        let sender = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: options))
+        let receiver = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: receiverOptions),
+                                        receiver: .init(maxBytes: max(data.count, 1)))
+        await sender.start()
+        await receiver.start()
+        defer { Task { await sender.close(); await receiver.close() } }
+        let configuration = TransferSender.Configuration(chunkSize: chunk, window: window, idleTimeout: .seconds(30))
+        let start = ContinuousClock.now
+        let report = try await sender.send(data, to: receiver.socket.localAddress, configuration: configuration, progress: progress)
+        let elapsed = (ContinuousClock.now - start).seconds
+        var received: [UInt8] = []
+        for await delivery in receiver.deliveries {
+            received = delivery.bytes
+            break
+        }
+        let intact = received.count == data.count && SHA256.hash(data: received) == SHA256.hash(data: data)
+        return (elapsed, report, intact)
+    }
+}
+
+/// TCP throughput on loopback measured by iperf3 (if installed), for the ratio.
+enum IPerf3 {
+    static func loopbackThroughput(seconds: Int = 3) -> Double? {
+        guard let path = ["/usr/bin/iperf3", "/usr/local/bin/iperf3"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            return nil
+        }
+        let port = String(Int.random(in: 20_000...40_000))
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: path)
+        server.arguments = ["-s", "-1", "-p", port, "-B", "127.0.0.1"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        guard (try? server.run()) != nil else { return nil }
+        defer { if server.isRunning { server.terminate() } }
+        Thread.sleep(forTimeInterval: 0.3)
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: path)
+        client.arguments = ["-c", "127.0.0.1", "-p", port, "-t", String(seconds), "-J"]
+        let output = Pipe()
+        client.standardOutput = output
+        client.standardError = FileHandle.nullDevice
+        guard (try? client.run()) != nil else { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        client.waitUntilExit()
+        guard let document = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let end = document["end"] as? [String: Any],
+              let received = end["sum_received"] as? [String: Any],
+              let bits = received["bits_per_second"] as? Double else { return nil }
+        return bits / 8
+    }
+}

@@ -1,0 +1,82 @@
+import AsyncUDP
+import Crypto
+import PhotoCloudNode
+import PhotoCloudProtocol
+import PhotoCloudTestKit
+import Testing
+
+@Suite("Transfer endpoint over real loopback sockets")
+struct TransferEndpointTests {
+    static func object(_ count: Int, seed: UInt64) -> [UInt8] {
+        var random = SeededRandom(seed: seed)
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+    }
+
+    static func endpoints(faults: FaultProfile? = nil, maxBytes: Int = 256 << 20) throws -> (TransferEndpoint, TransferEndpoint) {
+        var ackFaults = faults
+        ackFaults?.seed &+= 1
+        let sender = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: .init(receiveBufferSize: 1 << 20, faults: faults)))
+        let receiver = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: .init(receiveBufferSize: 4 << 20, faults: ackFaults)),
+                                        receiver: .init(maxBytes: maxBytes))
+        return (sender, receiver)
+    }
+
+    @Test func deliversIntactThroughLossDuplicationAndReordering() async throws {
+        let faults = FaultProfile(drop: 0.1, duplicate: 0.02, reorder: 0.05, seed: 11)
+        let (sender, receiver) = try Self.endpoints(faults: faults)
+        await sender.start()
+        await receiver.start()
+        let data = Self.object(3_000_000, seed: 1)
+        let report = try await sender.send(data, to: receiver.socket.localAddress, configuration: .init(chunkSize: 30_000))
+        #expect(report.retransmittedChunks > 0)
+        var iterator = receiver.deliveries.makeAsyncIterator()
+        let delivery = try #require(await iterator.next())
+        #expect(delivery.bytes == data)
+        #expect(delivery.from == sender.socket.localAddress)
+        await sender.close()
+        await receiver.close()
+    }
+
+    @Test func concurrentSendsOnOneSocket() async throws {
+        let (sender, receiver) = try Self.endpoints(faults: FaultProfile(drop: 0.05, seed: 3))
+        await sender.start()
+        await receiver.start()
+        let objects = (0..<4).map { Self.object(400_000 + $0 * 1_000, seed: UInt64($0)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for object in objects {
+                group.addTask { _ = try await sender.send(object, to: receiver.socket.localAddress, configuration: .init(chunkSize: 8_000)) }
+            }
+            try await group.waitForAll()
+        }
+        var received: [[UInt8]] = []
+        for await delivery in receiver.deliveries {
+            received.append(delivery.bytes)
+            if received.count == objects.count { break }
+        }
+        #expect(Set(received.map { Array(SHA256.hash(data: $0)) }) == Set(objects.map { Array(SHA256.hash(data: $0)) }))
+        await sender.close()
+        await receiver.close()
+    }
+
+    @Test func anOversizeObjectIsRefusedWithAClearError() async throws {
+        let (sender, receiver) = try Self.endpoints(maxBytes: 100_000)
+        await sender.start()
+        await receiver.start()
+        await #expect {
+            try await sender.send(Self.object(200_000, seed: 2), to: receiver.socket.localAddress)
+        } throws: { ($0 as? TransferError)?.code == .refusedTooLarge }
+        await sender.close()
+        await receiver.close()
+    }
+
+    @Test func aSenderGivesUpWhenNoOneAnswers() async throws {
+        let (sender, silent) = try Self.endpoints()
+        await sender.start()   // the other endpoint never reads its socket
+        await #expect {
+            try await sender.send(Self.object(10_000, seed: 3), to: silent.socket.localAddress,
+                                  configuration: .init(chunkSize: 1_000, idleTimeout: .milliseconds(300)))
+        } throws: { ($0 as? TransferError)?.code == .noProgress }
+        await sender.close()
+        await silent.close()
+    }
+}
