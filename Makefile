@@ -29,6 +29,10 @@ bench: release
 	$(RELEASE_BIN) bench udp --json bench-results/udp.json
 	$(RELEASE_BIN) bench stego --sweep --json bench-results/stego.json
 	python3 scripts/compare-stegano.py $(RELEASE_BIN) --json bench-results/stegano.json
+	command -v iperf3 >/dev/null || apt-get install -y -qq iperf3 >/dev/null || true
+	$(RELEASE_BIN) bench transfer --size 256MiB --compare --json bench-results/transfer-clean.json
+	$(RELEASE_BIN) bench transfer --size 16MiB --loss 0.1 --duplicate 0.02 --reorder 0.05 --json bench-results/transfer-faults.json
+	$(RELEASE_BIN) bench transfer --size 8MiB --delay-ms 5 --loss 0.01 --compare --json bench-results/transfer-rtt.json
 
 clean:
 	rm -rf .build bench-results demo-out

@@ -45,4 +45,8 @@ set -e
 say "Steganography at speed: 1 MB into a 12-megapixel photo, against a bare libpng decode + encode"
 run bench stego --repeats 1 --json "$out/stego.json"
 
-say "Done. Next in the story: reliable transfer, the cloud itself."
+say "Images travel as reliable UDP transfers: a window, selective acks, adaptive timeout, a digest over the whole object"
+run bench transfer --size 32MiB --loss 0.1 --duplicate 0.02 --reorder 0.05
+run bench transfer --size 8MiB --delay-ms 5 --loss 0.01 --compare
+
+say "Done. Next in the story: the cloud itself (servers, work token, failover), peers and the mailbox."
