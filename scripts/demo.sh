@@ -6,7 +6,7 @@ out=demo-out
 rm -rf "$out"; mkdir -p "$out"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ photocloud %s\n' "$*"; "$bin" "$@"; }
+run() { printf '$ photocloud'; printf ' %q' "$@"; printf '\n'; "$bin" "$@"; }
 
 say "photocloud: one binary for servers, peers, steganography and benchmarks"
 run --help | sed -n '1,20p'
