@@ -7,7 +7,10 @@ import Synchronization
 /// `Task(executorPreference: loop)` run on this thread and are resumed here
 /// without a hop to another thread (the way SwiftNIO runs everything on its
 /// event loop). An eventfd wakes the thread when work arrives from elsewhere.
-public final class EventLoop: TaskExecutor {
+/// It is a `SerialExecutor` too (one thread runs its jobs in order), so an
+/// actor can live on it: CPU-heavy work on Swift's cooperative pool then
+/// cannot starve the actor's network handling.
+public final class EventLoop: TaskExecutor, SerialExecutor {
     /// The process's event loop, started on first use.
     public static let shared: EventLoop = {
         do {
@@ -31,7 +34,8 @@ public final class EventLoop: TaskExecutor {
     private let nextToken = Atomic<UInt64>(1)
     private static let wakeToken: UInt64 = 0
 
-    init(name: String) throws {
+    /// A loop of its own, on a new thread (most code wants `shared`).
+    public init(name: String) throws {
         epollFD = try systemCallChecked("epoll_create1") { clinux_epoll_create() }
         wakeFD = try systemCallChecked("eventfd") { clinux_eventfd() }
         let epoll = epollFD, wake = wakeFD
@@ -54,6 +58,10 @@ public final class EventLoop: TaskExecutor {
             return wasSleeping
         }
         if wake { _ = clinux_eventfd_signal(wakeFD) }
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
     }
 
     // MARK: Registration
@@ -85,6 +93,7 @@ public final class EventLoop: TaskExecutor {
 
     private func run() {
         let executor = asUnownedTaskExecutor()
+        let serial = asUnownedSerialExecutor()
         var events = [clinux_epoll_event](repeating: clinux_epoll_event(), count: 128)
         while true {
             let jobs = queue.withLock { queue in
@@ -92,7 +101,7 @@ public final class EventLoop: TaskExecutor {
                 queue.jobs.removeAll(keepingCapacity: true)
                 return jobs
             }
-            for job in jobs { job.runSynchronously(on: executor) }
+            for job in jobs { job.runSynchronously(isolatedTo: serial, taskExecutor: executor) }
 
             let timeout: Int32 = queue.withLock { queue in
                 if queue.jobs.isEmpty {

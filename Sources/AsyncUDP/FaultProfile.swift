@@ -46,42 +46,56 @@ public struct FaultCounters: Sendable, Equatable {
     public var delayed = 0
 }
 
-/// Applies a `FaultProfile`: for each datagram, the list of delays after which
-/// a copy of it goes out (empty: dropped; two entries: duplicated).
+/// The decisions of a `FaultProfile`, as a value: for each datagram, the list
+/// of delays after which a copy of it goes out (empty: dropped; two entries:
+/// duplicated). Shared by the socket fault layer and the simulated network.
+public struct FaultPlanner: Sendable {
+    public let profile: FaultProfile
+    public private(set) var counters = FaultCounters()
+    private var random: SeededRandom
+
+    public init(_ profile: FaultProfile, seed: UInt64? = nil) {
+        self.profile = profile
+        random = SeededRandom(seed: seed ?? profile.seed)
+    }
+
+    /// Decides the fate of the next datagram.
+    public mutating func plan() -> [Duration] {
+        counters.sent += 1
+        if random.chance(profile.drop) {
+            counters.dropped += 1
+            return []
+        }
+        var delay = profile.delay
+        if profile.jitter > .zero {
+            let fraction = Double(random.next() >> 11) * 0x1.0p-53
+            delay += profile.jitter * fraction
+        }
+        if random.chance(profile.reorder) {
+            counters.reordered += 1
+            delay += profile.reorderHold
+        }
+        if delay > .zero { counters.delayed += 1 }
+        if random.chance(profile.duplicate) {
+            counters.duplicated += 1
+            return [delay, delay + .microseconds(50)]
+        }
+        return [delay]
+    }
+}
+
+/// A `FaultPlanner` that many tasks sending on one socket can share.
 public final class FaultInjector: Sendable {
     public let profile: FaultProfile
-    private let state: Mutex<(random: SeededRandom, counters: FaultCounters)>
+    private let planner: Mutex<FaultPlanner>
 
     public init(_ profile: FaultProfile) {
         self.profile = profile
-        state = Mutex((SeededRandom(seed: profile.seed), FaultCounters()))
+        planner = Mutex(FaultPlanner(profile))
     }
 
-    public var counters: FaultCounters { state.withLock { $0.counters } }
+    public var counters: FaultCounters { planner.withLock { $0.counters } }
 
     /// Decides the fate of the next datagram.
-    public func plan() -> [Duration] {
-        state.withLock { state in
-            state.counters.sent += 1
-            if state.random.chance(profile.drop) {
-                state.counters.dropped += 1
-                return []
-            }
-            var delay = profile.delay
-            if profile.jitter > .zero {
-                let fraction = Double(state.random.next() >> 11) * 0x1.0p-53
-                delay += profile.jitter * fraction
-            }
-            if state.random.chance(profile.reorder) {
-                state.counters.reordered += 1
-                delay += profile.reorderHold
-            }
-            if delay > .zero { state.counters.delayed += 1 }
-            if state.random.chance(profile.duplicate) {
-                state.counters.duplicated += 1
-                return [delay, delay + .microseconds(50)]
-            }
-            return [delay]
-        }
-    }
+    public func plan() -> [Duration] { planner.withLock { $0.plan() } }
 }

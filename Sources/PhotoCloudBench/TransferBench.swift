@@ -78,9 +78,11 @@ public struct TransferBench: Sendable {
         var ackFaults = faults
         ackFaults.seed &+= 1
         let receiverOptions = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20, faults: faults.isClean ? nil : ackFaults)
+        // Each end on its own event loop thread, as two hosts would be.
         let sender = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: options))
-        let receiver = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: receiverOptions),
-                                        receiver: .init(maxBytes: max(data.count, 1)))
+        let receiverLoop = try Self.receiverLoop()
+        let receiver = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: receiverOptions, loop: receiverLoop),
+                                        loop: receiverLoop, receiver: .init(maxBytes: max(data.count, 1)))
         await sender.start()
         await receiver.start()
         defer { Task { await sender.close(); await receiver.close() } }
@@ -96,6 +98,17 @@ public struct TransferBench: Sendable {
         let intact = received.count == data.count && SHA256.hash(data: received) == SHA256.hash(data: data)
         return (elapsed, report, intact)
     }
+}
+
+extension TransferBench {
+    /// One extra loop for every receiving endpoint of the process's benches.
+    static func receiverLoop() throws -> EventLoop {
+        try ReceiverLoop.shared.get()
+    }
+}
+
+private enum ReceiverLoop {
+    static let shared: Result<EventLoop, any Error> = Result { try EventLoop(name: "photocloud-bench-receiver") }
 }
 
 /// TCP throughput on loopback measured by iperf3 (if installed), for the ratio.

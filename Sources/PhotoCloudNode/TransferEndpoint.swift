@@ -40,6 +40,9 @@ public actor TransferEndpoint {
     }
 
     public nonisolated let socket: UDPSocket
+    /// The actor runs on this loop's thread, so busy cores elsewhere cannot starve it.
+    public nonisolated let loop: EventLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
     public nonisolated let deliveries: AsyncStream<Delivery>
     private let deliveryContinuation: AsyncStream<Delivery>.Continuation
     private let keys: WireKeys
@@ -62,9 +65,10 @@ public actor TransferEndpoint {
         var transferID: UInt64
     }
 
-    public init(socket: UDPSocket, keys: WireKeys = WireKeys(), nodeID: UInt64 = UInt64.random(in: 1...UInt64.max),
+    public init(socket: UDPSocket, loop: EventLoop = .shared, keys: WireKeys = WireKeys(), nodeID: UInt64 = UInt64.random(in: 1...UInt64.max),
                 receiver: TransferReceiver.Configuration = .init(), logger: Logger = Logger(label: "photocloud.transfer")) {
         self.socket = socket
+        self.loop = loop
         self.keys = keys
         self.nodeID = nodeID
         receiverConfiguration = receiver
@@ -76,7 +80,7 @@ public actor TransferEndpoint {
     public func start() {
         guard receiveLoop == nil else { return }
         let socket = self.socket
-        receiveLoop = Task { [weak self] in
+        receiveLoop = Task(executorPreference: loop) { [weak self] in
             while !Task.isCancelled {
                 guard let datagram = try? await socket.receive() else { break }
                 await self?.handle(datagram)
@@ -138,7 +142,7 @@ public actor TransferEndpoint {
                 case .success(let machine):
                     incoming[key] = Incoming(machine: machine, peer: datagram.address, deadline: nil)
                 case .failure(let status):
-                    logger.notice("refused transfer \(id) from \(datagram.address): \(status)")
+                    logger.debug("refused transfer \(id) from \(datagram.address): \(status)")
                     sendMessage(.done(.init(transferID: id, status: status)), to: datagram.address)
                     return
                 }
@@ -227,7 +231,7 @@ public actor TransferEndpoint {
     private func startTicking() {
         guard !ticking else { return }
         ticking = true
-        Task { [weak self] in
+        Task(executorPreference: loop) { [weak self] in
             while let self, await self.tickOnce() {
                 try? await Task.sleep(for: .microseconds(500))
             }

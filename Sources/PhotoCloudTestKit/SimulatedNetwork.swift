@@ -2,30 +2,14 @@ import AsyncUDP
 import PhotoCloudProtocol
 
 /// A deterministic network for simulations: messages between numbered nodes
-/// are dropped, duplicated, delayed (with jitter) and reordered by a seeded
-/// generator, and partitions cut pairs of nodes apart. Nothing runs by itself:
+/// are dropped, duplicated, delayed (with jitter) and reordered by the same
+/// seeded `FaultPlanner` as the socket fault layer, and partitions cut pairs
+/// of nodes apart. Nothing runs by itself:
 /// the simulation asks for the next delivery and advances its clock to it,
 /// so the same seed always gives the same run.
 public struct SimulatedNetwork<Message: Sendable>: Sendable {
-    public struct Faults: Sendable {
-        public var drop: Double
-        public var duplicate: Double
-        public var reorder: Double
-        public var delay: Duration
-        public var jitter: Duration
-        /// Extra delay of a reordered message.
-        public var reorderHold: Duration
-
-        public init(drop: Double = 0, duplicate: Double = 0, reorder: Double = 0, delay: Duration = .microseconds(100),
-                    jitter: Duration = .zero, reorderHold: Duration = .milliseconds(2)) {
-            self.drop = drop
-            self.duplicate = duplicate
-            self.reorder = reorder
-            self.delay = delay
-            self.jitter = jitter
-            self.reorderHold = reorderHold
-        }
-    }
+    /// The same faults the socket fault layer injects.
+    public typealias Faults = FaultProfile
 
     public struct Delivery: Sendable {
         public var at: Instant
@@ -34,17 +18,17 @@ public struct SimulatedNetwork<Message: Sendable>: Sendable {
         public var message: Message
     }
 
-    public var faults: Faults
-    public private(set) var random: SeededRandom
-    public private(set) var sent = 0
-    public private(set) var dropped = 0
+    private var planner: FaultPlanner
+    public var faults: Faults { planner.profile }
+    public var sent: Int { planner.counters.sent }
+    public var dropped: Int { planner.counters.dropped + partitionDrops }
+    private var partitionDrops = 0
     private var pending: [(order: UInt64, delivery: Delivery)] = []
     private var nextOrder: UInt64 = 0
     private var cut: Set<[Int]> = []
 
     public init(seed: UInt64, faults: Faults = Faults()) {
-        self.faults = faults
-        random = SeededRandom(seed: seed)
+        planner = FaultPlanner(faults, seed: seed)
     }
 
     /// Cuts (or restores) the link between two nodes, both ways.
@@ -53,16 +37,11 @@ public struct SimulatedNetwork<Message: Sendable>: Sendable {
     }
 
     public mutating func send(_ message: Message, from: Int, to: Int, now: Instant) {
-        sent += 1
-        guard !cut.contains([min(from, to), max(from, to)]), !random.chance(faults.drop) else {
-            dropped += 1
+        guard !cut.contains([min(from, to), max(from, to)]) else {
+            partitionDrops += 1
             return
         }
-        let copies = random.chance(faults.duplicate) ? 2 : 1
-        for _ in 0..<copies {
-            var delay = faults.delay
-            if faults.jitter > .zero { delay += faults.jitter * (Double(random.next() >> 11) * 0x1.0p-53) }
-            if random.chance(faults.reorder) { delay += faults.reorderHold }
+        for delay in planner.plan() {
             schedule(Delivery(at: now + delay, from: from, to: to, message: message))
         }
     }
