@@ -15,8 +15,10 @@ actor DelayLine {
         self.send = send
     }
 
-    func schedule(_ bytes: [UInt8], to address: SocketAddress, after delay: Duration) {
-        let item = Pending(due: .now + delay, bytes: bytes, address: address)
+    /// Queues a datagram to go out at `due` (computed by the caller when it
+    /// sent, so that the order of arrival here does not matter).
+    func schedule(_ bytes: [UInt8], to address: SocketAddress, at due: ContinuousClock.Instant) {
+        let item = Pending(due: due, bytes: bytes, address: address)
         // Usually the newest is due last; otherwise find its place.
         if let last = pending.last, last.due > item.due {
             let index = pending.firstIndex { $0.due > item.due } ?? pending.endIndex

@@ -92,7 +92,7 @@ public final class UDPSocket: Sendable {
             if delay == .zero {
                 try await Self.sendUnfaulted(bytes, to: address, handle: handle, readiness: readiness)
             } else {
-                await delayLine.schedule(bytes, to: address, after: delay)
+                await delayLine.schedule(bytes, to: address, at: ContinuousClock.now + delay)
             }
         }
     }
@@ -106,7 +106,8 @@ public final class UDPSocket: Sendable {
                 if delay == .zero, try !Self.sendNow(bytes, to: address, handle: handle) {
                     return false
                 } else if delay > .zero {
-                    Task { await delayLine.schedule(bytes, to: address, after: delay) }
+                    let due = ContinuousClock.now + delay
+                    Task { await delayLine.schedule(bytes, to: address, at: due) }
                 }
             }
             return true

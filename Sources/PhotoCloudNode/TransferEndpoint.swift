@@ -203,7 +203,8 @@ public actor TransferEndpoint {
                 deliveryContinuation.yield(Delivery(transferID: id, from: key.peer, bytes: bytes))
             case .fail(_, let error):
                 logger.notice("incoming transfer \(key.transferID) from \(key.peer) failed: \(error)")
-                remember(key, .digestMismatch)
+                // A late `end` then learns why: a bad digest, or a transfer given up on.
+                remember(key, error.code == .digestMismatch ? .digestMismatch : .unknownTransfer)
             case .complete, .progress: break
             }
         }

@@ -190,9 +190,12 @@ public struct TransferSender: Sendable {
         case .tooLarge:
             phase = .finished
             directives.append(.fail(transferID: transferID, TransferError(.refusedTooLarge, "the receiver refused the transfer: \(data.count) bytes is more than it accepts")))
-        case .malformed, .unknownTransfer:
+        case .malformed:
             phase = .finished
             directives.append(.fail(transferID: transferID, TransferError(.malformed, "the receiver refused the transfer as malformed")))
+        case .unknownTransfer:
+            phase = .finished
+            directives.append(.fail(transferID: transferID, TransferError(.unknownTransfer, "the receiver no longer knows this transfer (it gave up on it); send it again")))
         }
     }
 
