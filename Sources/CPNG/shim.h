@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 static const uint32_t cpng_format_rgba = PNG_FORMAT_RGBA;
-static const uint32_t cpng_format_rgb = PNG_FORMAT_RGB;
 static const uint32_t cpng_format_linear_rgba = PNG_FORMAT_LINEAR_RGB_ALPHA;
 static const uint32_t cpng_image_version = PNG_IMAGE_VERSION;
 static const uint32_t cpng_flag_fast = PNG_IMAGE_FLAG_FAST;

@@ -83,7 +83,7 @@ public struct PNGCodec: Sendable {
     /// Encodes RGBA8 through libpng's own simplified writer (one core, libpng's
     /// defaults): the baseline the benchmarks compare against.
     public func encodeWithLibpng(_ picture: RGBAImage, fast: Bool = false) throws(PNGError) -> [UInt8] {
-        try encodeWithLibpng(pixels: picture.pixels, width: picture.width, height: picture.height, hasAlpha: true, fast: fast)
+        try encodeWithLibpng(pixels: picture.pixels, width: picture.width, height: picture.height, fast: fast)
     }
 
     /// Encodes RGBA8 and writes the file atomically (a temporary file, then rename).
@@ -101,8 +101,8 @@ public struct PNGCodec: Sendable {
         }
     }
 
-    private func encodeWithLibpng(pixels: [UInt8], width: Int, height: Int, hasAlpha: Bool, fast: Bool) throws(PNGError) -> [UInt8] {
-        let channels = hasAlpha ? 4 : 3
+    private func encodeWithLibpng(pixels: [UInt8], width: Int, height: Int, fast: Bool) throws(PNGError) -> [UInt8] {
+        let channels = 4
         guard width > 0, height > 0, width <= Int(Int32.max / 4), height <= Int(Int32.max) else {
             throw PNGError(.invalidImage, "cannot encode a \(width)x\(height) image")
         }
@@ -114,7 +114,7 @@ public struct PNGCodec: Sendable {
         defer { png_image_free(&image) }
         image.width = UInt32(width)
         image.height = UInt32(height)
-        image.format = hasAlpha ? cpng_format_rgba : cpng_format_rgb
+        image.format = cpng_format_rgba
         if fast { image.flags |= cpng_flag_fast }
         var capacity = cpng_png_size_max(&image)
         var output = [UInt8](repeating: 0, count: capacity)

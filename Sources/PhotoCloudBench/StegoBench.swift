@@ -76,23 +76,23 @@ public struct StegoBench: Sendable {
 
         progress("baseline: libpng decode + encode")
         var baselinePNG: [UInt8] = []
-        let decode = try median { _ = try libpng.decode(coverPNG) }
-        let baselineEncode = try median { baselinePNG = try libpng.encodeWithLibpng(cover) }
-        let baseline = try median {
+        let decode = try await median { _ = try libpng.decode(coverPNG) }
+        let baselineEncode = try await median { baselinePNG = try libpng.encodeWithLibpng(cover) }
+        let baseline = try await median {
             let image = try libpng.decode(coverPNG)
             baselinePNG = try libpng.encodeWithLibpng(image)
         }
 
-        let ownCodec = try median { _ = try codec.encode(try codec.decode(coverPNG)) }
+        let ownCodec = try await median { _ = try codec.encode(try codec.decode(coverPNG)) }
 
         progress("embedding \(payloadBytes) bytes")
-        let embedOnly = try median {
+        let embedOnly = try await median {
             var pixels = cover.pixels
             try Steganographer.embed(payload, into: &pixels, width: cover.width, height: cover.height, key: key)
         }
         var stegoPNG: [UInt8] = []
-        let embedTotal = try await medianAsync { stegoPNG = try await StegoPNG(codec: codec).embed(payload, coverPNG: coverPNG, key: key) }
-        let decodeEmbed = try await medianAsync {
+        let embedTotal = try await median { stegoPNG = try await StegoPNG(codec: codec).embed(payload, coverPNG: coverPNG, key: key) }
+        let decodeEmbed = try await median {
             let size = try codec.dimensions(of: coverPNG)
             async let plan = EmbeddingPlan(payloadBytes: payload.count, width: size.width, height: size.height, key: key)
             var image = try codec.decode(coverPNG)
@@ -101,11 +101,11 @@ public struct StegoBench: Sendable {
 
         progress("extracting")
         let stego = try codec.decode(stegoPNG)
-        let extractOnly = try median {
+        let extractOnly = try await median {
             _ = try Steganographer.extract(from: stego.pixels, width: stego.width, height: stego.height, key: key)
         }
         var recovered: [UInt8] = []
-        let extractTotal = try median { recovered = try StegoPNG(codec: codec).extract(from: stegoPNG, key: key) }
+        let extractTotal = try await median { recovered = try StegoPNG(codec: codec).extract(from: stegoPNG, key: key) }
 
         progress("PSNR at 95% of capacity")
         var full = cover.pixels
@@ -121,7 +121,7 @@ public struct StegoBench: Sendable {
                         progress("encoder sweep: level \(level) \(filter) \(threads) thread\(threads == 1 ? "" : "s")")
                         let encoder = PNGEncoder(level: level, filter: filter, threads: threads)
                         var bytes = 0
-                        let seconds = try median { bytes = try encoder.encode(stegoRGB, width: stego.width, height: stego.height, channels: 3).count }
+                        let seconds = try await median { bytes = try encoder.encode(stegoRGB, width: stego.width, height: stego.height, channels: 3).count }
                         choices.append(EncoderChoice(level: level, filter: filter.rawValue, threads: threads, seconds: seconds, bytes: bytes))
                     }
                 }
@@ -164,7 +164,7 @@ public struct StegoBench: Sendable {
         return (try RGBAImage(width: width, height: height, pixels: pixels), path, nil)
     }
 
-    private func medianAsync(_ body: () async throws -> Void) async throws -> Double {
+    private func median(_ body: () async throws -> Void) async throws -> Double {
         var times: [Double] = []
         for _ in 0..<max(1, repeats) {
             let start = ContinuousClock.now
@@ -174,13 +174,4 @@ public struct StegoBench: Sendable {
         return times.sorted()[times.count / 2]
     }
 
-    private func median(_ body: () throws -> Void) throws -> Double {
-        var times: [Double] = []
-        for _ in 0..<max(1, repeats) {
-            let start = ContinuousClock.now
-            try body()
-            times.append((ContinuousClock.now - start).seconds)
-        }
-        return times.sorted()[times.count / 2]
-    }
 }

@@ -28,7 +28,6 @@ public struct TransferSimulation {
     private var receiverTimers: [UInt64: Instant] = [:]
     private var outstanding: [UInt64: Set<UInt32>] = [:]
     public private(set) var outcome = Outcome()
-    public var debugTrace = false
 
     public init(seed: UInt64, faults: SimulatedNetwork<(MessageType, [UInt8])>.Faults, receiver: TransferReceiver.Configuration = .init()) {
         network = SimulatedNetwork(seed: seed, faults: faults)
@@ -143,14 +142,6 @@ public struct TransferSimulation {
     }
 
     private mutating func send(_ message: TransferMessage, from node: Int) {
-        if debugTrace {
-            switch message {
-            case .chunk(let c): print(now, "chunk", c.sequence)
-            case .ack(let a): print(now, "ack cum", a.cumulative, "largest", a.largest, "ranges", a.ranges)
-            case .end: print(now, "end")
-            case .done(let d): print(now, "done", d.status)
-            }
-        }
         network.send((message.type, message.encoded()), from: node, to: 1 - node, now: now)
     }
 }
