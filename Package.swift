@@ -32,11 +32,14 @@ let package = Package(
         ),
         // epoll, eventfd, recvmmsg/sendmmsg and friends, which Glibc does not export to Swift.
         .target(name: "CLinuxShim"),
+        // CRC-32C with the CPU's instruction where there is one: the open scheme's datagram checksum.
+        .target(name: "CChecksum"),
         .target(name: "PNGCodec", dependencies: ["CPNG", "CZlib"], swiftSettings: strict),
         .target(name: "AsyncUDP", dependencies: ["CLinuxShim"], swiftSettings: strict),
         .target(
             name: "PhotoCloudProtocol",
             dependencies: [
+                "CChecksum",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
@@ -79,7 +82,7 @@ let package = Package(
         ),
         .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "AsyncUDPTests", dependencies: ["AsyncUDP", "PhotoCloudTestKit"], swiftSettings: strict),
-        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit", "CChecksum", "AsyncUDP"], swiftSettings: strict),
         .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["PhotoCloudTestKit"], swiftSettings: strict),

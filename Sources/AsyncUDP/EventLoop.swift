@@ -34,18 +34,27 @@ public final class EventLoop: TaskExecutor, SerialExecutor {
     private let nextToken = Atomic<UInt64>(1)
     private static let wakeToken: UInt64 = 0
 
-    /// A loop of its own, on a new thread (most code wants `shared`).
-    public init(name: String) throws {
+    /// A loop of its own, on a new thread (most code wants `shared`). With
+    /// `cpu`, the thread is pinned to the `cpu`th CPU the process may use
+    /// (benchmarks do, so that two loops that wake each other are not packed
+    /// onto one core by the scheduler).
+    public init(name: String, cpu: Int? = nil) throws {
         epollFD = try systemCallChecked("epoll_create1") { clinux_epoll_create() }
         wakeFD = try systemCallChecked("eventfd") { clinux_eventfd() }
         let epoll = epollFD, wake = wakeFD
         try systemCallChecked("epoll_ctl") {
             clinux_epoll_ctl(epoll, clinux_EPOLL_CTL_ADD, wake, clinux_EPOLLIN | clinux_EPOLLET, Self.wakeToken)
         }
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            if let cpu { _ = clinux_pin_current_thread(Int32(cpu)) }   // best effort: a refusal leaves it unpinned
+            self.run()
+        }
         thread.name = name
         thread.start()
     }
+
+    /// CPUs this process may run on.
+    public static var availableCPUs: Int { Int(clinux_available_cpus()) }
 
     // MARK: TaskExecutor
 

@@ -216,6 +216,45 @@ public final class UDPSocket: Sendable {
         }
     }
 
+    /// Where a datagram landed in a caller's buffer.
+    public struct Received: Sendable {
+        public var count: Int
+        public var address: SocketAddress
+        public var truncated: Bool
+    }
+
+    /// One queued datagram written into the front of `buffer` (whose whole
+    /// length is available), or nil if the call would block. For hot receive
+    /// loops that reuse one buffer instead of allocating per datagram.
+    public func receiveNow(into buffer: inout [UInt8]) throws -> Received? {
+        try handle.withDescriptor { fd throws -> Received? in
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let capacity = buffer.count
+            let outcome = try buffer.withUnsafeMutableBytes { bytes in
+                try withUnsafeMutablePointer(to: &storage) { pointer in
+                    try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                        try systemCall("recvfrom") {
+                            recvfrom(fd, bytes.baseAddress, capacity, Int32(MSG_DONTWAIT | MSG_TRUNC), address, &length)
+                        }
+                    }
+                }
+            }
+            guard case .done(let size) = outcome, let address = SocketAddress(storage: storage) else { return nil }
+            return Received(count: min(size, capacity), address: address, truncated: size > capacity)
+        }
+    }
+
+    /// A mark in the socket's history of becoming readable, taken before
+    /// draining it with `receiveNow`; see `waitUntilReadable(after:)`.
+    public func readableMark() -> UInt64 { readiness.generation(.read) }
+
+    /// Parks until the socket has become readable since `mark` (at once if it
+    /// already has): no readiness between the mark and the wait is lost.
+    public func waitUntilReadable(after mark: UInt64) async throws {
+        try await readiness.wait(.read, after: mark)
+    }
+
     // MARK: Options and closing
 
     public var receiveBufferSize: Int { get throws { try option(SO_RCVBUF) } }

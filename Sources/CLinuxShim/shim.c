@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <sched.h>
+#include <errno.h>
 
 _Static_assert(sizeof(((clinux_datagram *)0)->address) >= sizeof(struct sockaddr_storage), "address storage too small");
 
@@ -106,4 +108,29 @@ int clinux_set_receive_timeout(int fd, int milliseconds) {
     tv.tv_sec = milliseconds / 1000;
     tv.tv_usec = (milliseconds % 1000) * 1000;
     return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+int clinux_pin_current_thread(int index) {
+    cpu_set_t allowed, set;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return -1;
+    int seen = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        if (seen++ == index) {
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            return sched_setaffinity(0, sizeof(set), &set);
+        }
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+int clinux_available_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+    int count = CPU_COUNT(&set);
+    return count > 0 ? count : 1;
 }

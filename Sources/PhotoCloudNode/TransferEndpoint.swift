@@ -59,6 +59,10 @@ public actor TransferEndpoint {
     public private(set) var sendBufferDrops = 0
     private var ticking = false
     private var receiveLoop: Task<Void, Never>?
+    /// One buffer for every received datagram and one for every sent one: a
+    /// fresh 64 KB array per datagram cost page faults on both sides.
+    private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
+    private var sendBuffer: [UInt8] = []
 
     private struct IncomingKey: Hashable {
         var peer: SocketAddress
@@ -82,8 +86,9 @@ public actor TransferEndpoint {
         let socket = self.socket
         receiveLoop = Task(executorPreference: loop) { [weak self] in
             while !Task.isCancelled {
-                guard let datagram = try? await socket.receive() else { break }
-                await self?.handle(datagram)
+                let mark = socket.readableMark()
+                guard let self, await self.drainSocket() else { break }
+                do { try await socket.waitUntilReadable(after: mark) } catch { break }
             }
         }
     }
@@ -114,36 +119,46 @@ public actor TransferEndpoint {
 
     // MARK: Events
 
-    private func handle(_ datagram: Datagram) {
-        guard !datagram.truncated,
-              let envelope = try? Wire.decode(datagram.bytes, keys: keys),
-              let message = try? TransferMessage.decode(type: envelope.type, body: envelope.payload) else { return }
+    /// Handles every datagram queued now; false once the socket is closed.
+    private func drainSocket() -> Bool {
+        while true {
+            let received: UDPSocket.Received?
+            do { received = try socket.receiveNow(into: &receiveBuffer) } catch { return false }
+            guard let received else { return true }
+            if received.truncated { continue }
+            handle(receiveBuffer[0..<received.count], from: received.address)
+        }
+    }
+
+    private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
+        guard let frame = try? Wire.decodeFrame(bytes, keys: keys),
+              let message = try? TransferMessage.decode(type: frame.type, body: frame.payload) else { return }
         let id = message.transferID
         let at = now()
         switch message {
         case .ack, .done:
-            guard outgoing[id]?.peer == datagram.address else { return }
+            guard outgoing[id]?.peer == address else { return }
             // Mutated in place: a copy of the machine would copy its arrays.
             let directives = outgoing[id]!.machine.on(message, now: at)
             applySender(directives, id: id)
         case .chunk, .end:
-            let key = IncomingKey(peer: datagram.address, transferID: id)
+            let key = IncomingKey(peer: address, transferID: id)
             if incoming[key] == nil {
                 if let status = finished[key] {
                     // A late or repeated message of a transfer already decided.
-                    if case .end = message { sendMessage(.done(.init(transferID: id, status: status)), to: datagram.address) }
+                    if case .end = message { sendMessage(.done(.init(transferID: id, status: status)), to: address) }
                     return
                 }
                 guard case .chunk(let first) = message else {
-                    sendMessage(.done(.init(transferID: id, status: .unknownTransfer)), to: datagram.address)
+                    sendMessage(.done(.init(transferID: id, status: .unknownTransfer)), to: address)
                     return
                 }
                 switch TransferReceiver.accept(first, configuration: receiverConfiguration, now: at) {
                 case .success(let machine):
-                    incoming[key] = Incoming(machine: machine, peer: datagram.address, deadline: nil)
+                    incoming[key] = Incoming(machine: machine, peer: address, deadline: nil)
                 case .failure(let status):
-                    logger.debug("refused transfer \(id) from \(datagram.address): \(status)")
-                    sendMessage(.done(.init(transferID: id, status: status)), to: datagram.address)
+                    logger.debug("refused transfer \(id) from \(address): \(status)")
+                    sendMessage(.done(.init(transferID: id, status: status)), to: address)
                     return
                 }
             }
@@ -219,12 +234,15 @@ public actor TransferEndpoint {
 
     private func sendMessage(_ message: TransferMessage, to peer: SocketAddress) {
         nextMessageID &+= 1
-        guard let bytes = try? Wire.encode(
-            Envelope(type: message.type, sender: nodeID, messageID: nextMessageID, payload: message.encoded()), keys: keys
-        ) else { return }
+        do {
+            try Wire.encode(into: &sendBuffer, type: message.type, sender: nodeID, messageID: nextMessageID, keys: keys,
+                            writePayload: message.encode(into:))
+        } catch {
+            return
+        }
         // A full send buffer drops the datagram, as a full router queue would: the
         // protocol sees a loss and backs off, instead of a growing queue of waiters.
-        if (try? socket.trySend(bytes, to: peer)) != true { sendBufferDrops += 1 }
+        if (try? socket.trySend(sendBuffer, to: peer)) != true { sendBufferDrops += 1 }
     }
 
     // MARK: Timers

@@ -85,3 +85,12 @@ extension Array where Element == UInt8 {
 
     public mutating func appendString(_ text: String) { appendLengthPrefixed(Array(text.utf8)) }
 }
+
+extension FixedWidthInteger {
+    /// The value's bytes, most significant first.
+    public var bigEndianBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian(self)
+        return bytes
+    }
+}

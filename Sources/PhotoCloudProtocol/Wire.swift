@@ -1,11 +1,13 @@
+import CChecksum
 import Crypto
 
-/// How a datagram's tag is keyed.
+/// How a datagram's tag is made.
 public enum AuthScheme: UInt8, Sendable {
-    /// A key every node knows: the tag detects damage, not forgery. For traffic
-    /// between peers and servers, whose payloads carry their own signatures.
+    /// A CRC-32C checksum every node can make: it detects damage, not forgery.
+    /// For traffic between peers and servers, whose payloads carry their own
+    /// signatures or end-to-end digests.
     case open = 0
-    /// The cluster secret: only servers of the cluster can make the tag.
+    /// HMAC-SHA256 with the cluster secret: only servers of the cluster can make the tag.
     case cluster = 1
 }
 
@@ -26,15 +28,20 @@ public struct Envelope: Sendable, Equatable {
     }
 }
 
-/// The keys a node can tag and verify with.
+/// A decoded datagram whose payload still lies in the received bytes (no copy).
+public struct Frame: Sendable {
+    public var type: MessageType
+    public var sender: UInt64
+    public var messageID: UInt64
+    public var auth: AuthScheme
+    public var payload: ArraySlice<UInt8>
+}
+
+/// The keys a node can tag and verify with (the open scheme needs none).
 public struct WireKeys: Sendable {
-    public let open: SymmetricKey
     public let cluster: SymmetricKey?
 
-    public static let openKey = SymmetricKey(data: SHA256.hash(data: Array("photocloud open wire key v1".utf8)))
-
     public init(clusterSecret: [UInt8]? = nil) {
-        open = Self.openKey
         cluster = clusterSecret.map { SymmetricKey(data: $0) }
     }
 }
@@ -43,12 +50,13 @@ public struct WireKeys: Sendable {
 ///
 ///     0 magic "PC" | 2 version | 3 type | 4 auth scheme | 5 reserved (3 zero bytes)
 ///     8 sender id (u64) | 16 message id (u64) | 24 payload length (u32)
-///     28 tag (16 bytes: HMAC-SHA256 over bytes 0..<28 and the payload, truncated)
-///     44 payload
+///     28 tag (16 bytes) | 44 payload
 ///
-/// All integers big-endian. `decode` is total: any byte string decodes or
-/// throws a `WireError`; no length is trusted before it is checked against
-/// the bytes actually present.
+/// The tag covers bytes 0..<28 and the payload. Scheme `open`: CRC-32C in the
+/// first 4 bytes, 12 zero bytes. Scheme `cluster`: HMAC-SHA256 with the
+/// cluster secret, truncated to 16 bytes. All integers big-endian. Decoding
+/// is total: any byte string decodes or throws a `WireError`; no length is
+/// trusted before it is checked against the bytes actually present.
 public enum Wire {
     public static let magic: (UInt8, UInt8) = (0x50, 0x43)
     public static let version: UInt8 = 1
@@ -58,77 +66,107 @@ public enum Wire {
     public static let maxPayload = 65_507 - headerSize
 
     public static func encode(_ envelope: Envelope, keys: WireKeys) throws(WireError) -> [UInt8] {
-        guard envelope.payload.count <= maxPayload else {
-            throw WireError(.tooLarge, "a payload of \(envelope.payload.count) bytes does not fit one datagram (at most \(maxPayload))")
-        }
-        let key = try Self.key(for: envelope.auth, in: keys)
+        try encode(type: envelope.type, sender: envelope.sender, messageID: envelope.messageID, auth: envelope.auth,
+                   keys: keys, payloadCapacity: envelope.payload.count) { $0.append(contentsOf: envelope.payload) }
+    }
+
+    /// Frames the payload that `writePayload` appends, with no intermediate copy.
+    public static func encode(type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open, keys: WireKeys,
+                              payloadCapacity: Int = 0, writePayload: (inout [UInt8]) -> Void) throws(WireError) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(headerSize + envelope.payload.count)
-        bytes.append(magic.0)
-        bytes.append(magic.1)
-        bytes.append(version)
-        bytes.append(envelope.type.rawValue)
-        bytes.append(envelope.auth.rawValue)
-        bytes.append(contentsOf: [0, 0, 0])
-        bytes.appendBigEndian(envelope.sender)
-        bytes.appendBigEndian(envelope.messageID)
-        bytes.appendBigEndian(UInt32(envelope.payload.count))
-        let tag = Self.tag(header: bytes[0..<28], payload: envelope.payload[...], key: key)
-        bytes.append(contentsOf: tag)
-        bytes.append(contentsOf: envelope.payload)
+        bytes.reserveCapacity(headerSize + payloadCapacity)
+        try encode(into: &bytes, type: type, sender: sender, messageID: messageID, auth: auth, keys: keys, writePayload: writePayload)
         return bytes
     }
 
+    /// Frames into `bytes`, replacing what it held but keeping its storage (a
+    /// sender's reusable buffer).
+    public static func encode(into bytes: inout [UInt8], type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open,
+                              keys: WireKeys, writePayload: (inout [UInt8]) -> Void) throws(WireError) {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(magic.0)
+        bytes.append(magic.1)
+        bytes.append(version)
+        bytes.append(type.rawValue)
+        bytes.append(auth.rawValue)
+        bytes.append(contentsOf: [0, 0, 0])
+        bytes.appendBigEndian(sender)
+        bytes.appendBigEndian(messageID)
+        bytes.appendBigEndian(UInt32(0))
+        bytes.append(contentsOf: repeatElement(0, count: tagSize))
+        writePayload(&bytes)
+        let length = bytes.count - headerSize
+        guard length <= maxPayload else {
+            throw WireError(.tooLarge, "a payload of \(length) bytes does not fit one datagram (at most \(maxPayload))")
+        }
+        bytes.replaceSubrange(24..<28, with: UInt32(length).bigEndianBytes)
+        let tag = try Self.tag(auth, header: bytes[0..<28], payload: bytes[headerSize...], keys: keys)
+        bytes.replaceSubrange(28..<headerSize, with: tag)
+    }
+
     public static func decode(_ bytes: [UInt8], keys: WireKeys) throws(WireError) -> Envelope {
+        let frame = try decodeFrame(bytes, keys: keys)
+        return Envelope(type: frame.type, sender: frame.sender, messageID: frame.messageID, auth: frame.auth, payload: Array(frame.payload))
+    }
+
+    /// Checks and decodes a datagram, leaving the payload in place.
+    public static func decodeFrame(_ bytes: [UInt8], keys: WireKeys) throws(WireError) -> Frame {
+        try decodeFrame(bytes[...], keys: keys)
+    }
+
+    /// Checks and decodes a datagram held in a slice (of a reused receive buffer).
+    public static func decodeFrame(_ datagram: ArraySlice<UInt8>, keys: WireKeys) throws(WireError) -> Frame {
+        let bytes = datagram, base = datagram.startIndex   // offsets below are from the datagram's start
         guard bytes.count >= headerSize else {
             throw WireError(.truncated, "datagram of \(bytes.count) bytes is shorter than the \(headerSize)-byte header")
         }
-        guard bytes[0] == magic.0, bytes[1] == magic.1 else {
+        guard bytes[base + 0] == magic.0, bytes[base + 1] == magic.1 else {
             throw WireError(.badMagic, "not a photocloud datagram (bad magic)")
         }
-        guard bytes[2] == version else {
-            throw WireError(.unsupportedVersion, "wire version \(bytes[2]) is not supported (this build speaks \(version))")
+        guard bytes[base + 2] == version else {
+            throw WireError(.unsupportedVersion, "wire version \(bytes[base + 2]) is not supported (this build speaks \(version))")
         }
-        guard let type = MessageType(rawValue: bytes[3]) else {
-            throw WireError(.unknownType, "unknown message type \(bytes[3])")
+        guard let type = MessageType(rawValue: bytes[base + 3]) else {
+            throw WireError(.unknownType, "unknown message type \(bytes[base + 3])")
         }
-        guard let auth = AuthScheme(rawValue: bytes[4]) else {
-            throw WireError(.unknownAuthScheme, "unknown authentication scheme \(bytes[4])")
+        guard let auth = AuthScheme(rawValue: bytes[base + 4]) else {
+            throw WireError(.unknownAuthScheme, "unknown authentication scheme \(bytes[base + 4])")
         }
-        guard bytes[5] == 0, bytes[6] == 0, bytes[7] == 0 else {
+        guard bytes[base + 5] == 0, bytes[base + 6] == 0, bytes[base + 7] == 0 else {
             throw WireError(.reservedBitsSet, "reserved header bytes are not zero")
         }
-        var reader = ByteReader(bytes[8..<28])
+        var reader = ByteReader(bytes[(base + 8)..<(base + 28)])
         let sender = try reader.readUInt64()
         let messageID = try reader.readUInt64()
         let length = try reader.readUInt32()
         guard Int(length) == bytes.count - headerSize else {
             throw WireError(.lengthMismatch, "header says \(length) payload bytes, datagram carries \(bytes.count - headerSize)")
         }
-        let key = try Self.key(for: auth, in: keys)
-        let expected = Self.tag(header: bytes[0..<28], payload: bytes[headerSize...], key: key)
-        guard constantTimeEqual(expected, bytes[28..<headerSize]) else {
-            throw WireError(.badTag, "authentication tag does not match (damaged, forged, or a different cluster secret)")
+        let expected = try Self.tag(auth, header: bytes[base..<(base + 28)], payload: bytes[(base + headerSize)...], keys: keys)
+        guard constantTimeEqual(expected, bytes[(base + 28)..<(base + headerSize)]) else {
+            throw WireError(.badTag, auth == .open
+                ? "checksum does not match (a damaged datagram)"
+                : "authentication tag does not match (damaged, forged, or a different cluster secret)")
         }
-        return Envelope(type: type, sender: sender, messageID: messageID, auth: auth, payload: Array(bytes[headerSize...]))
+        return Frame(type: type, sender: sender, messageID: messageID, auth: auth, payload: bytes[(base + headerSize)...])
     }
 
-    private static func key(for scheme: AuthScheme, in keys: WireKeys) throws(WireError) -> SymmetricKey {
+    private static func tag(_ scheme: AuthScheme, header: ArraySlice<UInt8>, payload: ArraySlice<UInt8>,
+                            keys: WireKeys) throws(WireError) -> [UInt8] {
         switch scheme {
-        case .open: return keys.open
+        case .open:
+            var crc = header.withUnsafeBytes { cchecksum_crc32c(0, $0.baseAddress, $0.count) }
+            crc = payload.withUnsafeBytes { cchecksum_crc32c(crc, $0.baseAddress, $0.count) }
+            return crc.bigEndianBytes + [UInt8](repeating: 0, count: tagSize - 4)
         case .cluster:
             guard let key = keys.cluster else {
                 throw WireError(.missingKey, "datagram needs the cluster secret, which this node does not have")
             }
-            return key
+            var mac = HMAC<SHA256>(key: key)
+            mac.update(data: header)
+            mac.update(data: payload)
+            return Array(Array(mac.finalize()).prefix(tagSize))
         }
-    }
-
-    private static func tag(header: ArraySlice<UInt8>, payload: ArraySlice<UInt8>, key: SymmetricKey) -> [UInt8] {
-        var mac = HMAC<SHA256>(key: key)
-        mac.update(data: header)
-        mac.update(data: payload)
-        return Array(Array(mac.finalize()).prefix(tagSize))
     }
 
     private static func constantTimeEqual(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {

@@ -111,12 +111,14 @@ extension BenchCommand {
         @Option(help: "Probability that a datagram is duplicated.") var duplicate: Double = 0
         @Option(help: "Probability that a datagram is held back so later ones overtake it.") var reorder: Double = 0
         @Option(name: .customLong("delay-ms"), help: "One-way delay in milliseconds.") var delayMs: Double = 0
-        @Option(help: "Chunks in flight at most (1: stop-and-wait).") var window: Int = 128
+        @Option(help: "Chunks in flight at most (1: stop-and-wait).") var window: Int = 64
         @Option(help: "Chunk size in bytes.") var chunk: Int = 60_000
         @Flag(help: "Also measure stop-and-wait and TCP (iperf3) in the same run.") var compare = false
+        @Option(help: "Transfers to measure; the median is reported.") var runs: Int = 3
         @Option(help: "Also write the results as JSON to this file (- for stdout).") var json: String?
 
         func validate() throws {
+            guard (1...100).contains(runs) else { throw ValidationError("--runs must be 1 to 100") }
             guard ByteSize.parse(size) != nil else { throw ValidationError("--size takes bytes or a KiB/MiB/GiB suffix, e.g. 256MiB") }
             for (name, p) in [("loss", loss), ("duplicate", duplicate), ("reorder", reorder)] where !(0...1).contains(p) {
                 throw ValidationError("--\(name) is a probability from 0 to 1")
@@ -133,12 +135,12 @@ extension BenchCommand {
                                       delay: .microseconds(Int64(delayMs * 1_000)), seed: 7)
             let progress = Progress()
             let result = try await TransferBench(size: bytes, faults: faults, window: window, chunk: chunk,
-                                                 compareStopAndWait: compare, compareTCP: compare).run { done, total in
+                                                 compareStopAndWait: compare, compareTCP: compare, runs: runs).run { done, total in
                 progress.stage("\(done * 100 / max(total, 1))% of \(total) bytes acknowledged")
             }
             progress.finish()
             print("""
-                transfer: \(result.bytes) bytes in \(String(format: "%.3f", result.seconds)) s = \(String(format: "%.1f", result.goodput_bytes_per_s / 1e6)) MB/s, intact: \(result.intact)
+                transfer: \(result.bytes) bytes in \(String(format: "%.3f", result.seconds)) s = \(String(format: "%.1f", result.goodput_bytes_per_s / 1e6)) MB/s (median of \(result.runs)), intact: \(result.intact)
                   chunk \(result.chunk_bytes) bytes, window \(result.window), retransmitted \(result.retransmitted_chunks) chunks, srtt \(result.smoothed_rtt_ms.map { String(format: "%.2f ms", $0) } ?? "-")
                   faults: loss \(result.loss), duplicate \(result.duplicate), reorder \(result.reorder), delay \(result.delay_ms) ms
                 """)

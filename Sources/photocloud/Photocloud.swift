@@ -48,7 +48,14 @@ struct Photocloud: AsyncParsableCommand {
             print(fullMessage(for: error))
             Foundation.exit(0)
         }
-        FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
-        Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        if code == .validationFailure {
+            FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+            Foundation.exit(2)
+        }
+        if let exitCode = error as? ExitCode { Foundation.exit(exitCode.rawValue) }   // already reported
+        // Anything no module described still gets the one-line contract.
+        let line = String(describing: error).split(separator: "\n").first.map(String.init) ?? "failed"
+        FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+        Foundation.exit(1)
     }
 }

@@ -22,6 +22,7 @@ enum UserFacingError {
         case let error as UDPError: return error.message
         case let error as WireError: return error.message
         case let error as StegoError: return error.message
+        case let error as TransferError: return error.message
         case is CancellationError: return "interrupted"
         default: return nil
         }

@@ -37,6 +37,24 @@ struct SocketTests {
         await #expect(throws: UDPError.self) { try await a.send([UInt8](repeating: 0, count: 70_000), to: b.localAddress) }
     }
 
+    @Test func receivesIntoAReusedBufferAfterWaitingForReadiness() async throws {
+        let a = try UDPSocket(bind: .ipv4Loopback(port: 0))
+        let b = try UDPSocket(bind: .ipv4Loopback(port: 0))
+        defer { a.close(); b.close() }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let mark = b.readableMark()
+        #expect(try b.receiveNow(into: &buffer) == nil)
+        try await a.send([1, 2, 3], to: b.localAddress)
+        try await b.waitUntilReadable(after: mark)
+        let first = try #require(try b.receiveNow(into: &buffer))
+        #expect(first.count == 3 && !first.truncated && first.address == a.localAddress && Array(buffer.prefix(3)) == [1, 2, 3])
+        let secondMark = b.readableMark()
+        try await a.send([UInt8](repeating: 7, count: 40), to: b.localAddress)
+        try await b.waitUntilReadable(after: secondMark)
+        let second = try b.receiveNow(into: &buffer)
+        #expect(second?.count == 16 && second?.truncated == true && buffer == [UInt8](repeating: 7, count: 16))
+    }
+
     @Test func batchesGoThroughSendmmsgAndRecvmmsg() async throws {
         let a = try UDPSocket(bind: .ipv4Loopback(port: 0))
         let b = try UDPSocket(bind: .ipv4Loopback(port: 0), options: .init(receiveBufferSize: 1 << 20))

@@ -33,8 +33,9 @@ struct WireTests {
         }
     }
 
-    @Test func everySingleByteChangeIsRefused() throws {
-        let bytes = try Wire.encode(Self.sample(64, auth: .cluster), keys: Self.keys)
+    @Test("every single-byte change is refused", arguments: [AuthScheme.open, .cluster])
+    func everySingleByteChangeIsRefused(auth: AuthScheme) throws {
+        let bytes = try Wire.encode(Self.sample(64, auth: auth), keys: Self.keys)
         for index in bytes.indices {
             for flip: UInt8 in [0x01, 0x80, 0xFF] {
                 var damaged = bytes
@@ -42,6 +43,21 @@ struct WireTests {
                 #expect(throws: WireError.self) { try Wire.decode(damaged, keys: Self.keys) }
             }
         }
+    }
+
+    @Test func decodesASliceOfALargerBuffer() throws {
+        let bytes = try Wire.encode(Self.sample(300), keys: Self.keys)
+        let buffer = [UInt8](repeating: 0xAA, count: 17) + bytes + [UInt8](repeating: 0x55, count: 40)
+        let frame = try Wire.decodeFrame(buffer[17..<(17 + bytes.count)], keys: Self.keys)
+        #expect(Array(frame.payload) == Self.sample(300).payload)
+        #expect(frame.sender == 0x0102_0304_0506_0708 && frame.messageID == 99 && frame.type == .ping)
+    }
+
+    @Test func encodingIntoAReusedBufferReplacesItsContents() throws {
+        var buffer = [UInt8](repeating: 9, count: 5_000)
+        try Wire.encode(into: &buffer, type: .pong, sender: 5, messageID: 6, keys: Self.keys) { $0.append(contentsOf: [1, 2, 3]) }
+        #expect(buffer.count == Wire.headerSize + 3)
+        #expect(try Wire.decode(buffer, keys: Self.keys) == Envelope(type: .pong, sender: 5, messageID: 6, payload: [1, 2, 3]))
     }
 
     @Test func specificRefusals() throws {

@@ -51,4 +51,9 @@ int clinux_udp_socket(int family, int blocking);
 /// Sets SO_RCVTIMEO on a blocking socket.
 int clinux_set_receive_timeout(int fd, int milliseconds);
 
+/// Pins the calling thread to the `index`th CPU it may run on; returns 0 or -1 with errno.
+int clinux_pin_current_thread(int index);
+/// CPUs this process may run on (at least 1).
+int clinux_available_cpus(void);
+
 #endif

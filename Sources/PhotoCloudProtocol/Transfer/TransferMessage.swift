@@ -100,10 +100,26 @@ public enum TransferMessage: Sendable, Equatable {
 
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(encodedSize)
+        encode(into: &bytes)
+        return bytes
+    }
+
+    /// An upper bound on the encoded size.
+    public var encodedSize: Int {
+        switch self {
+        case .chunk(let chunk): Self.chunkHeaderSize + chunk.payload.count
+        case .ack(let ack): 17 + 8 * min(ack.ranges.count, Ack.maxRanges)
+        case .end: 48
+        case .done: 9
+        }
+    }
+
+    /// Appends the encoded message to `bytes` (a datagram being framed).
+    public func encode(into bytes: inout [UInt8]) {
         bytes.appendBigEndian(transferID)
         switch self {
         case .chunk(let chunk):
-            bytes.reserveCapacity(Self.chunkHeaderSize + chunk.payload.count)
             bytes.appendBigEndian(chunk.sequence)
             bytes.appendBigEndian(chunk.chunkCount)
             bytes.appendBigEndian(chunk.totalBytes)
@@ -124,10 +140,14 @@ public enum TransferMessage: Sendable, Equatable {
         case .done(let done):
             bytes.append(done.status.rawValue)
         }
-        return bytes
     }
 
     public static func decode(type: MessageType, body: [UInt8]) throws(WireError) -> TransferMessage {
+        try decode(type: type, body: body[...])
+    }
+
+    /// Decodes a body; a chunk's payload stays a slice of `body` (no copy).
+    public static func decode(type: MessageType, body: ArraySlice<UInt8>) throws(WireError) -> TransferMessage {
         var reader = ByteReader(body)
         let id = try reader.readUInt64()
         switch type {
@@ -136,7 +156,7 @@ public enum TransferMessage: Sendable, Equatable {
             let count = try reader.readUInt32()
             let total = try reader.readUInt64()
             let size = try reader.readUInt32()
-            let payload = body[Self.chunkHeaderSize...]
+            let payload = body[(body.startIndex + Self.chunkHeaderSize)...]
             return .chunk(Chunk(transferID: id, sequence: sequence, chunkCount: count, totalBytes: total, chunkSize: size, payload: payload))
         case .transferAck:
             let cumulative = try reader.readUInt32()

@@ -51,7 +51,7 @@ public struct TransferReceiver: Sendable {
         chunkSize = size
         chunkCount = Int(first.chunkCount)
         self.configuration = configuration
-        buffer = [UInt8](repeating: 0, count: total)
+        buffer = ObjectBuffer.allocate(count: total)
         received = [Bool](repeating: false, count: chunkCount)
         lastActivity = now
     }
