@@ -1,0 +1,298 @@
+/// The work token of one server, as a pure state machine (events in,
+/// directives out; time injected).
+///
+/// Servers form a ring by id. The holder claims every pending request (up to
+/// a batch), tells the others, and hands the token to the next alive server,
+/// which acknowledges it. Within an epoch the token only moves by hand-off, and
+/// the sender stops holding as it sends, so an epoch has at most one holder.
+/// Everything else makes a new epoch (`Epoch`):
+/// - the next server does not acknowledge and heartbeats say it is dead: the
+///   sender regenerates the token itself and passes it past the dead one;
+/// - nobody has seen the token move for `tokenTimeout`: the lowest alive
+///   server regenerates it (once: the others defer to it).
+/// A holder that learns of a higher epoch drops its token. Requests claimed by
+/// a server that dies reopen and are claimed again; clients retry with the same
+/// request id and a retry is answered, not queued twice.
+public struct TokenRing: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var heartbeatInterval: Duration
+        /// Silence after which a server counts as dead.
+        public var suspectAfter: Duration
+        /// No token movement seen for this long: the token is lost.
+        public var tokenTimeout: Duration
+        /// Resend the token when the next server has not acknowledged it.
+        public var handoffRetry: Duration
+        /// A holder with nothing to claim keeps the token this long.
+        public var idleHold: Duration
+        /// Requests claimed per hold at most.
+        public var maxBatch: Int
+
+        public init(heartbeatInterval: Duration = .milliseconds(30), suspectAfter: Duration = .milliseconds(150),
+                    tokenTimeout: Duration = .milliseconds(200), handoffRetry: Duration = .milliseconds(10),
+                    idleHold: Duration = .milliseconds(2), maxBatch: Int = 64) {
+            self.heartbeatInterval = heartbeatInterval
+            self.suspectAfter = suspectAfter
+            self.tokenTimeout = tokenTimeout
+            self.handoffRetry = handoffRetry
+            self.idleHold = idleHold
+            self.maxBatch = maxBatch
+        }
+    }
+
+    public enum Role: Sendable, Equatable {
+        case idle
+        case holding(TokenPosition, since: Instant)
+        case handingOff(TokenPosition, to: UInt64, sentAt: Instant)
+    }
+
+    public let id: UInt64
+    public let configuration: Configuration
+    public private(set) var membership: Membership
+    public private(set) var role = Role.idle
+    /// The furthest token position seen anywhere.
+    public private(set) var seen = TokenPosition.none
+    /// The highest epoch counter persisted or seen: new epochs go above it.
+    private var highestCounter: UInt64
+    private var lastTokenMovement: Instant
+    private var nextHeartbeat: Instant
+    /// Requests waiting to be claimed, in arrival order.
+    private var pending: [RequestID] = []
+    private var pendingSet: Set<RequestID> = []
+    /// Who took each request that is not known to be completed.
+    public private(set) var claims: [RequestID: UInt64] = [:]
+    /// Who answered each recently completed request (a retry goes back to it).
+    private var completed = BoundedMap<RequestID, UInt64>(capacity: 65_536)
+    private var recentClaims: [RingMessage.Claim] = []
+    /// Requests this server has accepted, in total.
+    public private(set) var acceptedCount = 0
+
+    /// `persisted` is the epoch last written by `persist` before a restart.
+    public init(id: UInt64, members: [UInt64], persisted: Epoch? = nil, configuration: Configuration = Configuration(), now: Instant) {
+        self.id = id
+        self.configuration = configuration
+        membership = Membership(me: id, members: members, suspectAfter: configuration.suspectAfter)
+        highestCounter = persisted?.counter ?? 0
+        // A (re)started server listens for a while before it regenerates anything.
+        lastTokenMovement = now
+        nextHeartbeat = now
+    }
+
+    public var isHolding: Bool { if case .holding = role { true } else { false } }
+    public var holdingPosition: TokenPosition? { if case .holding(let position, _) = role { position } else { nil } }
+    public var pendingCount: Int { pending.count }
+
+    // MARK: Events
+
+    public mutating func start(now: Instant) -> [RingDirective] {
+        var out: [RingDirective] = []
+        heartbeat(now: now, into: &out)
+        out.append(.armTimer(nextDeadline(now: now)))
+        return out
+    }
+
+    /// A client's request (or its retry) reached this server.
+    public mutating func onRequest(_ request: RequestID, now: Instant) -> [RingDirective] {
+        var out: [RingDirective] = []
+        if let owner = claims[request] {
+            out.append(owner == id ? .accept(request) : .claimedElsewhere(request, by: owner))
+        } else if let answerer = completed[request], answerer == id || membership.isAlive(answerer, now: now) {
+            // Answered already (the answer was lost): the answerer answers again from its results.
+            out.append(answerer == id ? .accept(request) : .claimedElsewhere(request, by: answerer))
+        } else if pendingSet.insert(request).inserted {
+            // New, or answered by a server that has died since: served again.
+            pending.append(request)
+            if case .holding = role { holdAndPass(now: now, into: &out) }
+        }
+        out.append(.armTimer(nextDeadline(now: now)))
+        return out
+    }
+
+    /// This server finished a request it accepted.
+    public mutating func onCompleted(_ request: RequestID, now: Instant) -> [RingDirective] {
+        markCompleted(request, by: id)
+        return [.broadcast(.completed([request])), .armTimer(nextDeadline(now: now))]
+    }
+
+    public mutating func on(_ message: RingMessage, from sender: UInt64, now: Instant) -> [RingDirective] {
+        guard sender != id, membership.members.contains(sender) else { return [] }
+        membership.heard(from: sender, now: now)
+        var out: [RingDirective] = []
+        switch message {
+        case .heartbeat(let beat):
+            observe(beat.seen, now: now)
+        case .token(let token):
+            onToken(token, from: sender, now: now, into: &out)
+        case .tokenAck(let position):
+            if case .handingOff(let sent, let next, _) = role, sent == position, next == sender { role = .idle }
+        case .claimed(let claim):
+            record(claim)
+        case .completed(let requests):
+            for request in requests { markCompleted(request, by: sender) }
+        }
+        out.append(.armTimer(nextDeadline(now: now)))
+        return out
+    }
+
+    public mutating func onTimer(now: Instant) -> [RingDirective] {
+        var out: [RingDirective] = []
+        if now >= nextHeartbeat { heartbeat(now: now, into: &out) }
+        reopenClaimsOfDeadServers(now: now)
+        switch role {
+        case .holding(_, let since):
+            if !pending.isEmpty || now.since(since) >= configuration.idleHold { holdAndPass(now: now, into: &out) }
+        case .handingOff(let position, let next, let sentAt):
+            if now.since(sentAt) >= configuration.handoffRetry {
+                if membership.isAlive(next, now: now) && now.since(lastTokenMovement) < configuration.tokenTimeout {
+                    role = .handingOff(position, to: next, sentAt: now)
+                    out.append(.send(to: next, .token(.init(position: position, recentClaims: recentClaims))))
+                } else {
+                    // The next server died with the hand-off in flight (or cannot be
+                    // reached though it is heard): a new epoch, so that a token it may
+                    // have received is stale, passed past it.
+                    regenerate(now: now, skipping: next, into: &out)
+                }
+            }
+        case .idle:
+            if now.since(lastTokenMovement) >= configuration.tokenTimeout, membership.lowestAlive(now: now) == id {
+                regenerate(now: now, into: &out)
+            }
+        }
+        out.append(.armTimer(nextDeadline(now: now)))
+        return out
+    }
+
+    // MARK: Token
+
+    private mutating func onToken(_ token: RingMessage.Token, from sender: UInt64, now: Instant, into out: inout [RingDirective]) {
+        for claim in token.recentClaims { record(claim) }
+        let position = token.position
+        guard position.epoch >= seen.epoch else { return }   // a stale epoch: ignored
+        out.append(.send(to: sender, .tokenAck(position)))
+        guard position > seen else { return }                 // a resend of a hand-off already taken
+        observe(position, now: now)
+        role = .holding(position, since: now)
+        highestCounter = max(highestCounter, position.epoch.counter)
+        if !pending.isEmpty { holdAndPass(now: now, into: &out) }
+    }
+
+    /// Claims what is pending, then hands the token on (or keeps it, alone).
+    private mutating func holdAndPass(now: Instant, skipping: UInt64? = nil, into out: inout [RingDirective]) {
+        guard case .holding(let position, _) = role else { return }
+        let batch = Array(pending.prefix(configuration.maxBatch))
+        if !batch.isEmpty {
+            pending.removeFirst(batch.count)
+            for request in batch {
+                pendingSet.remove(request)
+                claims[request] = id
+                out.append(.accept(request))
+            }
+            acceptedCount += batch.count
+            let claim = RingMessage.Claim(server: id, requests: batch)
+            recentClaims.append(claim)
+            if recentClaims.count > 8 { recentClaims.removeFirst(recentClaims.count - 8) }
+            out.append(.broadcast(.claimed(claim)))
+        }
+        guard let next = membership.nextAlive(after: id, excluding: skipping.map { [$0] } ?? [], now: now) else {
+            role = .holding(position, since: now)   // alone: keep claiming
+            return
+        }
+        let handed = TokenPosition(epoch: position.epoch, hop: position.hop + 1)
+        seen = max(seen, handed)
+        lastTokenMovement = now
+        role = .handingOff(handed, to: next, sentAt: now)
+        out.append(.send(to: next, .token(.init(position: handed, recentClaims: recentClaims))))
+    }
+
+    private mutating func regenerate(now: Instant, skipping: UInt64? = nil, into out: inout [RingDirective]) {
+        highestCounter = max(highestCounter, seen.epoch.counter) + 1
+        let epoch = Epoch(counter: highestCounter, generator: id)
+        out.append(.persist(epoch))
+        let position = TokenPosition(epoch: epoch, hop: 0)
+        seen = position
+        lastTokenMovement = now
+        role = .holding(position, since: now)
+        holdAndPass(now: now, skipping: skipping, into: &out)
+    }
+
+    /// Evidence of where the token is: a higher epoch takes ours away.
+    private mutating func observe(_ position: TokenPosition, now: Instant) {
+        if position > seen {
+            seen = position
+            lastTokenMovement = now
+        }
+        highestCounter = max(highestCounter, position.epoch.counter)
+        switch role {
+        case .holding(let held, _) where held.epoch < seen.epoch: role = .idle
+        case .handingOff(let held, _, _) where held.epoch < seen.epoch: role = .idle
+        default: break
+        }
+    }
+
+    // MARK: Claims
+
+    private mutating func record(_ claim: RingMessage.Claim) {
+        for request in claim.requests where completed[request] == nil {
+            claims[request] = claim.server
+            if pendingSet.remove(request) != nil { pending.removeAll { $0 == request } }
+        }
+    }
+
+    private mutating func markCompleted(_ request: RequestID, by server: UInt64) {
+        completed[request] = server
+        claims[request] = nil
+        if pendingSet.remove(request) != nil { pending.removeAll { $0 == request } }
+    }
+
+    private mutating func reopenClaimsOfDeadServers(now: Instant) {
+        let dead = claims.filter { $0.value != id && !membership.isAlive($0.value, now: now) }.keys.sorted()
+        for request in dead {
+            claims[request] = nil
+            if pendingSet.insert(request).inserted { pending.append(request) }
+        }
+    }
+
+    // MARK: Time
+
+    private mutating func heartbeat(now: Instant, into out: inout [RingDirective]) {
+        out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding))))
+        nextHeartbeat = now + configuration.heartbeatInterval
+    }
+
+    private func nextDeadline(now: Instant) -> Instant {
+        var deadline = nextHeartbeat
+        switch role {
+        case .holding(_, let since): deadline = min(deadline, since + configuration.idleHold)
+        case .handingOff(_, _, let sentAt): deadline = min(deadline, sentAt + configuration.handoffRetry)
+        case .idle:
+            // Once the token is overdue only the lowest alive server acts; the
+            // others re-check at their heartbeats (a past deadline would spin).
+            let overdue = lastTokenMovement + configuration.tokenTimeout
+            if overdue > now || membership.lowestAlive(now: now) == id { deadline = min(deadline, overdue) }
+        }
+        if !claims.isEmpty, let expiry = membership.nextExpiry(now: now) { deadline = min(deadline, expiry) }
+        return max(deadline, now)
+    }
+}
+
+/// A dictionary that forgets its oldest keys beyond a capacity.
+struct BoundedMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    let capacity: Int
+    private var values: [Key: Value] = [:]
+    private var order: [Key] = []
+    private var start = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    subscript(key: Key) -> Value? {
+        get { values[key] }
+        set {
+            guard let newValue else { values[key] = nil; return }
+            if values.updateValue(newValue, forKey: key) == nil { order.append(key) }
+            while values.count > capacity, start < order.count {
+                values[order[start]] = nil
+                start += 1
+            }
+            if start > capacity { order.removeFirst(start); start = 0 }
+        }
+    }
+}
