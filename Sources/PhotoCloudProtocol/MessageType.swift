@@ -5,6 +5,13 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case ping = 0x01
     case pong = 0x02
 
+    // 0x10-0x1F: work token and membership (docs/protocol.md, "Work token")
+    case ringHeartbeat = 0x10
+    case ringToken = 0x11
+    case ringTokenAck = 0x12
+    case ringClaimed = 0x13
+    case ringCompleted = 0x14
+
     // 0x20-0x2F: reliable transfer (docs/protocol.md, "Transfer")
     case transferChunk = 0x20
     case transferAck = 0x21

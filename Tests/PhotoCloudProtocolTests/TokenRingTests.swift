@@ -1,5 +1,5 @@
 import AsyncUDP
-import PhotoCloudProtocol
+@testable import PhotoCloudProtocol
 import PhotoCloudTestKit
 import Testing
 
@@ -107,5 +107,49 @@ struct TokenRingTests {
         let outcome = RingSimulation.run(seed: 3, options: options)
         #expect(outcome.answered < outcome.requests)
         #expect(outcome.violations.contains { $0.contains("never answered") })
+    }
+}
+
+@Suite("Work token messages on the wire")
+struct RingMessageCodingTests {
+    static let epoch = Epoch(counter: 7, generator: 2)
+    static let position = TokenPosition(epoch: epoch, hop: 99)
+    static let requests = [RequestID(client: 1, number: 2), RequestID(client: .max, number: 0)]
+    static let samples: [RingMessage] = [
+        .heartbeat(.init(seen: position, holding: true, accepted: 12, pending: 3)),
+        .heartbeat(.init(seen: .none, holding: false)),
+        .token(.init(position: position, recentClaims: [.init(server: 3, requests: requests), .init(server: 1, requests: [])])),
+        .tokenAck(position),
+        .claimed(.init(server: 3, requests: requests)),
+        .completed(requests),
+        .completed([]),
+    ]
+
+    @Test("round trips through Wire with the cluster secret", arguments: samples)
+    func roundTrip(message: RingMessage) throws {
+        let keys = WireKeys(clusterSecret: [UInt8](repeating: 1, count: 32))
+        let bytes = try Wire.encode(Envelope(type: message.type, sender: 2, messageID: 5, auth: .cluster, payload: message.encoded()), keys: keys)
+        let frame = try Wire.decodeFrame(bytes, keys: keys)
+        #expect(try RingMessage.decode(type: frame.type, body: frame.payload) == message)
+    }
+
+    @Test("every truncation and any trailing byte is refused", arguments: samples)
+    func refusesDamage(message: RingMessage) {
+        let body = message.encoded()
+        for length in 0..<body.count {
+            #expect(throws: WireError.self) { try RingMessage.decode(type: message.type, body: body.prefix(length)) }
+        }
+        #expect(throws: WireError.self) { try RingMessage.decode(type: message.type, body: (body + [0])[...]) }
+    }
+
+    @Test func refusesForgedCountsWithoutAllocating() {
+        var body: [UInt8] = []
+        body.appendBigEndian(UInt16(4_096))   // 4,096 requests announced, none present
+        #expect { try RingMessage.decode(type: .ringCompleted, body: body[...]) } throws: { ($0 as? WireError)?.code == .truncated }
+        var token: [UInt8] = []
+        RingMessage.append(Self.position, to: &token)
+        token.appendBigEndian(UInt16(65_535))
+        #expect(throws: WireError.self) { try RingMessage.decode(type: .ringToken, body: token[...]) }
+        #expect(throws: WireError.self) { try RingMessage.decode(type: .transferAck, body: [][...]) }
     }
 }

@@ -254,7 +254,8 @@ public struct TokenRing: Sendable {
     // MARK: Time
 
     private mutating func heartbeat(now: Instant, into out: inout [RingDirective]) {
-        out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding))))
+        out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding, accepted: UInt64(acceptedCount),
+                                               pending: UInt32(clamping: pending.count)))))
         nextHeartbeat = now + configuration.heartbeatInterval
     }
 

@@ -69,10 +69,15 @@ public enum RingMessage: Sendable, Equatable {
         /// The furthest token position this server has seen.
         public var seen: TokenPosition
         public var holding: Bool
+        /// Requests the sender has accepted since it started, and has waiting (for `status`).
+        public var accepted: UInt64
+        public var pending: UInt32
 
-        public init(seen: TokenPosition, holding: Bool) {
+        public init(seen: TokenPosition, holding: Bool, accepted: UInt64 = 0, pending: UInt32 = 0) {
             self.seen = seen
             self.holding = holding
+            self.accepted = accepted
+            self.pending = pending
         }
     }
 
