@@ -11,6 +11,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case ringTokenAck = 0x12
     case ringClaimed = 0x13
     case ringCompleted = 0x14
+    case statusRequest = 0x18
+    case statusReply = 0x19
 
     // 0x20-0x2F: reliable transfer (docs/protocol.md, "Transfer")
     case transferChunk = 0x20

@@ -25,6 +25,25 @@ public struct BinaryRunner: Sendable {
 
     public init(executable: String) { self.executable = executable }
 
+    /// Starts the binary in the background (a server); output goes to `log`.
+    /// The caller stops it (`terminate`, or `kill(pid, SIGKILL)`).
+    public func start(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "PHOTOCLOUD_CLUSTER")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     public func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
                     timeout: Duration = .seconds(60)) async throws -> Outcome {
         let process = Process()

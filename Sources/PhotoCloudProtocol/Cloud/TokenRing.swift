@@ -65,6 +65,8 @@ public struct TokenRing: Sendable {
     private var recentClaims: [RingMessage.Claim] = []
     /// Requests this server has accepted, in total.
     public private(set) var acceptedCount = 0
+    /// The last heartbeat of each other server.
+    private var reports: [UInt64: RingMessage.Heartbeat] = [:]
 
     /// `persisted` is the epoch last written by `persist` before a restart.
     public init(id: UInt64, members: [UInt64], persisted: Epoch? = nil, configuration: Configuration = Configuration(), now: Instant) {
@@ -119,6 +121,7 @@ public struct TokenRing: Sendable {
         var out: [RingDirective] = []
         switch message {
         case .heartbeat(let beat):
+            reports[sender] = beat
             observe(beat.seen, now: now)
         case .token(let token):
             onToken(token, from: sender, now: now, into: &out)
@@ -159,6 +162,27 @@ public struct TokenRing: Sendable {
         }
         out.append(.armTimer(nextDeadline(now: now)))
         return out
+    }
+
+    /// This server's view of the cluster.
+    public func status(now: Instant) -> ClusterStatus {
+        var holder: UInt64? = switch role {
+        case .holding: id
+        case .handingOff(_, let next, _): next   // it has the token, or will in a moment
+        case .idle: nil
+        }
+        var servers: [ClusterStatus.Entry] = []
+        for member in membership.members {
+            let alive = membership.isAlive(member, now: now)
+            if member == id {
+                servers.append(.init(id: id, alive: true, accepted: UInt64(acceptedCount), pending: UInt32(clamping: pending.count)))
+                continue
+            }
+            let report = reports[member]
+            if alive, let report, report.holding, report.seen.epoch == seen.epoch { holder = member }
+            servers.append(.init(id: member, alive: alive, accepted: report?.accepted ?? 0, pending: report?.pending ?? 0))
+        }
+        return ClusterStatus(reporter: id, seen: seen, holder: holder, servers: servers)
     }
 
     // MARK: Token

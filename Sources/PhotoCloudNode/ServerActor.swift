@@ -1,0 +1,194 @@
+import AsyncUDP
+import Foundation
+import Logging
+import PNGCodec
+import PhotoCloudProtocol
+
+/// One server of the cloud: the thin shell around the `TokenRing` state
+/// machine. It reads the control socket, feeds ring messages (cluster scheme
+/// only, from servers of the cluster file) and client messages (open scheme)
+/// to the machine, carries out its directives, fires its timer, and persists
+/// each new epoch in the data folder before the token moves.
+///
+/// Runs on an event loop thread of its own (like `TransferEndpoint`), so CPU
+/// work elsewhere in the process cannot delay heartbeats.
+public actor ServerActor {
+    public nonisolated let id: UInt64
+    public nonisolated let loop: EventLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+    public nonisolated let control: UDPSocket
+    private let config: ClusterConfig
+    private let keys: WireKeys
+    private let dataDirectory: String
+    private let logger: Logger
+    private let origin = ContinuousClock.now
+    private var ring: TokenRing
+    private var deadline: Instant?
+    private var controlAddresses: [UInt64: SocketAddress] = [:]
+    private var nextMessageID: UInt64 = 0
+    private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
+    private var tasks: [Task<Void, Never>] = []
+    private var failure: NodeError?
+
+    public static let epochFileName = "epoch"
+
+    public init(id: Int, config: ClusterConfig, dataDirectory: String, loop: EventLoop,
+                logger: Logger = Logger(label: "photocloud.server")) throws {
+        guard let me = config.server(id: id) else {
+            throw NodeError(.clusterFile, "server \(id) is not in \(config.source) (it lists \(config.servers.map(\.id).map(String.init).joined(separator: ", ")))")
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let persisted = try Self.loadEpoch(from: dataDirectory)
+        self.id = UInt64(id)
+        self.loop = loop
+        self.config = config
+        self.dataDirectory = dataDirectory
+        self.logger = logger
+        keys = WireKeys(clusterSecret: config.secret)
+        do {
+            control = try UDPSocket(bind: me.control, options: .init(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20), loop: loop)
+        } catch {
+            throw NodeError(.network, "server \(id) cannot listen on \(me.control): \(error) (is another server \(id) running?)")
+        }
+        for server in config.servers where server.id != id { controlAddresses[UInt64(server.id)] = server.control }
+        ring = TokenRing(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, persisted: persisted, now: .zero)
+    }
+
+    /// Serves until `stop()`; throws if the server cannot go on (its epoch could not be persisted).
+    public func run() async throws {
+        let start = ring.start(now: now())
+        try apply(start)
+        let socket = control
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            while !Task.isCancelled {
+                let mark = socket.readableMark()
+                guard let self, await self.drain() else { break }
+                do { try await socket.waitUntilReadable(after: mark) } catch { break }
+            }
+        })
+        // One timer: the ring asks for deadlines in milliseconds, a 1 ms tick is enough.
+        while !Task.isCancelled, failure == nil, !control.isClosed {
+            try? await Task.sleep(for: .milliseconds(1))
+            fireTimerIfDue()
+        }
+        if let failure { throw failure }
+    }
+
+    public func stop() {
+        for task in tasks { task.cancel() }
+        control.close()
+    }
+
+    public func status() -> ClusterStatus { ring.status(now: now()) }
+
+    // MARK: Events
+
+    private func drain() -> Bool {
+        while true {
+            let received: UDPSocket.Received?
+            do { received = try control.receiveNow(into: &receiveBuffer) } catch { return false }
+            guard let received else { return true }
+            if received.truncated { continue }
+            handle(receiveBuffer[0..<received.count], from: received.address)
+            if failure != nil { return false }
+        }
+    }
+
+    private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
+        let frame: Frame
+        do { frame = try Wire.decodeFrame(bytes, keys: keys) } catch {
+            logger.debug("dropped a datagram from \(address): \(error)")
+            return
+        }
+        do {
+            switch frame.type {
+            case .ringHeartbeat, .ringToken, .ringTokenAck, .ringClaimed, .ringCompleted:
+                // Only servers of this cluster (who hold its secret) take part in the ring.
+                guard frame.auth == .cluster, controlAddresses[frame.sender] != nil else { return }
+                let message = try RingMessage.decode(type: frame.type, body: frame.payload)
+                try apply(ring.on(message, from: frame.sender, now: now()))
+            case .statusRequest:
+                send(.statusReply, ring.status(now: now()).encoded(), auth: .open, to: address)
+            case .ping:
+                send(.pong, Array(frame.payload), auth: .open, to: address)
+            default:
+                return
+            }
+        } catch let error as WireError {
+            logger.debug("refused a \(frame.type) from \(address): \(error)")
+        } catch {
+            fail(error)
+        }
+    }
+
+    private func fireTimerIfDue() {
+        let at = now()
+        guard let due = deadline, due <= at else { return }
+        deadline = nil
+        do { try apply(ring.onTimer(now: at)) } catch { fail(error) }
+    }
+
+    // MARK: Directives
+
+    private func apply(_ directives: [RingDirective]) throws {
+        for directive in directives {
+            switch directive {
+            case .send(let to, let message):
+                if let address = controlAddresses[to] { send(message.type, message.encoded(), auth: .cluster, to: address) }
+            case .broadcast(let message):
+                let body = message.encoded()
+                for address in controlAddresses.values { send(message.type, body, auth: .cluster, to: address) }
+            case .persist(let epoch):
+                try persist(epoch)
+            case .armTimer(let at):
+                deadline = at
+            case .accept(let request):
+                logger.debug("server \(id) accepted request \(request)")
+            case .claimedElsewhere:
+                break
+            }
+        }
+    }
+
+    private func send(_ type: MessageType, _ body: [UInt8], auth: AuthScheme, to address: SocketAddress) {
+        nextMessageID &+= 1
+        guard let bytes = try? Wire.encode(Envelope(type: type, sender: id, messageID: nextMessageID, auth: auth, payload: body), keys: keys)
+        else { return }
+        _ = try? control.trySend(bytes, to: address)
+    }
+
+    private func fail(_ error: any Error) {
+        failure = (error as? NodeError) ?? NodeError(.io, "server \(id) stopped: \(error)")
+        stop()
+    }
+
+    // MARK: Epoch file
+
+    private func persist(_ epoch: Epoch) throws {
+        let text = "\(epoch.counter) \(epoch.generator)\n"
+        do {
+            try FileBytes.writeAtomically(Array(text.utf8), to: (dataDirectory as NSString).appendingPathComponent(Self.epochFileName))
+        } catch {
+            throw NodeError(.io, "cannot record the token epoch in \(dataDirectory): \(error.message); the server stops rather than risk reusing it")
+        }
+        logger.info("server \(id) generated the work token, epoch \(epoch)")
+    }
+
+    static func loadEpoch(from directory: String) throws -> Epoch? {
+        let path = (directory as NSString).appendingPathComponent(epochFileName)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let bytes: [UInt8]
+        do { bytes = try FileBytes.read(path, limit: 256) } catch {
+            throw NodeError(.io, "cannot read \(path): \(error.message)")
+        }
+        let fields = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        guard fields.count == 2, let counter = UInt64(fields[0]), let generator = UInt64(fields[1]) else {
+            throw NodeError(.io, "\(path) is damaged (expected two numbers); remove it only if no other server of this cluster used this folder")
+        }
+        return Epoch(counter: counter, generator: generator)
+    }
+
+    private func now() -> Instant {
+        Instant(nanoseconds: (ContinuousClock.now - origin).nanoseconds)
+    }
+}

@@ -1,0 +1,72 @@
+import AsyncUDP
+import PhotoCloudProtocol
+
+/// Asks every server of a cluster for its view (`statusRequest`) and merges
+/// the answers: a server is alive if it answered or another live server hears
+/// its heartbeats; the token position and holder come from the answer that
+/// has seen the token furthest.
+public enum StatusQuery {
+    public struct Server: Sendable {
+        public var id: Int
+        public var alive: Bool
+        public var answered: Bool
+        public var control: SocketAddress
+        public var data: SocketAddress
+        public var handled: UInt64
+        public var queued: UInt32
+    }
+
+    public struct View: Sendable {
+        public var servers: [Server]
+        public var tokenHolder: Int?
+        public var position: TokenPosition
+    }
+
+    public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> View {
+        // Any local address of the servers' family, so that remote servers can answer too.
+        let any: SocketAddress = if case .v6 = config.servers.first?.control { .v6(host: .init([UInt8](repeating: 0, count: 16)), port: 0, scope: 0) }
+            else { .v4(host: 0, port: 0) }
+        let socket = try UDPSocket(bind: any, loop: loop)
+        defer { socket.close() }
+        let keys = WireKeys()
+        let request = try Wire.encode(Envelope(type: .statusRequest, sender: 0, messageID: 1, payload: []), keys: keys)
+        var replies: [UInt64: ClusterStatus] = [:]
+        let deadline = ContinuousClock.now + timeout
+        var nextSend = ContinuousClock.now
+        while ContinuousClock.now < deadline, replies.count < config.servers.count {
+            if ContinuousClock.now >= nextSend {
+                // Resent every 100 ms to those that have not answered: a request can be lost.
+                for server in config.servers where replies[UInt64(server.id)] == nil {
+                    _ = try? socket.trySend(request, to: server.control)
+                }
+                nextSend = ContinuousClock.now + .milliseconds(100)
+            }
+            while let received = try socket.receiveNow() {
+                guard let frame = try? Wire.decodeFrame(received.bytes, keys: keys), frame.type == .statusReply,
+                      let status = try? ClusterStatus.decode(frame.payload),
+                      let server = config.servers.first(where: { UInt64($0.id) == status.reporter && $0.control == received.address })
+                else { continue }
+                replies[UInt64(server.id)] = status
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return merge(replies, config: config)
+    }
+
+    static func merge(_ replies: [UInt64: ClusterStatus], config: ClusterConfig) -> View {
+        let furthest = replies.values.map(\.seen).max()
+        let best = replies.values.filter { $0.seen == furthest }.sorted { $0.reporter < $1.reporter }
+        let holder = best.lazy.compactMap(\.holder).first
+        var servers: [Server] = []
+        for server in config.servers {
+            let id = UInt64(server.id)
+            let own = replies[id]?.servers.first { $0.id == id }
+            let heard = replies.values.compactMap { $0.servers.first { $0.id == id } }
+            let alive = own != nil || heard.contains { $0.alive }
+            let entry = own ?? heard.filter(\.alive).max { $0.accepted < $1.accepted }
+            servers.append(Server(id: server.id, alive: alive, answered: own != nil, control: server.control, data: server.data,
+                                  handled: entry?.accepted ?? 0, queued: entry?.pending ?? 0))
+        }
+        return View(servers: servers, tokenHolder: holder.map { Int($0) }, position: furthest ?? .none)
+    }
+}

@@ -1,0 +1,70 @@
+/// One server's view of the cluster, as `photocloud status` shows it: asked
+/// for with a `statusRequest` (open scheme, empty body), answered with a
+/// `statusReply` carrying this.
+public struct ClusterStatus: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var id: UInt64
+        public var alive: Bool
+        /// Requests accepted since that server started, and waiting to be claimed.
+        public var accepted: UInt64
+        public var pending: UInt32
+
+        public init(id: UInt64, alive: Bool, accepted: UInt64, pending: UInt32) {
+            self.id = id
+            self.alive = alive
+            self.accepted = accepted
+            self.pending = pending
+        }
+    }
+
+    public var reporter: UInt64
+    /// The furthest token position the reporter has seen, and who holds it (if known).
+    public var seen: TokenPosition
+    public var holder: UInt64?
+    public var servers: [Entry]
+
+    public init(reporter: UInt64, seen: TokenPosition, holder: UInt64?, servers: [Entry]) {
+        self.reporter = reporter
+        self.seen = seen
+        self.holder = holder
+        self.servers = servers
+    }
+
+    public static let maxServers = 1_024
+
+    public func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian(reporter)
+        RingMessage.append(seen, to: &bytes)
+        bytes.appendBigEndian(holder ?? 0)
+        let list = servers.prefix(Self.maxServers)
+        bytes.appendBigEndian(UInt16(list.count))
+        for entry in list {
+            bytes.appendBigEndian(entry.id)
+            bytes.append(entry.alive ? 1 : 0)
+            bytes.appendBigEndian(entry.accepted)
+            bytes.appendBigEndian(entry.pending)
+        }
+        return bytes
+    }
+
+    public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> ClusterStatus {
+        var reader = ByteReader(body)
+        let reporter = try reader.readUInt64()
+        let seen = try RingMessage.readPosition(&reader)
+        let holder = try reader.readUInt64()
+        let count = Int(try reader.readUInt16())
+        guard count <= maxServers, count * 21 <= reader.remaining else {
+            throw WireError(.malformedBody, "a status of \(count) servers does not fit the message")
+        }
+        var servers: [Entry] = []
+        for _ in 0..<count {
+            let id = try reader.readUInt64()
+            let alive = try reader.readUInt8()
+            guard alive <= 1 else { throw WireError(.malformedBody, "a status's alive flag is \(alive)") }
+            servers.append(Entry(id: id, alive: alive == 1, accepted: try reader.readUInt64(), pending: try reader.readUInt32()))
+        }
+        try reader.expectEnd()
+        return ClusterStatus(reporter: reporter, seen: seen, holder: holder == 0 ? nil : holder, servers: servers)
+    }
+}
