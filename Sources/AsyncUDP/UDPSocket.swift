@@ -190,30 +190,14 @@ public final class UDPSocket: Sendable {
 
     /// One datagram if one is queued now, nil if the call would block.
     public func receiveNow(maxSize: Int = UDPSocket.maxDatagramSize) throws -> Datagram? {
-        try handle.withDescriptor { fd throws -> Datagram? in
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            var outcome: IOResult<Int> = .wouldBlock
-            var failure: (any Error)?
-            let bytes = [UInt8](unsafeUninitializedCapacity: maxSize) { buffer, initialized in
-                do {
-                    outcome = try withUnsafeMutablePointer(to: &storage) { pointer in
-                        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                            try systemCall("recvfrom") {
-                                recvfrom(fd, buffer.baseAddress, maxSize, Int32(MSG_DONTWAIT | MSG_TRUNC), address, &length)
-                            }
-                        }
-                    }
-                } catch {
-                    failure = error
-                }
-                if case .done(let size) = outcome { initialized = min(size, maxSize) } else { initialized = 0 }
-            }
-            if let failure { throw failure }
-            guard case .done(let size) = outcome else { return nil }
-            guard let address = SocketAddress(storage: storage) else { return nil }
-            return Datagram(bytes: bytes, address: address, truncated: size > maxSize)
+        var received: Received?
+        var failure: (any Error)?
+        let bytes = [UInt8](unsafeUninitializedCapacity: maxSize) { buffer, initialized in
+            do { received = try receiveNow(into: UnsafeMutableRawBufferPointer(buffer)) } catch { failure = error }
+            initialized = received?.count ?? 0
         }
+        if let failure { throw failure }
+        return received.map { Datagram(bytes: bytes, address: $0.address, truncated: $0.truncated) }
     }
 
     /// Where a datagram landed in a caller's buffer.
@@ -227,16 +211,20 @@ public final class UDPSocket: Sendable {
     /// length is available), or nil if the call would block. For hot receive
     /// loops that reuse one buffer instead of allocating per datagram.
     public func receiveNow(into buffer: inout [UInt8]) throws -> Received? {
+        try buffer.withUnsafeMutableBytes { try receiveNow(into: $0) }
+    }
+
+    /// The one recvfrom of the socket: nonblocking, MSG_TRUNC so that a cut
+    /// datagram reports its real size.
+    private func receiveNow(into buffer: UnsafeMutableRawBufferPointer) throws -> Received? {
         try handle.withDescriptor { fd throws -> Received? in
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let capacity = buffer.count
-            let outcome = try buffer.withUnsafeMutableBytes { bytes in
-                try withUnsafeMutablePointer(to: &storage) { pointer in
-                    try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                        try systemCall("recvfrom") {
-                            recvfrom(fd, bytes.baseAddress, capacity, Int32(MSG_DONTWAIT | MSG_TRUNC), address, &length)
-                        }
+            let outcome = try withUnsafeMutablePointer(to: &storage) { pointer in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                    try systemCall("recvfrom") {
+                        recvfrom(fd, buffer.baseAddress, capacity, Int32(MSG_DONTWAIT | MSG_TRUNC), address, &length)
                     }
                 }
             }
@@ -253,6 +241,18 @@ public final class UDPSocket: Sendable {
     /// already has): no readiness between the mark and the wait is lost.
     public func waitUntilReadable(after mark: UInt64) async throws {
         try await readiness.wait(.read, after: mark)
+    }
+
+    /// A receive loop for servers that reuse one buffer: calls `drain` (which
+    /// reads with `receiveNow` until it would block) whenever the socket has
+    /// become readable, until `drain` returns false, the task is cancelled or
+    /// the socket is closed.
+    public func drainWhenReadable(_ drain: () async -> Bool) async {
+        while !Task.isCancelled {
+            let mark = readableMark()
+            guard await drain() else { return }
+            do { try await waitUntilReadable(after: mark) } catch { return }
+        }
     }
 
     // MARK: Options and closing

@@ -60,11 +60,7 @@ public actor ServerActor {
         try apply(start)
         let socket = control
         tasks.append(Task(executorPreference: loop) { [weak self] in
-            while !Task.isCancelled {
-                let mark = socket.readableMark()
-                guard let self, await self.drain() else { break }
-                do { try await socket.waitUntilReadable(after: mark) } catch { break }
-            }
+            await socket.drainWhenReadable { await self?.drain() ?? false }
         })
         // One timer: the ring asks for deadlines in milliseconds, a 1 ms tick is enough.
         while !Task.isCancelled, failure == nil, !control.isClosed {

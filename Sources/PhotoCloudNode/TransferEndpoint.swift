@@ -85,11 +85,7 @@ public actor TransferEndpoint {
         guard receiveLoop == nil else { return }
         let socket = self.socket
         receiveLoop = Task(executorPreference: loop) { [weak self] in
-            while !Task.isCancelled {
-                let mark = socket.readableMark()
-                guard let self, await self.drainSocket() else { break }
-                do { try await socket.waitUntilReadable(after: mark) } catch { break }
-            }
+            await socket.drainWhenReadable { await self?.drainSocket() ?? false }
         }
     }
 
