@@ -39,9 +39,11 @@ enum PayloadFormat {
         zip(header, mask).map { $0 ^ $1 }
     }
 
-    static func seal(_ payload: [UInt8], header: [UInt8], key: SymmetricKey) throws(StegoError) -> [UInt8] {
+    /// `nonce` (12 bytes) makes the result reproducible; without it a fresh random one is used.
+    static func seal(_ payload: [UInt8], header: [UInt8], key: SymmetricKey, nonce: [UInt8]? = nil) throws(StegoError) -> [UInt8] {
         do {
-            let box = try ChaChaPoly.seal(payload, using: key, nonce: ChaChaPoly.Nonce(), authenticating: header)
+            let nonce = try nonce.map { try ChaChaPoly.Nonce(data: $0) } ?? ChaChaPoly.Nonce()
+            let box = try ChaChaPoly.seal(payload, using: key, nonce: nonce, authenticating: header)
             return Array(box.combined)
         } catch {
             throw StegoError(.invalidArgument, "cannot seal the payload: \(error)")

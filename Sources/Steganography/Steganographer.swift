@@ -3,6 +3,8 @@
 /// Pure: no I/O. The buffer is width x height x 4 bytes; alpha is never changed.
 public enum Steganographer {
     public static let bitsRange = 1...3
+    /// Bytes of the nonce `embed` may be given.
+    public static let nonceBytes = PayloadFormat.nonceSize
 
     /// Colour slots of an image: three per pixel.
     public static func slots(width: Int, height: Int) -> Int { width * height * 3 }
@@ -27,21 +29,29 @@ public enum Steganographer {
     /// Hides `payload` in `pixels`, spread over the whole image in the key's order.
     public static func embed(
         _ payload: [UInt8], into pixels: inout [UInt8], width: Int, height: Int,
-        key: StegoKey, bitsPerChannel: Int = 1
+        key: StegoKey, bitsPerChannel: Int = 1, nonce: [UInt8]? = nil
     ) throws(StegoError) {
         try checkBuffer(pixels, width: width, height: height)
         let plan = try EmbeddingPlan(payloadBytes: payload.count, width: width, height: height, key: key, bitsPerChannel: bitsPerChannel)
-        try embed(payload, into: &pixels, plan: plan)
+        try embed(payload, into: &pixels, plan: plan, nonce: nonce)
     }
 
     /// Hides `payload` at the positions of a plan made for its size and the cover's.
-    public static func embed(_ payload: [UInt8], into pixels: inout [UInt8], plan: EmbeddingPlan) throws(StegoError) {
+    ///
+    /// With a `nonce` (12 bytes, never reused with this key for another payload)
+    /// the same cover, payload and key always give the same image: the cloud's
+    /// servers derive it from the request, so a retried request, served again
+    /// by any server, gets the identical answer. Without one it is random.
+    public static func embed(_ payload: [UInt8], into pixels: inout [UInt8], plan: EmbeddingPlan, nonce: [UInt8]? = nil) throws(StegoError) {
+        if let nonce, nonce.count != PayloadFormat.nonceSize {
+            throw StegoError(.invalidArgument, "a stego nonce has \(PayloadFormat.nonceSize) bytes, got \(nonce.count)")
+        }
         try checkBuffer(pixels, width: plan.width, height: plan.height)
         guard payload.count == plan.payloadBytes else {
             throw StegoError(.invalidArgument, "the plan is for \(plan.payloadBytes) bytes, the payload has \(payload.count)")
         }
         let header = PayloadFormat.header(bits: plan.bitsPerChannel, bodyLength: payload.count + PayloadFormat.overhead)
-        let body = try PayloadFormat.seal(payload, header: header, key: plan.key.sealKey)
+        let body = try PayloadFormat.seal(payload, header: header, key: plan.key.sealKey, nonce: nonce)
         // The ±1 choices need only be unpredictable to an observer: seed them from the sealed body.
         let seed = body.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
         let writer = plan.writer

@@ -18,28 +18,44 @@ public struct StegoKey: Sendable {
         guard rawKey.count >= 16 else {
             throw StegoError(.invalidArgument, "a raw stego key needs at least 16 bytes, got \(rawKey.count)")
         }
-        self.init(material: rawKey)
+        self.init(deriving: rawKey)
     }
 
     /// A key from a passphrase (not empty).
     public init(passphrase: String) throws(StegoError) {
         guard !passphrase.isEmpty else { throw StegoError(.invalidArgument, "the stego passphrase is empty") }
-        self.init(material: Array(passphrase.utf8))
+        self.init(deriving: Array(passphrase.utf8))
     }
 
     /// Parses the command-line form: `hex:<hex digits>` for raw bytes, anything else a passphrase.
     public init(parsing text: String) throws(StegoError) {
+        self.init(deriving: try Self.material(parsing: text))
+    }
+
+    /// The key material of the command-line form (checked as `init(parsing:)`
+    /// checks it): what a client sends the cloud so that a server hides with
+    /// the very key the receiver will extract with.
+    public static func material(parsing text: String) throws(StegoError) -> [UInt8] {
         if text.hasPrefix("hex:") {
             guard let bytes = Self.hexBytes(text.dropFirst(4)) else {
                 throw StegoError(.invalidArgument, "the key after hex: is not an even number of hex digits")
             }
-            try self.init(rawKey: bytes)
-        } else {
-            try self.init(passphrase: text)
+            guard bytes.count >= 16 else {
+                throw StegoError(.invalidArgument, "a raw stego key needs at least 16 bytes, got \(bytes.count)")
+            }
+            return bytes
         }
+        guard !text.isEmpty else { throw StegoError(.invalidArgument, "the stego passphrase is empty") }
+        return Array(text.utf8)
     }
 
-    private init(material: [UInt8]) {
+    /// A key from material that `material(parsing:)` produced (passphrase bytes or a raw key).
+    public init(material bytes: [UInt8]) throws(StegoError) {
+        guard !bytes.isEmpty else { throw StegoError(.invalidArgument, "the stego key is empty") }
+        self.init(deriving: bytes)
+    }
+
+    private init(deriving material: [UInt8]) {
         let input = SymmetricKey(data: material)
         func derive(_ label: String, _ count: Int) -> [UInt8] {
             HKDF<SHA256>.deriveKey(inputKeyMaterial: input, salt: Self.salt, info: Array(label.utf8), outputByteCount: count)
