@@ -11,12 +11,19 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case ringTokenAck = 0x12
     case ringClaimed = 0x13
     case ringCompleted = 0x14
+    case offlineToken = 0x15
+    case offlineTokenAck = 0x16
     case statusRequest = 0x18
     case statusReply = 0x19
 
-    // 0x20-0x2F: reliable transfer (docs/protocol.md, "Transfer")
+    // 0x20-0x27: reliable transfer (docs/protocol.md, "Transfer")
     case transferChunk = 0x20
     case transferAck = 0x21
     case transferEnd = 0x22
     case transferDone = 0x23
+
+    // 0x28-0x2F: encryption service (docs/protocol.md, "Encryption request")
+    case encryptRequest = 0x28
+    case encryptAccepted = 0x29
+    case encryptRefused = 0x2A
 }

@@ -40,9 +40,13 @@ public struct Frame: Sendable {
 /// The keys a node can tag and verify with (the open scheme needs none).
 public struct WireKeys: Sendable {
     public let cluster: SymmetricKey?
+    /// HMAC already keyed with `cluster`: each datagram copies it instead of
+    /// hashing the key's pads again (a third of the work for small messages).
+    let clusterMAC: HMAC<SHA256>?
 
     public init(clusterSecret: [UInt8]? = nil) {
         cluster = clusterSecret.map { SymmetricKey(data: $0) }
+        clusterMAC = cluster.map { HMAC<SHA256>(key: $0) }
     }
 }
 
@@ -159,10 +163,9 @@ public enum Wire {
             crc = payload.withUnsafeBytes { cchecksum_crc32c(crc, $0.baseAddress, $0.count) }
             return crc.bigEndianBytes + [UInt8](repeating: 0, count: tagSize - 4)
         case .cluster:
-            guard let key = keys.cluster else {
+            guard var mac = keys.clusterMAC else {
                 throw WireError(.missingKey, "datagram needs the cluster secret, which this node does not have")
             }
-            var mac = HMAC<SHA256>(key: key)
             mac.update(data: header)
             mac.update(data: payload)
             return Array(Array(mac.finalize()).prefix(tagSize))

@@ -159,7 +159,7 @@ public struct RingSimulation {
             if let index = servers[id]?.work.firstIndex(where: { $0.due <= now }) {
                 let request = servers[id]!.work.remove(at: index).request
                 guard servers[id]?.ring != nil else { continue }
-                apply(servers[id]!.ring!.onCompleted(request, now: now), at: id)
+                apply(servers[id]!.ring!.onCompleted([request], now: now), at: id)
                 network.send(.answer(request), from: Int(id), to: 0, now: now)
                 return
             }

@@ -55,11 +55,15 @@ public struct TokenRing: Sendable {
     private var highestCounter: UInt64
     private var lastTokenMovement: Instant
     private var nextHeartbeat: Instant
-    /// Requests waiting to be claimed, in arrival order.
+    /// Requests waiting to be claimed, in arrival order. A request leaves by
+    /// leaving `pendingSet`; its stale place in the array is skipped later
+    /// (removing from the middle of the array would cost a scan each time).
     private var pending: [RequestID] = []
     private var pendingSet: Set<RequestID> = []
     /// Who took each request that is not known to be completed.
     public private(set) var claims: [RequestID: UInt64] = [:]
+    /// The same, by server, so that a dead server's claims reopen without a scan of all.
+    private var claimsByServer: [UInt64: Set<RequestID>] = [:]
     /// Who answered each recently completed request (a retry goes back to it).
     private var completed = BoundedMap<RequestID, UInt64>(capacity: 65_536)
     private var recentClaims: [RingMessage.Claim] = []
@@ -81,7 +85,7 @@ public struct TokenRing: Sendable {
 
     public var isHolding: Bool { if case .holding = role { true } else { false } }
     public var holdingPosition: TokenPosition? { if case .holding(let position, _) = role { position } else { nil } }
-    public var pendingCount: Int { pending.count }
+    public var pendingCount: Int { pendingSet.count }
 
     // MARK: Events
 
@@ -100,19 +104,24 @@ public struct TokenRing: Sendable {
         } else if let answerer = completed[request], answerer == id || membership.isAlive(answerer, now: now) {
             // Answered already (the answer was lost): the answerer answers again from its results.
             out.append(answerer == id ? .accept(request) : .claimedElsewhere(request, by: answerer))
-        } else if pendingSet.insert(request).inserted {
+        } else if addPending(request) {
             // New, or answered by a server that has died since: served again.
-            pending.append(request)
             if case .holding = role { holdAndPass(now: now, into: &out) }
         }
         out.append(.armTimer(nextDeadline(now: now)))
         return out
     }
 
-    /// This server finished a request it accepted.
-    public mutating func onCompleted(_ request: RequestID, now: Instant) -> [RingDirective] {
-        markCompleted(request, by: id)
-        return [.broadcast(.completed([request])), .armTimer(nextDeadline(now: now))]
+    /// This server finished requests it accepted (answered, refused or given up).
+    public mutating func onCompleted(_ requests: [RequestID], now: Instant) -> [RingDirective] {
+        guard !requests.isEmpty else { return [] }
+        for request in requests { markCompleted(request, by: id) }
+        var out: [RingDirective] = []
+        for start in stride(from: 0, to: requests.count, by: RingMessage.maxRequestsPerList) {
+            out.append(.broadcast(.completed(Array(requests[start..<min(start + RingMessage.maxRequestsPerList, requests.count)]))))
+        }
+        out.append(.armTimer(nextDeadline(now: now)))
+        return out
     }
 
     public mutating func on(_ message: RingMessage, from sender: UInt64, now: Instant) -> [RingDirective] {
@@ -142,7 +151,7 @@ public struct TokenRing: Sendable {
         reopenClaimsOfDeadServers(now: now)
         switch role {
         case .holding(_, let since):
-            if !pending.isEmpty || now.since(since) >= configuration.idleHold { holdAndPass(now: now, into: &out) }
+            if !pendingSet.isEmpty || now.since(since) >= configuration.idleHold { holdAndPass(now: now, into: &out) }
         case .handingOff(let position, let next, let sentAt):
             if now.since(sentAt) >= configuration.handoffRetry {
                 if membership.isAlive(next, now: now) && now.since(lastTokenMovement) < configuration.tokenTimeout {
@@ -175,7 +184,7 @@ public struct TokenRing: Sendable {
         for member in membership.members {
             let alive = membership.isAlive(member, now: now)
             if member == id {
-                servers.append(.init(id: id, alive: true, accepted: UInt64(acceptedCount), pending: UInt32(clamping: pending.count)))
+                servers.append(.init(id: id, alive: true, accepted: UInt64(acceptedCount), pending: UInt32(clamping: pendingCount)))
                 continue
             }
             let report = reports[member]
@@ -196,18 +205,16 @@ public struct TokenRing: Sendable {
         observe(position, now: now)
         role = .holding(position, since: now)
         highestCounter = max(highestCounter, position.epoch.counter)
-        if !pending.isEmpty { holdAndPass(now: now, into: &out) }
+        if !pendingSet.isEmpty { holdAndPass(now: now, into: &out) }
     }
 
     /// Claims what is pending, then hands the token on (or keeps it, alone).
     private mutating func holdAndPass(now: Instant, skipping: UInt64? = nil, into out: inout [RingDirective]) {
         guard case .holding(let position, _) = role else { return }
-        let batch = Array(pending.prefix(configuration.maxBatch))
+        let batch = takePending(configuration.maxBatch)
         if !batch.isEmpty {
-            pending.removeFirst(batch.count)
             for request in batch {
-                pendingSet.remove(request)
-                claims[request] = id
+                setClaim(request, to: id)
                 out.append(.accept(request))
             }
             acceptedCount += batch.count
@@ -256,30 +263,63 @@ public struct TokenRing: Sendable {
 
     private mutating func record(_ claim: RingMessage.Claim) {
         for request in claim.requests where completed[request] == nil {
-            claims[request] = claim.server
-            if pendingSet.remove(request) != nil { pending.removeAll { $0 == request } }
+            setClaim(request, to: claim.server)
+            pendingSet.remove(request)
         }
     }
 
     private mutating func markCompleted(_ request: RequestID, by server: UInt64) {
         completed[request] = server
-        claims[request] = nil
-        if pendingSet.remove(request) != nil { pending.removeAll { $0 == request } }
+        setClaim(request, to: nil)
+        pendingSet.remove(request)
     }
 
     private mutating func reopenClaimsOfDeadServers(now: Instant) {
-        let dead = claims.filter { $0.value != id && !membership.isAlive($0.value, now: now) }.keys.sorted()
-        for request in dead {
-            claims[request] = nil
-            if pendingSet.insert(request).inserted { pending.append(request) }
+        for server in claimsByServer.keys.sorted() where server != id && !membership.isAlive(server, now: now) {
+            for request in (claimsByServer[server] ?? []).sorted() {
+                setClaim(request, to: nil)
+                addPending(request)
+            }
         }
+    }
+
+    private mutating func setClaim(_ request: RequestID, to server: UInt64?) {
+        if let previous = claims[request] {
+            claimsByServer[previous]?.remove(request)
+            if claimsByServer[previous]?.isEmpty == true { claimsByServer[previous] = nil }
+        }
+        claims[request] = server
+        if let server { claimsByServer[server, default: []].insert(request) }
+    }
+
+    // MARK: Pending
+
+    @discardableResult
+    private mutating func addPending(_ request: RequestID) -> Bool {
+        guard pendingSet.insert(request).inserted else { return false }
+        pending.append(request)
+        if pending.count > 2 * pendingSet.count + 1_024 { pending.removeAll { !pendingSet.contains($0) } }
+        return true
+    }
+
+    /// Up to `limit` pending requests, oldest first, no longer pending.
+    private mutating func takePending(_ limit: Int) -> [RequestID] {
+        var batch: [RequestID] = []
+        var taken = 0
+        while taken < pending.count, batch.count < limit {
+            let request = pending[taken]
+            taken += 1
+            if pendingSet.remove(request) != nil { batch.append(request) }
+        }
+        pending.removeFirst(taken)
+        return batch
     }
 
     // MARK: Time
 
     private mutating func heartbeat(now: Instant, into out: inout [RingDirective]) {
         out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding, accepted: UInt64(acceptedCount),
-                                               pending: UInt32(clamping: pending.count)))))
+                                               pending: UInt32(clamping: pendingCount)))))
         nextHeartbeat = now + configuration.heartbeatInterval
     }
 
@@ -296,28 +336,5 @@ public struct TokenRing: Sendable {
         }
         if !claims.isEmpty, let expiry = membership.nextExpiry(now: now) { deadline = min(deadline, expiry) }
         return max(deadline, now)
-    }
-}
-
-/// A dictionary that forgets its oldest keys beyond a capacity.
-struct BoundedMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    let capacity: Int
-    private var values: [Key: Value] = [:]
-    private var order: [Key] = []
-    private var start = 0
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    subscript(key: Key) -> Value? {
-        get { values[key] }
-        set {
-            guard let newValue else { values[key] = nil; return }
-            if values.updateValue(newValue, forKey: key) == nil { order.append(key) }
-            while values.count > capacity, start < order.count {
-                values[order[start]] = nil
-                start += 1
-            }
-            if start > capacity { order.removeFirst(start); start = 0 }
-        }
     }
 }

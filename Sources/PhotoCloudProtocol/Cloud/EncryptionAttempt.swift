@@ -1,0 +1,123 @@
+/// One encryption request from the client's side, as a pure state machine.
+///
+/// The client sends the request to the servers and repeats it until an answer
+/// comes: after `retryInterval` until a server accepts, after `workingRetry`
+/// once one has, each wait twice the last up to `maxRetryInterval` (a loaded
+/// cloud is slow, not lossy: quick repeats would only add to its load). The
+/// servers themselves reopen the requests of a dead acceptor and the new one
+/// tells the client, so a retry is only the fallback for lost datagrams. Whichever server
+/// says it waits for the payload gets it, once per acceptance; a server that
+/// dies after taking it is simply replaced. Answers are identical whoever
+/// serves, so the first one ends the attempt.
+public struct EncryptionAttempt: Sendable {
+    public struct Configuration: Sendable {
+        public var retryInterval: Duration
+        public var workingRetry: Duration
+        public var maxRetryInterval: Duration
+        /// The attempt fails after this long without an answer.
+        public var giveUpAfter: Duration
+
+        public init(retryInterval: Duration = .milliseconds(250), workingRetry: Duration = .milliseconds(1_000),
+                    maxRetryInterval: Duration = .seconds(2), giveUpAfter: Duration = .seconds(30)) {
+            self.retryInterval = retryInterval
+            self.workingRetry = workingRetry
+            self.maxRetryInterval = maxRetryInterval
+            self.giveUpAfter = giveUpAfter
+        }
+    }
+
+    public enum Directive: Sendable, Equatable {
+        /// Send the request to the servers (all of them, or server 1 only when direct).
+        case sendRequest
+        /// Transfer the payload to this server's data endpoint (report with `onPayloadSent`).
+        case sendPayload(to: UInt64)
+        case armTimer(Instant)
+        case fail(String)
+    }
+
+    /// When each server first accepted (or was named as having) the request.
+    public struct Acceptance: Sendable, Equatable {
+        public var server: UInt64
+        public var at: Instant
+    }
+
+    public let request: EncryptionMessage.Request
+    public let configuration: Configuration
+    public let startedAt: Instant
+    public private(set) var acceptances: [Acceptance] = []
+    public private(set) var retries = 0
+    private var nextRetry: Instant
+    private var retryWait: Duration
+    /// Payload transfers in flight, and when each server last got the payload.
+    private var sending: Set<UInt64> = []
+    private var delivered: [UInt64: Instant] = [:]
+    private var accepted = false
+    public private(set) var isFinished = false
+
+    public init(request: EncryptionMessage.Request, configuration: Configuration = Configuration(), now: Instant) {
+        self.request = request
+        self.configuration = configuration
+        startedAt = now
+        retryWait = configuration.retryInterval
+        nextRetry = now + retryWait
+    }
+
+    public mutating func start() -> [Directive] {
+        [.sendRequest, .armTimer(nextRetry)]
+    }
+
+    public mutating func on(_ message: EncryptionMessage.Accepted, now: Instant) -> [Directive] {
+        guard !isFinished, message.id == request.id else { return [] }
+        if !acceptances.contains(where: { $0.server == message.server }) {
+            acceptances.append(Acceptance(server: message.server, at: now))
+        }
+        if !accepted {
+            accepted = true
+            retryWait = configuration.workingRetry
+            nextRetry = now + retryWait
+        }
+        guard message.phase == .awaitingPayload, !sending.contains(message.server) else { return [] }
+        // A repeated "awaiting" right after a delivery is a late duplicate, not a lost payload.
+        if let last = delivered[message.server], now.since(last) < configuration.retryInterval { return [] }
+        sending.insert(message.server)
+        return [.sendPayload(to: message.server)]
+    }
+
+    /// A payload transfer ended: delivered intact, or failed (the server is gone).
+    public mutating func onPayloadSent(to server: UInt64, delivered ok: Bool, now: Instant) -> [Directive] {
+        sending.remove(server)
+        guard !isFinished else { return [] }
+        if ok {
+            delivered[server] = now
+            return []
+        }
+        // Ask again at once: another server takes over once the ring has reopened the request.
+        retryWait = configuration.retryInterval
+        nextRetry = now + retryWait
+        retries += 1
+        return [.sendRequest, .armTimer(nextRetry)]
+    }
+
+    public mutating func onRefused(_ reason: String) -> [Directive] {
+        guard !isFinished else { return [] }
+        isFinished = true
+        return [.fail(reason)]
+    }
+
+    /// The answer came (the caller checks it); nothing more to do.
+    public mutating func onAnswer() { isFinished = true }
+
+    public mutating func onTimer(now: Instant) -> [Directive] {
+        guard !isFinished else { return [] }
+        if now.since(startedAt) >= configuration.giveUpAfter {
+            isFinished = true
+            let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { String($0.server) }.joined(separator: ", then "))"
+            return [.fail("no answer to request \(request.id) after \(configuration.giveUpAfter) (\(seen)); are the servers running?")]
+        }
+        guard now >= nextRetry else { return [.armTimer(nextRetry)] }
+        retries += 1
+        retryWait = min(retryWait * 2, configuration.maxRetryInterval)
+        nextRetry = now + retryWait
+        return [.sendRequest, .armTimer(min(nextRetry, startedAt + configuration.giveUpAfter))]
+    }
+}

@@ -1,0 +1,187 @@
+/// What a client and the servers say about an encryption request, on the
+/// control endpoints (docs/protocol.md, "Encryption request"). The payload and
+/// the stego result travel on the data endpoints as transfers, each object
+/// framed by `EncryptionObject`.
+public enum EncryptionMessage: Sendable, Equatable {
+    /// Client -> every server (or only server 1 without balancing); retries repeat it.
+    case request(Request)
+    /// Server -> client: who has the request and how far it got.
+    case accepted(Accepted)
+    /// Server -> client: the request cannot be served (retrying will not help).
+    case refused(Refused)
+
+    public struct Request: Sendable, Equatable {
+        public var id: RequestID
+        /// Served by the server it is sent to, without the token (the original's
+        /// baseline without load balancing).
+        public var direct: Bool
+        public var bitsPerChannel: UInt8
+        public var payloadBytes: UInt32
+        /// SHA-256 of the payload, so the server knows the transfer it gets is this request's.
+        public var payloadDigest: [UInt8]
+        /// The stego key's material (a passphrase's bytes or a raw key, 1-64 bytes): it decides where the payload hides
+        /// and seals it inside the image. The payload itself is already sealed
+        /// by its sender for its receiver; servers never see plaintext.
+        public var key: [UInt8]
+        /// The port of the client's data endpoint, on the address the request
+        /// came from: answers go there (to whoever asked last, for a retry).
+        public var dataPort: UInt16
+
+        public init(id: RequestID, direct: Bool = false, bitsPerChannel: UInt8 = 1, payloadBytes: UInt32, payloadDigest: [UInt8], key: [UInt8],
+                    dataPort: UInt16 = 0) {
+            self.id = id
+            self.direct = direct
+            self.bitsPerChannel = bitsPerChannel
+            self.payloadBytes = payloadBytes
+            self.payloadDigest = payloadDigest
+            self.key = key
+            self.dataPort = dataPort
+        }
+    }
+
+    public struct Accepted: Sendable, Equatable {
+        public enum Phase: UInt8, Sendable {
+            /// Said by a server that knows another one has it.
+            case claimedElsewhere = 0
+            /// The acceptor waits for the payload on its data endpoint.
+            case awaitingPayload = 1
+            /// The acceptor has the payload and is embedding it.
+            case working = 2
+            /// The acceptor has the answer and is sending it (again).
+            case answered = 3
+        }
+
+        public var id: RequestID
+        public var server: UInt64
+        public var phase: Phase
+
+        public init(id: RequestID, server: UInt64, phase: Phase) {
+            self.id = id
+            self.server = server
+            self.phase = phase
+        }
+    }
+
+    public struct Refused: Sendable, Equatable {
+        public var id: RequestID
+        public var reason: String
+
+        public init(id: RequestID, reason: String) {
+            self.id = id
+            self.reason = reason
+        }
+    }
+
+    public static let keyBytes = 1...64
+    public static let digestBytes = 32
+
+    public var type: MessageType {
+        switch self {
+        case .request: .encryptRequest
+        case .accepted: .encryptAccepted
+        case .refused: .encryptRefused
+        }
+    }
+
+    public func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        func append(_ id: RequestID) {
+            bytes.appendBigEndian(id.client)
+            bytes.appendBigEndian(id.number)
+        }
+        switch self {
+        case .request(let request):
+            append(request.id)
+            bytes.append(request.direct ? 1 : 0)
+            bytes.append(request.bitsPerChannel)
+            bytes.appendBigEndian(request.payloadBytes)
+            bytes.append(contentsOf: request.payloadDigest)
+            bytes.appendLengthPrefixed(request.key)
+            bytes.appendBigEndian(request.dataPort)
+        case .accepted(let accepted):
+            append(accepted.id)
+            bytes.appendBigEndian(accepted.server)
+            bytes.append(accepted.phase.rawValue)
+        case .refused(let refused):
+            append(refused.id)
+            bytes.appendString(String(refused.reason.prefix(400)))
+        }
+        return bytes
+    }
+
+    public static func decode(type: MessageType, body: ArraySlice<UInt8>) throws(WireError) -> EncryptionMessage {
+        var reader = ByteReader(body)
+        let id = RequestID(client: try reader.readUInt64(), number: try reader.readUInt64())
+        let message: EncryptionMessage
+        switch type {
+        case .encryptRequest:
+            let direct = try reader.readUInt8()
+            guard direct <= 1 else { throw WireError(.malformedBody, "a request's direct flag is \(direct)") }
+            let bits = try reader.readUInt8()
+            guard (1...3).contains(bits) else { throw WireError(.malformedBody, "a request asks for \(bits) bits per channel (1-3)") }
+            let size = try reader.readUInt32()
+            let digest = try reader.readBytes(digestBytes)
+            let key = try reader.readLengthPrefixed(limit: keyBytes.upperBound)
+            guard keyBytes.contains(key.count) else { throw WireError(.malformedBody, "a stego key of \(key.count) bytes (1-64)") }
+            message = .request(.init(id: id, direct: direct == 1, bitsPerChannel: bits, payloadBytes: size, payloadDigest: digest, key: key,
+                                     dataPort: try reader.readUInt16()))
+        case .encryptAccepted:
+            let server = try reader.readUInt64()
+            let raw = try reader.readUInt8()
+            guard let phase = Accepted.Phase(rawValue: raw) else { throw WireError(.malformedBody, "unknown acceptance phase \(raw)") }
+            message = .accepted(.init(id: id, server: server, phase: phase))
+        case .encryptRefused:
+            message = .refused(.init(id: id, reason: try reader.readString(limit: 1_024)))
+        default:
+            throw WireError(.unknownType, "\(type) is not an encryption message")
+        }
+        try reader.expectEnd()
+        return message
+    }
+}
+
+/// The objects of an encryption request on the data endpoints: a magic, the
+/// request id, then the payload (client -> server) or the acceptor's id and
+/// the stego PNG (server -> client).
+public enum EncryptionObject: Sendable, Equatable {
+    case payload(RequestID, [UInt8])
+    case result(RequestID, server: UInt64, png: [UInt8])
+
+    static let payloadMagic = Array("PCP1".utf8)
+    static let resultMagic = Array("PCR1".utf8)
+
+    public func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        switch self {
+        case .payload(let id, let payload):
+            bytes.reserveCapacity(20 + payload.count)
+            bytes += Self.payloadMagic
+            bytes.appendBigEndian(id.client)
+            bytes.appendBigEndian(id.number)
+            bytes += payload
+        case .result(let id, let server, let png):
+            bytes.reserveCapacity(28 + png.count)
+            bytes += Self.resultMagic
+            bytes.appendBigEndian(id.client)
+            bytes.appendBigEndian(id.number)
+            bytes.appendBigEndian(server)
+            bytes += png
+        }
+        return bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> EncryptionObject {
+        var reader = ByteReader(bytes)
+        let magic = try reader.readBytes(4)
+        let id = RequestID(client: try reader.readUInt64(), number: try reader.readUInt64())
+        switch magic {
+        case payloadMagic:
+            return .payload(id, try reader.readBytes(reader.remaining))
+        case resultMagic:
+            let server = try reader.readUInt64()
+            return .result(id, server: server, png: try reader.readBytes(reader.remaining))
+        default:
+            throw WireError(.badMagic, "a data object that is neither a payload nor a result")
+        }
+    }
+}

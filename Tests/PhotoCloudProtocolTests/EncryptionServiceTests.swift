@@ -1,0 +1,154 @@
+import PhotoCloudProtocol
+import Testing
+
+@Suite("Encryption request: messages, server jobs, client attempt")
+struct EncryptionServiceTests {
+    let id = RequestID(client: 7, number: 1)
+    let payload: [UInt8] = Array("sealed bytes".utf8)
+    var request: EncryptionMessage.Request {
+        EncryptionMessage.Request(id: id, payloadBytes: UInt32(payload.count), payloadDigest: [UInt8](repeating: 9, count: 32), key: Array("sunset".utf8), dataPort: 4000)
+    }
+    let at = { (ms: UInt64) in Instant(nanoseconds: ms * 1_000_000) }
+
+    // MARK: Messages
+
+    @Test func messagesRoundTripAndEveryTruncationIsATypedError() throws {
+        let messages: [EncryptionMessage] = [
+            .request(request),
+            .request(.init(id: id, direct: true, bitsPerChannel: 3, payloadBytes: 1 << 20, payloadDigest: [UInt8](repeating: 1, count: 32), key: [UInt8](repeating: 2, count: 64))),
+            .accepted(.init(id: id, server: 3, phase: .awaitingPayload)),
+            .accepted(.init(id: id, server: 2, phase: .claimedElsewhere)),
+            .refused(.init(id: id, reason: "too large")),
+        ]
+        for message in messages {
+            let body = message.encoded()
+            #expect(try EncryptionMessage.decode(type: message.type, body: body[...]) == message)
+            for cut in 0..<body.count {
+                #expect(throws: WireError.self) { try EncryptionMessage.decode(type: message.type, body: body[0..<cut]) }
+            }
+            #expect(throws: WireError.self) { try EncryptionMessage.decode(type: message.type, body: (body + [0])[...]) }
+        }
+    }
+
+    @Test func forgedFieldsAreRefused() {
+        var body = EncryptionMessage.request(request).encoded()
+        body[16] = 2   // direct flag
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptRequest, body: body[...]) }
+        body = EncryptionMessage.request(request).encoded()
+        body[17] = 4   // bits per channel
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptRequest, body: body[...]) }
+        body = EncryptionMessage.accepted(.init(id: id, server: 1, phase: .working)).encoded()
+        body[body.count - 1] = 9
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptAccepted, body: body[...]) }
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .ping, body: body[...]) }
+    }
+
+    @Test func dataObjectsRoundTrip() throws {
+        #expect(try EncryptionObject.decode(EncryptionObject.payload(id, payload).encoded()) == .payload(id, payload))
+        #expect(try EncryptionObject.decode(EncryptionObject.result(id, server: 2, png: [1, 2, 3]).encoded()) == .result(id, server: 2, png: [1, 2, 3]))
+        #expect(throws: WireError.self) { try EncryptionObject.decode(Array("XXXX".utf8) + [UInt8](repeating: 0, count: 16)) }
+        #expect(throws: WireError.self) { try EncryptionObject.decode([0x50, 0x43]) }
+    }
+
+    // MARK: Server jobs
+
+    @Test func acceptedRequestWaitsForItsPayloadThenEmbedsAndAnswers() {
+        var jobs = EncryptionJobs<Int>(server: 2)
+        #expect(jobs.onRequest(request, from: 100, data: 200) == nil)
+        #expect(jobs.onAccepted(id, now: at(0)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .awaitingPayload)))])
+        // A payload that is not the announced one is refused, and the request finished here.
+        let wrong = jobs.onPayload(id, payload, digest: [UInt8](repeating: 0, count: 32))
+        #expect(wrong.contains(.finished(id)))
+        #expect(wrong.contains { if case .notify(100, .refused) = $0 { true } else { false } })
+
+        var fresh = EncryptionJobs<Int>(server: 2)
+        _ = fresh.onRequest(request, from: 100, data: 200)
+        _ = fresh.onAccepted(id, now: at(0))
+        #expect(fresh.onPayload(id, payload, digest: request.payloadDigest) == [.embed(request, payload: payload)])
+        // The same payload again (a resend) is embedded once.
+        #expect(fresh.onPayload(id, payload, digest: request.payloadDigest) == [])
+        #expect(fresh.onAccepted(id, now: at(1)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .working)))])
+        #expect(fresh.onEmbedded(id, .success([1, 2, 3])) == [.sendAnswer(id, png: [1, 2, 3], to: 200), .finished(id)])
+        #expect(fresh.answered == 1)
+        // A retry while the answer is on its way: acceptance only; once sent, the answer again.
+        #expect(fresh.onAccepted(id, now: at(2)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered)))])
+        fresh.onAnswerSent(id)
+        #expect(fresh.onAccepted(id, now: at(3)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))),
+                                                  .sendAnswer(id, png: [1, 2, 3], to: 200)])
+        // The same request from elsewhere (the client restarted): the answer goes to whoever asked last.
+        fresh.onAnswerSent(id)
+        #expect(fresh.onRequest(request, from: 300, data: 400) == nil)
+        #expect(fresh.onAccepted(id, now: at(4)).contains(.sendAnswer(id, png: [1, 2, 3], to: 400)))
+    }
+
+    @Test func refusalsAndTimeouts() {
+        var jobs = EncryptionJobs<Int>(server: 1, configuration: .init(payloadTimeout: .seconds(1), maxPayloadBytes: 100))
+        var huge = request
+        huge.payloadBytes = 101
+        #expect(jobs.onRequest(huge, from: 5, data: 105) != nil)
+        #expect(jobs.onRequest(request, from: 5, data: 105) == nil)
+        var other = request
+        other.key = Array("another key".utf8)
+        #expect(jobs.onRequest(other, from: 5, data: 105) != nil, "a request id reused for another request is refused")
+        // Unknown requests are not accepted (the retry will bring them).
+        #expect(jobs.onAccepted(RequestID(client: 1, number: 1), now: at(0)) == [])
+        #expect(jobs.onClaimedElsewhere(id, by: 3) == [.notify(5, .accepted(.init(id: id, server: 3, phase: .claimedElsewhere)))])
+        _ = jobs.onAccepted(id, now: at(0))
+        #expect(jobs.onTimer(now: at(500)) == [])
+        #expect(jobs.onTimer(now: at(1_000)) == [.finished(id)], "a payload that never comes is given up")
+        #expect(jobs.openCount == 0)
+        // A failed embedding is refused to the client.
+        _ = jobs.onAccepted(id, now: at(2_000))
+        _ = jobs.onPayload(id, payload, digest: request.payloadDigest)
+        let failed = jobs.onEmbedded(id, .failure(.init("no cover")))
+        #expect(failed.contains(.finished(id)) && failed.contains(.notify(5, .refused(.init(id: id, reason: "no cover")))))
+    }
+
+    @Test func answersBeyondTheCacheAreForgottenOldestFirst() {
+        var jobs = EncryptionJobs<Int>(server: 1, configuration: .init(answerCacheBytes: 10))
+        for number in 1...3 {
+            let id = RequestID(client: 1, number: UInt64(number))
+            var request = self.request
+            request.id = id
+            _ = jobs.onRequest(request, from: 1, data: 101)
+            _ = jobs.onAccepted(id, now: at(0))
+            _ = jobs.onPayload(id, payload, digest: request.payloadDigest)
+            _ = jobs.onEmbedded(id, .success([UInt8](repeating: 0, count: 6)))
+        }
+        // Only the newest answer is kept: an older one's retry starts over (and gets the same bytes).
+        let first = RequestID(client: 1, number: 1)
+        #expect(jobs.onAccepted(first, now: at(1)) == [.notify(1, .accepted(.init(id: first, server: 1, phase: .awaitingPayload)))])
+    }
+
+    // MARK: Client attempt
+
+    @Test func attemptSendsThePayloadOncePerAcceptanceAndBacksOff() {
+        var attempt = EncryptionAttempt(request: request, configuration: .init(retryInterval: .milliseconds(100), workingRetry: .milliseconds(400), maxRetryInterval: .milliseconds(800), giveUpAfter: .seconds(5)), now: at(0))
+        #expect(attempt.start() == [.sendRequest, .armTimer(at(100))])
+        #expect(attempt.onTimer(now: at(100)) == [.sendRequest, .armTimer(at(300))], "the second wait is twice the first")
+        let awaiting = EncryptionMessage.Accepted(id: id, server: 2, phase: .awaitingPayload)
+        #expect(attempt.on(awaiting, now: at(150)) == [.sendPayload(to: 2)])
+        #expect(attempt.on(awaiting, now: at(151)) == [], "not twice while one transfer is under way")
+        #expect(attempt.onPayloadSent(to: 2, delivered: true, now: at(160)) == [])
+        #expect(attempt.on(awaiting, now: at(170)) == [], "a late duplicate right after delivery")
+        // The acceptor dies with the payload: server 3 takes the request over and gets the payload too.
+        #expect(attempt.on(.init(id: id, server: 3, phase: .awaitingPayload), now: at(400)) == [.sendPayload(to: 3)])
+        #expect(attempt.onPayloadSent(to: 3, delivered: false, now: at(420)) == [.sendRequest, .armTimer(at(520))])
+        #expect(attempt.acceptances.map(\.server) == [2, 3])
+        attempt.onAnswer()
+        #expect(attempt.onTimer(now: at(600)) == [])
+    }
+
+    @Test func attemptGivesUpWithAClearReason() {
+        var attempt = EncryptionAttempt(request: request, configuration: .init(giveUpAfter: .seconds(1)), now: at(0))
+        _ = attempt.start()
+        guard case .fail(let reason)? = attempt.onTimer(now: at(1_000)).first else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(reason.contains("no server accepted it"))
+        var refused = EncryptionAttempt(request: request, now: at(0))
+        #expect(refused.onRefused("too large") == [.fail("too large")])
+        #expect(refused.onRefused("again") == [])
+    }
+}
