@@ -9,6 +9,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <errno.h>
 
 _Static_assert(sizeof(((clinux_datagram *)0)->address) >= sizeof(struct sockaddr_storage), "address storage too small");
@@ -133,4 +135,8 @@ int clinux_available_cpus(void) {
     if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
     int count = CPU_COUNT(&set);
     return count > 0 ? count : 1;
+}
+
+int clinux_set_current_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 }

@@ -55,5 +55,7 @@ int clinux_set_receive_timeout(int fd, int milliseconds);
 int clinux_pin_current_thread(int index);
 /// CPUs this process may run on (at least 1).
 int clinux_available_cpus(void);
+/// Sets the nice value of the calling thread only (Linux threads have their own); 0 or -1 with errno.
+int clinux_set_current_thread_nice(int nice);
 
 #endif

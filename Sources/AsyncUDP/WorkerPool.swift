@@ -1,0 +1,56 @@
+import CLinuxShim
+import Foundation
+import Synchronization
+
+/// Threads for CPU-heavy work (embedding, encoding) at a lower scheduling
+/// priority than the event loops: when the cores are busy, heartbeats, the
+/// token and acknowledgements still run at once, and the bulk work waits.
+/// (Swift's cooperative pool runs at normal priority, so a server that
+/// embedded on it could fall silent long enough to be declared dead.)
+public final class WorkerPool: Sendable {
+    private struct State: ~Copyable {
+        var queue: [@Sendable () -> Void] = []
+        var head = 0
+    }
+
+    private let state = Mutex(State())
+    private let available = DispatchSemaphore(value: 0)
+    public let threads: Int
+
+    /// `nice` is added to the threads' priority (0-19; higher yields more).
+    public init(name: String, threads: Int, nice: Int32 = 10) {
+        self.threads = max(1, threads)
+        for index in 0..<self.threads {
+            let thread = Thread { [self] in
+                _ = clinux_set_current_thread_nice(nice)   // best effort: without it they run at normal priority
+                while true {
+                    available.wait()
+                    let work = state.withLock { state -> (@Sendable () -> Void)? in
+                        guard state.head < state.queue.count else { return nil }
+                        let work = state.queue[state.head]
+                        state.head += 1
+                        if state.head > 1_024, state.head * 2 > state.queue.count {
+                            state.queue.removeFirst(state.head)
+                            state.head = 0
+                        }
+                        return work
+                    }
+                    work?()
+                }
+            }
+            thread.name = "\(name)-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Runs `work` on one of the pool's threads, in submission order.
+    public func run<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
+        await withCheckedContinuation { continuation in
+            state.withLock { $0.queue.append { continuation.resume(returning: work()) } }
+            available.signal()
+        }
+    }
+
+    /// Jobs submitted and not yet started.
+    public var queued: Int { state.withLock { $0.queue.count - $0.head } }
+}
