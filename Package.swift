@@ -53,6 +53,7 @@ let package = Package(
             name: "PhotoCloudNode",
             dependencies: [
                 "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "Steganography",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

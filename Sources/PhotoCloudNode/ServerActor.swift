@@ -1,39 +1,61 @@
 import AsyncUDP
+import Crypto
 import Foundation
 import Logging
 import PNGCodec
 import PhotoCloudProtocol
 
-/// One server of the cloud: the thin shell around the `TokenRing` state
-/// machine. It reads the control socket, feeds ring messages (cluster scheme
-/// only, from servers of the cluster file) and client messages (open scheme)
-/// to the machine, carries out its directives, fires its timer, and persists
-/// each new epoch in the data folder before the token moves.
+/// One server of the cloud: the thin shell around the `TokenRing` and
+/// `EncryptionJobs` state machines. It reads the control socket, feeds ring
+/// messages (cluster scheme only, from servers of the cluster file) and client
+/// messages (open scheme) to the machines, carries out their directives, fires
+/// the timer, and persists each new epoch in the data folder before the token
+/// moves. Payloads and answers travel on the data endpoint (a
+/// `TransferEndpoint` on a loop of its own); embedding runs on the shared pool,
+/// a few at a time (ServerActor+Encryption.swift).
 ///
-/// Runs on an event loop thread of its own (like `TransferEndpoint`), so CPU
-/// work elsewhere in the process cannot delay heartbeats.
+/// Runs on an event loop thread of its own, so CPU work elsewhere in the
+/// process cannot delay heartbeats.
 public actor ServerActor {
     public nonisolated let id: UInt64
     public nonisolated let loop: EventLoop
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
     public nonisolated let control: UDPSocket
+    public nonisolated let data: TransferEndpoint
     private let config: ClusterConfig
     private let keys: WireKeys
     private let dataDirectory: String
-    private let logger: Logger
-    private let origin = ContinuousClock.now
+    let logger: Logger
+    private let clock = ProtocolClock()
     private var ring: TokenRing
     private var deadline: Instant?
     private var controlAddresses: [UInt64: SocketAddress] = [:]
     private var nextMessageID: UInt64 = 0
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
-    private var tasks: [Task<Void, Never>] = []
+    var tasks: [Task<Void, Never>] = []
     private var failure: NodeError?
+
+    // The encryption service (ServerActor+Encryption.swift).
+    let covers: CoverSource
+    var jobs: EncryptionJobs<SocketAddress>
+    var embeddingQueue: [(EncryptionMessage.Request, [UInt8])] = []
+    var embeddingsRunning = 0
+    let maxEmbeddings = max(1, EventLoop.availableCPUs)
+    /// Embedding and encoding run here, below the event loops' priority.
+    let workers: WorkerPool
+    /// Requests finished since the last tick, told to the ring in one message.
+    var finishedRequests: [RequestID] = []
+    private var nextJobsTimer = Instant.zero
+
+    /// Fault injection (`--faults offline-token`): the offline token, and the
+    /// end of the current outage while this server holds it.
+    private var offline: OfflineToken?
+    private var offlineUntil: Instant?
 
     public static let epochFileName = "epoch"
 
-    public init(id: Int, config: ClusterConfig, dataDirectory: String, loop: EventLoop,
-                logger: Logger = Logger(label: "photocloud.server")) throws {
+    public init(id: Int, config: ClusterConfig, dataDirectory: String, loop: EventLoop, dataLoop: EventLoop? = nil,
+                covers: CoverSource, offlineToken: Bool = false, logger: Logger = Logger(label: "photocloud.server")) throws {
         guard let me = config.server(id: id) else {
             throw NodeError(.clusterFile, "server \(id) is not in \(config.source) (it lists \(config.servers.map(\.id).map(String.init).joined(separator: ", ")))")
         }
@@ -50,8 +72,22 @@ public actor ServerActor {
         } catch {
             throw NodeError(.network, "server \(id) cannot listen on \(me.control): \(error) (is another server \(id) running?)")
         }
+        let dataSocket: UDPSocket
+        let dataLoop = dataLoop ?? loop
+        do {
+            dataSocket = try UDPSocket(bind: me.data, options: .init(receiveBufferSize: 8 << 20, sendBufferSize: 8 << 20), loop: dataLoop)
+        } catch {
+            control.close()
+            throw NodeError(.network, "server \(id) cannot listen on \(me.data): \(error) (is another server \(id) running?)")
+        }
+        data = TransferEndpoint(socket: dataSocket, loop: dataLoop, nodeID: UInt64(id),
+                                receiver: .init(maxBytes: EncryptionJobs<SocketAddress>.Configuration().maxPayloadBytes + 64))
         for server in config.servers where server.id != id { controlAddresses[UInt64(server.id)] = server.control }
         ring = TokenRing(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, persisted: persisted, now: .zero)
+        self.covers = covers
+        jobs = EncryptionJobs(server: UInt64(id))
+        workers = WorkerPool(name: "photocloud-embed-\(id)", threads: maxEmbeddings)
+        if offlineToken { offline = OfflineToken(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, now: .zero) }
     }
 
     /// Serves until `stop()`; throws if the server cannot go on (its epoch could not be persisted).
@@ -62,6 +98,7 @@ public actor ServerActor {
         tasks.append(Task(executorPreference: loop) { [weak self] in
             await socket.drainWhenReadable { await self?.drain() ?? false }
         })
+        startDataEndpoint()
         // One timer: the ring asks for deadlines in milliseconds, a 1 ms tick is enough.
         while !Task.isCancelled, failure == nil, !control.isClosed {
             try? await Task.sleep(for: .milliseconds(1))
@@ -73,6 +110,7 @@ public actor ServerActor {
     public func stop() {
         for task in tasks { task.cancel() }
         control.close()
+        Task { await data.close() }
     }
 
     public func status() -> ClusterStatus { ring.status(now: now()) }
@@ -84,7 +122,8 @@ public actor ServerActor {
             let received: UDPSocket.Received?
             do { received = try control.receiveNow(into: &receiveBuffer) } catch { return false }
             guard let received else { return true }
-            if received.truncated { continue }
+            // Offline (the offline token's outage): everything is lost, as on a dead link.
+            if received.truncated || offlineUntil != nil { continue }
             handle(receiveBuffer[0..<received.count], from: received.address)
             if failure != nil { return false }
         }
@@ -103,6 +142,19 @@ public actor ServerActor {
                 guard frame.auth == .cluster, controlAddresses[frame.sender] != nil else { return }
                 let message = try RingMessage.decode(type: frame.type, body: frame.payload)
                 try apply(ring.on(message, from: frame.sender, now: now()))
+            case .offlineToken, .offlineTokenAck:
+                guard frame.auth == .cluster, controlAddresses[frame.sender] != nil else { return }
+                let message = try OfflineToken.Message.decode(type: frame.type, body: frame.payload)
+                if offline != nil { applyOffline(offline!.on(message, from: frame.sender, now: now())) }
+            case .encryptRequest:
+                guard case .request(let request) = try EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
+                if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {
+                    applyJobs([refusal])
+                } else if request.direct {
+                    applyJobs(jobs.onAccepted(request.id, now: now()))
+                } else {
+                    try apply(ring.onRequest(request.id, now: now()))
+                }
             case .statusRequest:
                 send(.statusReply, ring.status(now: now()).encoded(), auth: .open, to: address)
             case .ping:
@@ -119,9 +171,51 @@ public actor ServerActor {
 
     private func fireTimerIfDue() {
         let at = now()
-        guard let due = deadline, due <= at else { return }
-        deadline = nil
-        do { try apply(ring.onTimer(now: at)) } catch { fail(error) }
+        if let until = offlineUntil {
+            guard at >= until else { return }
+            wake(now: at)
+        }
+        if offline != nil { applyOffline(offline!.onTimer(now: at)) }
+        if offlineUntil != nil { return }
+        do {
+            if !finishedRequests.isEmpty {
+                let finished = finishedRequests
+                finishedRequests = []
+                try apply(ring.onCompleted(finished, now: at))
+            }
+            if at >= nextJobsTimer {
+                nextJobsTimer = at + .seconds(1)
+                applyJobs(jobs.onTimer(now: at))
+            }
+            guard let due = deadline, due <= at else { return }
+            deadline = nil
+            try apply(ring.onTimer(now: at))
+        } catch {
+            fail(error)
+        }
+    }
+
+    // MARK: Offline token
+
+    private func applyOffline(_ directives: [OfflineToken.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .send(let to, let message):
+                if let address = controlAddresses[to] { send(message.type, message.encoded(), auth: .cluster, to: address) }
+            case .sleep(let until):
+                logger.notice("server \(id) holds the offline token: offline for \(until.since(now()))")
+                offlineUntil = until
+            }
+        }
+    }
+
+    /// Back from an outage: the ring starts over as after a restart (what it
+    /// knew is stale), and the offline token goes on.
+    private func wake(now at: Instant) {
+        offlineUntil = nil
+        ring = TokenRing(id: id, members: ring.membership.members, persisted: ring.seen.epoch, configuration: ring.configuration, now: at)
+        do { try apply(ring.start(now: at)) } catch { fail(error) }
+        if offline != nil { applyOffline(offline!.onWake(now: at)) }
     }
 
     // MARK: Directives
@@ -139,14 +233,14 @@ public actor ServerActor {
             case .armTimer(let at):
                 deadline = at
             case .accept(let request):
-                logger.debug("server \(id) accepted request \(request)")
-            case .claimedElsewhere:
-                break
+                applyJobs(jobs.onAccepted(request, now: now()))
+            case .claimedElsewhere(let request, let owner):
+                applyJobs(jobs.onClaimedElsewhere(request, by: owner))
             }
         }
     }
 
-    private func send(_ type: MessageType, _ body: [UInt8], auth: AuthScheme, to address: SocketAddress) {
+    func send(_ type: MessageType, _ body: [UInt8], auth: AuthScheme, to address: SocketAddress) {
         nextMessageID &+= 1
         guard let bytes = try? Wire.encode(Envelope(type: type, sender: id, messageID: nextMessageID, auth: auth, payload: body), keys: keys)
         else { return }
@@ -184,7 +278,5 @@ public actor ServerActor {
         return Epoch(counter: counter, generator: generator)
     }
 
-    private func now() -> Instant {
-        Instant(nanoseconds: (ContinuousClock.now - origin).nanoseconds)
-    }
+    func now() -> Instant { clock.now() }
 }

@@ -27,10 +27,11 @@ public struct StegoPNG: Sendable {
         return try await embed(payload, size: size, key: key, bitsPerChannel: bitsPerChannel) { try codec.decode(file: path) }
     }
 
-    /// Hides `payload` in an already decoded cover.
-    public func embed(_ payload: [UInt8], in cover: RGBAImage, key: StegoKey, bitsPerChannel: Int = 1) throws -> [UInt8] {
+    /// Hides `payload` in an already decoded cover; with a `nonce` the result is reproducible.
+    public func embed(_ payload: [UInt8], in cover: RGBAImage, key: StegoKey, bitsPerChannel: Int = 1, nonce: [UInt8]? = nil) throws -> [UInt8] {
         var image = cover
-        try Steganographer.embed(payload, into: &image.pixels, width: image.width, height: image.height, key: key, bitsPerChannel: bitsPerChannel)
+        try Steganographer.embed(payload, into: &image.pixels, width: image.width, height: image.height, key: key,
+                                 bitsPerChannel: bitsPerChannel, nonce: nonce)
         return try codec.encode(image)
     }
 

@@ -21,7 +21,6 @@ public actor TransferEndpoint {
     private struct Outgoing {
         var machine: TransferSender
         var peer: SocketAddress
-        var deadline: Instant?
         var continuation: CheckedContinuation<TransferReport, any Error>
         var progress: (@Sendable (Int, Int) -> Void)?
     }
@@ -29,7 +28,6 @@ public actor TransferEndpoint {
     private struct Incoming {
         var machine: TransferReceiver
         var peer: SocketAddress
-        var deadline: Instant?
     }
 
     /// What a finished send measured.
@@ -49,7 +47,7 @@ public actor TransferEndpoint {
     private let nodeID: UInt64
     private let receiverConfiguration: TransferReceiver.Configuration
     private let logger: Logger
-    private let origin = ContinuousClock.now
+    private let clock = ProtocolClock()
     private var outgoing: [UInt64: Outgoing] = [:]
     private var incoming: [IncomingKey: Incoming] = [:]
     private var finished: [IncomingKey: TransferMessage.Done.Status] = [:]
@@ -58,13 +56,20 @@ public actor TransferEndpoint {
     /// Datagrams dropped because the socket's send buffer was full.
     public private(set) var sendBufferDrops = 0
     private var ticking = false
+    /// Every transfer's next deadline (thousands may be open at once: no scans).
+    private var timers = TimerQueue<TimerKey>()
+
+    private enum TimerKey: Hashable, Sendable {
+        case outgoing(UInt64)
+        case incoming(IncomingKey)
+    }
     private var receiveLoop: Task<Void, Never>?
     /// One buffer for every received datagram and one for every sent one: a
     /// fresh 64 KB array per datagram cost page faults on both sides.
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var sendBuffer: [UInt8] = []
 
-    private struct IncomingKey: Hashable {
+    private struct IncomingKey: Hashable, Sendable {
         var peer: SocketAddress
         var transferID: UInt64
     }
@@ -107,7 +112,7 @@ public actor TransferEndpoint {
         let id = UInt64.random(in: 1...UInt64.max)
         let machine = try TransferSender(transferID: id, data: data, configuration: configuration)
         return try await withCheckedThrowingContinuation { continuation in
-            outgoing[id] = Outgoing(machine: machine, peer: peer, deadline: nil, continuation: continuation, progress: progress)
+            outgoing[id] = Outgoing(machine: machine, peer: peer, continuation: continuation, progress: progress)
             let directives = outgoing[id]!.machine.start(now: now())
             applySender(directives, id: id)
         }
@@ -151,7 +156,7 @@ public actor TransferEndpoint {
                 }
                 switch TransferReceiver.accept(first, configuration: receiverConfiguration, now: at) {
                 case .success(let machine):
-                    incoming[key] = Incoming(machine: machine, peer: address, deadline: nil)
+                    incoming[key] = Incoming(machine: machine, peer: address)
                 case .failure(let status):
                     logger.debug("refused transfer \(id) from \(address): \(status)")
                     sendMessage(.done(.init(transferID: id, status: status)), to: address)
@@ -166,15 +171,17 @@ public actor TransferEndpoint {
 
     private func tick() {
         let at = now()
-        for id in Array(outgoing.keys) where (outgoing[id]?.deadline).map({ $0 <= at }) == true {
-            outgoing[id]!.deadline = nil
-            let directives = outgoing[id]!.machine.onTimer(now: at)
-            applySender(directives, id: id)
-        }
-        for key in Array(incoming.keys) where (incoming[key]?.deadline).map({ $0 <= at }) == true {
-            incoming[key]!.deadline = nil
-            let directives = incoming[key]!.machine.onTimer(now: at)
-            applyReceiver(directives, key: key)
+        for due in timers.popDue(now: at) {
+            switch due {
+            case .outgoing(let id):
+                guard outgoing[id] != nil else { continue }
+                let directives = outgoing[id]!.machine.onTimer(now: at)
+                applySender(directives, id: id)
+            case .incoming(let key):
+                guard incoming[key] != nil else { continue }
+                let directives = incoming[key]!.machine.onTimer(now: at)
+                applyReceiver(directives, key: key)
+            }
         }
     }
 
@@ -186,16 +193,18 @@ public actor TransferEndpoint {
             switch directive {
             case .send(let message): sendMessage(message, to: transfer.peer)
             case .armTimer(let at):
-                outgoing[id]?.deadline = at
+                timers.arm(.outgoing(id), at: at)
                 startTicking()
             case .progress(_, let bytes, let total): transfer.progress?(bytes, total)
             case .complete:
                 outgoing[id] = nil
+                timers.cancel(.outgoing(id))
                 transfer.continuation.resume(returning: TransferReport(
                     bytes: transfer.machine.totalBytes, retransmittedChunks: transfer.machine.retransmitted,
                     smoothedRTT: transfer.machine.rtt.smoothed))
             case .fail(_, let error):
                 outgoing[id] = nil
+                timers.cancel(.outgoing(id))
                 transfer.continuation.resume(throwing: error)
             case .deliver: break
             }
@@ -207,7 +216,7 @@ public actor TransferEndpoint {
             switch directive {
             case .send(let message): sendMessage(message, to: key.peer)
             case .armTimer(let at):
-                incoming[key]?.deadline = at
+                timers.arm(.incoming(key), at: at)
                 startTicking()
             case .deliver(let id, let bytes):
                 remember(key, .delivered)
@@ -223,6 +232,7 @@ public actor TransferEndpoint {
 
     private func remember(_ key: IncomingKey, _ status: TransferMessage.Done.Status) {
         incoming[key] = nil
+        timers.cancel(.incoming(key))
         finished[key] = status
         finishedOrder.append(key)
         if finishedOrder.count > 4_096 { finished[finishedOrder.removeFirst()] = nil }
@@ -256,12 +266,10 @@ public actor TransferEndpoint {
     /// Fires due timers; false when nothing is waiting any more.
     private func tickOnce() -> Bool {
         tick()
-        let active = outgoing.values.contains { $0.deadline != nil } || incoming.values.contains { $0.deadline != nil }
+        let active = !timers.isEmpty
         if !active { ticking = false }
         return active
     }
 
-    private func now() -> Instant {
-        Instant(nanoseconds: (ContinuousClock.now - origin).nanoseconds)
-    }
+    func now() -> Instant { clock.now() }
 }

@@ -1,0 +1,216 @@
+import AsyncUDP
+import Crypto
+import Foundation
+import PhotoCloudProtocol
+
+/// Asks the cloud to hide payloads: the thin shell around `EncryptionAttempt`
+/// state machines, many at once over one control socket and one data endpoint.
+/// Server failures show only as latency: the attempt retries with the same
+/// request id until some server answers.
+public actor EncryptionClient {
+    public struct Answer: Sendable {
+        public var id: RequestID
+        /// The stego PNG.
+        public var png: [UInt8]
+        /// The server whose answer arrived.
+        public var server: UInt64
+        public var startedAt: ContinuousClock.Instant
+        public var answeredAt: ContinuousClock.Instant
+        /// Each server that accepted (or was named as having) the request, first time heard.
+        public var acceptances: [(server: UInt64, at: ContinuousClock.Instant)]
+        public var retries: Int
+    }
+
+    private struct Entry {
+        var attempt: EncryptionAttempt
+        var payload: [UInt8]
+        var continuation: CheckedContinuation<Answer, any Error>
+        var progress: (@Sendable (Int, Int) -> Void)?
+    }
+
+    public nonisolated let loop: EventLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+    public nonisolated let control: UDPSocket
+    public nonisolated let data: TransferEndpoint
+    public nonisolated let clock = ProtocolClock()
+    private let config: ClusterConfig
+    private let direct: Bool
+    private let attemptConfiguration: EncryptionAttempt.Configuration
+    private let keys = WireKeys()
+    private let nodeID = UInt64.random(in: 1...UInt64.max)
+    private var nextMessageID: UInt64 = 0
+    private var entries: [RequestID: Entry] = [:]
+    private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
+    private var tasks: [Task<Void, Never>] = []
+    private var ticking = false
+    private var timers = TimerQueue<RequestID>()
+
+    /// `direct`: every request to server 1 only, served without the token (the
+    /// original's baseline without load balancing).
+    public init(config: ClusterConfig, loop: EventLoop = .shared, direct: Bool = false,
+                attempt: EncryptionAttempt.Configuration = .init(), maxAnswerBytes: Int = 512 << 20) throws {
+        guard !config.servers.isEmpty else { throw NodeError(.clusterFile, "\(config.source) lists no servers") }
+        self.loop = loop
+        self.config = config
+        self.direct = direct
+        attemptConfiguration = attempt
+        // Any local address of the servers' family, so that remote servers can answer.
+        let any: SocketAddress = if case .v6 = config.servers[0].control { .v6(host: .init([UInt8](repeating: 0, count: 16)), port: 0, scope: 0) }
+            else { .v4(host: 0, port: 0) }
+        let options = UDPSocket.Options(receiveBufferSize: 8 << 20, sendBufferSize: 8 << 20)
+        control = try UDPSocket(bind: any, options: options, loop: loop)
+        let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
+        data = TransferEndpoint(socket: dataSocket, loop: loop, receiver: .init(maxBytes: maxAnswerBytes))
+    }
+
+    /// Starts reading both sockets (call once).
+    public func start() async {
+        guard tasks.isEmpty else { return }
+        let socket = control
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            await socket.drainWhenReadable { await self?.drain() ?? false }
+        })
+        let endpoint = data
+        await endpoint.start()
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            for await delivery in endpoint.deliveries {
+                guard let self else { return }
+                await self.received(delivery)
+            }
+        })
+    }
+
+    public func close() async {
+        for task in tasks { task.cancel() }
+        control.close()
+        await data.close()
+        for (_, entry) in entries { entry.continuation.resume(throwing: NodeError(.network, "the encryption client was closed")) }
+        entries = [:]
+    }
+
+    /// Has the cloud hide `payload` with the stego key material `key` (1-64 bytes,
+    /// `StegoKey.material(parsing:)`);
+    /// returns the stego PNG. `progress` sees the payload's upload (bytes, total).
+    public func encrypt(_ payload: [UInt8], key: [UInt8], id: RequestID, bitsPerChannel: Int = 1,
+                        progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> Answer {
+        guard EncryptionMessage.keyBytes.contains(key.count) else {
+            throw NodeError(.io, "a stego key for the cloud has 1 to 64 bytes, not \(key.count)")
+        }
+        guard payload.count <= Int(UInt32.max) else { throw NodeError(.io, "a payload of \(payload.count) bytes is too large") }
+        guard entries[id] == nil else { throw NodeError(.io, "request \(id) is already in progress") }
+        let request = EncryptionMessage.Request(id: id, direct: direct, bitsPerChannel: UInt8(clamping: bitsPerChannel),
+                                                payloadBytes: UInt32(payload.count), payloadDigest: Array(SHA256.hash(data: payload)), key: key,
+                                                dataPort: data.socket.localAddress.port)
+        return try await withCheckedThrowingContinuation { continuation in
+            var attempt = EncryptionAttempt(request: request, configuration: attemptConfiguration, now: now())
+            let directives = attempt.start()
+            entries[id] = Entry(attempt: attempt, payload: payload, continuation: continuation, progress: progress)
+            apply(directives, id: id)
+        }
+    }
+
+    // MARK: Events
+
+    private func drain() -> Bool {
+        while true {
+            let received: UDPSocket.Received?
+            do { received = try control.receiveNow(into: &receiveBuffer) } catch { return false }
+            guard let received else { return true }
+            if received.truncated { continue }
+            // Only the cluster's servers answer requests.
+            guard config.servers.contains(where: { $0.control == received.address }),
+                  let frame = try? Wire.decodeFrame(receiveBuffer[0..<received.count], keys: keys),
+                  let message = try? EncryptionMessage.decode(type: frame.type, body: frame.payload) else { continue }
+            switch message {
+            case .accepted(let accepted):
+                guard entries[accepted.id] != nil else { continue }
+                apply(entries[accepted.id]!.attempt.on(accepted, now: now()), id: accepted.id)
+            case .refused(let refused):
+                guard entries[refused.id] != nil else { continue }
+                apply(entries[refused.id]!.attempt.onRefused(refused.reason), id: refused.id)
+            case .request:
+                continue
+            }
+        }
+    }
+
+    private func received(_ delivery: TransferEndpoint.Delivery) {
+        guard case .result(let id, let server, let png)? = try? EncryptionObject.decode(delivery.bytes),
+              var entry = entries.removeValue(forKey: id) else { return }
+        timers.cancel(id)
+        entry.attempt.onAnswer()
+        let answer = Answer(
+            id: id, png: png, server: server, startedAt: clock.real(entry.attempt.startedAt), answeredAt: .now,
+            acceptances: entry.attempt.acceptances.map { ($0.server, clock.real($0.at)) }, retries: entry.attempt.retries)
+        entry.continuation.resume(returning: answer)
+    }
+
+    private func payloadSent(_ id: RequestID, to server: UInt64, ok: Bool) {
+        guard entries[id] != nil else { return }
+        apply(entries[id]!.attempt.onPayloadSent(to: server, delivered: ok, now: now()), id: id)
+    }
+
+    // MARK: Directives
+
+    private func apply(_ directives: [EncryptionAttempt.Directive], id: RequestID) {
+        for directive in directives {
+            guard let entry = entries[id] else { return }
+            switch directive {
+            case .sendRequest:
+                sendRequest(entry.attempt.request)
+            case .sendPayload(let server):
+                guard let address = config.server(id: Int(server))?.data else {
+                    apply(entries[id]!.attempt.onPayloadSent(to: server, delivered: false, now: now()), id: id)
+                    continue
+                }
+                let object = EncryptionObject.payload(id, entry.payload).encoded()
+                let endpoint = data
+                let progress = entry.progress
+                Task(executorPreference: loop) { [weak self] in
+                    let ok = (try? await endpoint.send(object, to: address, progress: progress)) != nil
+                    await self?.payloadSent(id, to: server, ok: ok)
+                }
+            case .armTimer(let at):
+                timers.arm(id, at: at)
+                startTicking()
+            case .fail(let reason):
+                entries[id] = nil
+                timers.cancel(id)
+                entry.continuation.resume(throwing: NodeError(.network, reason))
+            }
+        }
+    }
+
+    private func sendRequest(_ request: EncryptionMessage.Request) {
+        nextMessageID &+= 1
+        let message = EncryptionMessage.request(request)
+        guard let bytes = try? Wire.encode(Envelope(type: message.type, sender: nodeID, messageID: nextMessageID, auth: .open,
+                                                    payload: message.encoded()), keys: keys) else { return }
+        let targets = direct ? Array(config.servers.prefix(1)) : config.servers
+        for server in targets { _ = try? control.trySend(bytes, to: server.control) }
+    }
+
+    // MARK: Timers
+
+    private func startTicking() {
+        guard !ticking else { return }
+        ticking = true
+        Task(executorPreference: loop) { [weak self] in
+            while let self, await self.tick() {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// Fires due retries; false when no attempt is left.
+    private func tick() -> Bool {
+        let at = now()
+        for id in timers.popDue(now: at) where entries[id] != nil {
+            apply(entries[id]!.attempt.onTimer(now: at), id: id)
+        }
+        if entries.isEmpty { ticking = false }
+        return !entries.isEmpty
+    }
+
+    private func now() -> Instant { clock.now() }
+}

@@ -1,0 +1,112 @@
+import AsyncUDP
+import Crypto
+import PNGCodec
+import PhotoCloudProtocol
+import Steganography
+
+/// The encryption service of a server: carries out `EncryptionJobs`'
+/// directives. Payloads arrive and answers leave on the data endpoint;
+/// embedding runs on low-priority worker threads, one per core.
+extension ServerActor {
+    func startDataEndpoint() {
+        // Draw covers that are built on first use now, before the first request needs them.
+        let covers = self.covers
+        Task { await workers.run { _ = try? covers.library() } }
+        let endpoint = data
+        tasks.append(Task(executorPreference: data.loop) { [weak self] in
+            await endpoint.start()
+            for await delivery in endpoint.deliveries {
+                guard let self else { return }
+                await self.received(delivery)
+            }
+        })
+    }
+
+    private func received(_ delivery: TransferEndpoint.Delivery) {
+        guard case .payload(let id, let payload)? = try? EncryptionObject.decode(delivery.bytes) else {
+            logger.debug("server \(id) ignored a data object from \(delivery.from) that is not a payload")
+            return
+        }
+        applyJobs(jobs.onPayload(id, payload, digest: Array(SHA256.hash(data: payload))))
+    }
+
+    func applyJobs(_ directives: [EncryptionJobs<SocketAddress>.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .notify(let client, let message):
+                send(message.type, message.encoded(), auth: .open, to: client)
+            case .embed(let request, let payload):
+                embeddingQueue.append((request, payload))
+                startEmbeddings()
+            case .sendAnswer(let request, let png, let client):
+                let object = EncryptionObject.result(request, server: id, png: png).encoded()
+                let endpoint = data
+                Task(executorPreference: data.loop) { [weak self] in
+                    _ = try? await endpoint.send(object, to: client)
+                    await self?.answerSent(request)
+                }
+            case .finished(let request):
+                finishedRequests.append(request)
+            }
+        }
+    }
+
+    private func answerSent(_ request: RequestID) {
+        jobs.onAnswerSent(request)
+    }
+
+    private func startEmbeddings() {
+        while embeddingsRunning < maxEmbeddings, !embeddingQueue.isEmpty {
+            let (request, payload) = embeddingQueue.removeFirst()
+            embeddingsRunning += 1
+            let covers = self.covers
+            let workers = self.workers
+            Task(executorPreference: loop) { [weak self] in
+                let result = await workers.run { Self.embed(payload, for: request, covers: covers) }
+                await self?.embedded(request.id, result)
+            }
+        }
+    }
+
+    private func embedded(_ request: RequestID, _ result: Result<[UInt8], EncryptionJobs<SocketAddress>.EmbeddingFailure>) {
+        embeddingsRunning -= 1
+        if case .failure(let failure) = result { logger.notice("server \(id) refused request \(request): \(failure.message)") }
+        applyJobs(jobs.onEmbedded(request, result))
+        startEmbeddings()
+    }
+
+    /// The answer to a request: the same for the same request on any server
+    /// with the same covers (cover, size and nonce all follow from the request).
+    static func embed(_ payload: [UInt8], for request: EncryptionMessage.Request, covers source: CoverSource)
+        -> Result<[UInt8], EncryptionJobs<SocketAddress>.EmbeddingFailure> {
+        do {
+            let covers = try source.library()
+            let key = try StegoKey(material: request.key)
+            let bits = Int(request.bitsPerChannel)
+            let cover = try covers.cover(for: request.id, payloadBytes: payload.count, bitsPerChannel: bits)
+            // Small images encode on one thread; large ones in a fixed number of
+            // parts, so the bytes do not depend on this machine's core count.
+            let parts = cover.image.height >= 256 ? 4 : 1
+            let stego = StegoPNG(codec: PNGCodec(encoder: PNGEncoder(threads: parts)))
+            return .success(try stego.embed(payload, in: cover.image, key: key, bitsPerChannel: bits, nonce: nonce(for: request)))
+        } catch let error as NodeError {
+            return .failure(.init(error.message))
+        } catch let error as StegoError {
+            return .failure(.init("cannot hide the payload: \(error.message)"))
+        } catch let error as PNGError {
+            return .failure(.init("cannot encode the stego image: \(error.message)"))
+        } catch {
+            return .failure(.init("cannot hide the payload: \(error)"))
+        }
+    }
+
+    /// Unique per request and payload (the digest), so a key never seals two
+    /// payloads under one nonce; repeatable, so a retry gets the same bytes.
+    static func nonce(for request: EncryptionMessage.Request) -> [UInt8] {
+        var hash = SHA256()
+        hash.update(data: Array("photocloud answer nonce".utf8))
+        hash.update(data: request.id.client.bigEndianBytes + request.id.number.bigEndianBytes)
+        hash.update(data: request.payloadDigest)
+        return Array(Array(hash.finalize()).prefix(Steganographer.nonceBytes))
+    }
+}

@@ -1,0 +1,126 @@
+import AsyncUDP
+import Foundation
+import PhotoCloudNode
+import PhotoCloudProtocol
+import PhotoCloudTestKit
+import Steganography
+import Testing
+
+/// Three `ServerActor`s in this process (each on its own event loops) and
+/// `EncryptionClient`s over real loopback sockets.
+@Suite("Encryption service of a three-server cloud", .serialized)
+struct CloudServiceTests {
+    final class Cloud: Sendable {
+        let config: ClusterConfig
+        let servers: [ServerActor]
+        let runs: [Task<Void, Never>]
+
+        init(folder: String, base: UInt16) async throws {
+            config = try ClusterConfig.local(servers: 3, basePort: base, secret: ClusterConfig.randomSecret(), source: "test")
+            let covers = CoverSource.builtIn(count: 2)
+            var servers: [ServerActor] = []
+            for server in config.servers {
+                servers.append(try ServerActor(id: server.id, config: config, dataDirectory: folder + "/s\(server.id)",
+                                               loop: try EventLoop(name: "test-server-\(server.id)"),
+                                               dataLoop: try EventLoop(name: "test-data-\(server.id)"), covers: covers))
+            }
+            self.servers = servers
+            runs = servers.map { server in Task { try? await server.run() } }
+            // Until the token goes round.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if await servers[0].status().seen.epoch != .none { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+
+        func stop() async {
+            for server in servers { await server.stop() }
+        }
+    }
+
+    static func base(_ offset: Int) -> UInt16 { UInt16(40_000 + Int(getpid() % 100) * 200 + offset) }
+
+    @Test func everyAnswerCarriesThePayloadAndARetryGetsTheSameBytes() async throws {
+        try await withTemporaryFolder { folder in
+            let cloud = try await Cloud(folder: folder, base: Self.base(0))
+            defer { Task { await cloud.stop() } }
+            let client = try EncryptionClient(config: cloud.config)
+            await client.start()
+            let key = Array("correct horse".utf8)
+            var answers: [RequestID: [UInt8]] = [:]
+            var servers: Set<UInt64> = []
+            try await withThrowingTaskGroup(of: (RequestID, [UInt8], UInt64, [UInt8]).self) { group in
+                for number in 0..<30 {
+                    // Short messages, and one of 300 kB (a multi-chunk transfer each way).
+                    let payload = number == 7 ? [UInt8](repeating: 0xA5, count: 300_000) : Array("message number \(number)".utf8)
+                    let id = RequestID(client: 42, number: UInt64(number))
+                    group.addTask {
+                        let answer = try await client.encrypt(payload, key: key, id: id)
+                        return (id, payload, answer.server, answer.png)
+                    }
+                }
+                for try await (id, payload, server, png) in group {
+                    #expect(try StegoPNG().extract(from: png, key: StegoKey(material: key)) == payload)
+                    answers[id] = png
+                    servers.insert(server)
+                }
+            }
+            #expect(answers.count == 30)
+            #expect(servers.count >= 2, "the token spreads the work (answered by \(servers.sorted()))")
+            // The same request again, from another client: the same bytes (answered from
+            // the cache, or embedded again with the same cover and nonce).
+            let again = try EncryptionClient(config: cloud.config)
+            await again.start()
+            let repeated = try await again.encrypt(Array("message number 3".utf8), key: key, id: RequestID(client: 42, number: 3))
+            #expect(repeated.png == answers[RequestID(client: 42, number: 3)])
+            await client.close()
+            await again.close()
+        }
+    }
+
+    @Test func aServerThatStopsCostsOnlyTime() async throws {
+        try await withTemporaryFolder { folder in
+            let cloud = try await Cloud(folder: folder, base: Self.base(100))
+            defer { Task { await cloud.stop() } }
+            let client = try EncryptionClient(config: cloud.config)
+            await client.start()
+            let key = Array("key".utf8)
+            let first = try await client.encrypt(Array("warm up".utf8), key: key, id: RequestID(client: 1, number: 0))
+            // Stop the server that answered, as a crash would: its sockets close, it says nothing.
+            let victim = cloud.servers[Int(first.server) - 1]
+            await victim.stop()
+            let answers = try await withThrowingTaskGroup(of: (EncryptionClient.Answer, [UInt8]).self) { group in
+                for number in 1...20 {
+                    let payload = Array("after the crash \(number)".utf8)
+                    group.addTask { (try await client.encrypt(payload, key: key, id: RequestID(client: 1, number: UInt64(number))), payload) }
+                }
+                var all: [(EncryptionClient.Answer, [UInt8])] = []
+                for try await answer in group { all.append(answer) }
+                return all
+            }
+            #expect(answers.count == 20)
+            for (answer, payload) in answers {
+                #expect(answer.server != first.server)
+                #expect(try StegoPNG().extract(from: answer.png, key: StegoKey(material: key)) == payload)
+            }
+            await client.close()
+        }
+    }
+
+    @Test func anUnservableRequestIsRefusedNotRetriedForever() async throws {
+        try await withTemporaryFolder { folder in
+            let cloud = try await Cloud(folder: folder, base: Self.base(150))
+            defer { Task { await cloud.stop() } }
+            let client = try EncryptionClient(config: cloud.config, attempt: .init(giveUpAfter: .seconds(20)))
+            await client.start()
+            // More than the servers embed (32 MiB): refused at once by every server.
+            let started = ContinuousClock.now
+            await #expect(throws: NodeError.self) {
+                _ = try await client.encrypt([UInt8](repeating: 1, count: (32 << 20) + 1), key: [1], id: RequestID(client: 9, number: 1))
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            await client.close()
+        }
+    }
+}

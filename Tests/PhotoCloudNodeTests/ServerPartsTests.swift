@@ -1,0 +1,57 @@
+@testable import PhotoCloudNode
+import PNGCodec
+import PhotoCloudProtocol
+import Steganography
+import Testing
+
+@Suite("Server parts: covers, deterministic answers, timers")
+struct ServerPartsTests {
+    @Test func coversAreChosenByRequestAtTheSmallestSizeThatFits() throws {
+        let library = try CoverLibrary.builtIn(count: 3)
+        let small = try library.cover(for: RequestID(client: 1, number: 1), payloadBytes: 100, bitsPerChannel: 1)
+        #expect(Steganographer.capacity(width: small.image.width, height: small.image.height) >= 200)
+        #expect(small.image.width <= 64, "a short message gets a small cover, not the 512 px original")
+        let again = try library.cover(for: RequestID(client: 1, number: 1), payloadBytes: 100, bitsPerChannel: 1)
+        #expect(again.name == small.name && again.image == small.image)
+        let names = Set((0..<20).map { try? library.cover(for: RequestID(client: 5, number: UInt64($0)), payloadBytes: 10, bitsPerChannel: 1).name })
+        #expect(names.count > 1, "different requests get different covers")
+        // Larger than the original at half capacity: the cover is scaled up.
+        let big = try library.cover(for: RequestID(client: 1, number: 2), payloadBytes: 100_000, bitsPerChannel: 1)
+        #expect(Steganographer.capacity(width: big.image.width, height: big.image.height) >= 200_000)
+        #expect(throws: NodeError.self) { try library.cover(for: RequestID(client: 1, number: 3), payloadBytes: 1 << 30, bitsPerChannel: 1) }
+    }
+
+    @Test func theSameRequestGivesTheSameStegoBytes() throws {
+        let library = CoverSource.builtIn(count: 2)
+        let payload = Array("the same answer from any server".utf8)
+        let request = EncryptionMessage.Request(id: RequestID(client: 3, number: 4), payloadBytes: UInt32(payload.count),
+                                                payloadDigest: [UInt8](repeating: 7, count: 32), key: Array("k".utf8))
+        let first = try ServerActor.embed(payload, for: request, covers: library).get()
+        let second = try ServerActor.embed(payload, for: request, covers: library).get()
+        #expect(first == second)
+        #expect(try StegoPNG().extract(from: first, key: StegoKey(material: Array("k".utf8))) == payload)
+        var other = request
+        other.id.number = 5
+        #expect(try ServerActor.embed(payload, for: other, covers: library).get() != first)
+    }
+
+    @Test func timerQueueFiresInOrderAndForgetsRearmedAndCancelledKeys() {
+        var timers = TimerQueue<Int>()
+        let at = { (ms: UInt64) in Instant(nanoseconds: ms * 1_000_000) }
+        timers.arm(1, at: at(30))
+        timers.arm(2, at: at(10))
+        timers.arm(3, at: at(20))
+        timers.arm(1, at: at(5))     // re-armed earlier
+        timers.arm(3, at: at(50))    // re-armed later
+        timers.arm(4, at: at(15))
+        timers.cancel(4)
+        #expect(timers.next() == at(5))
+        #expect(timers.popDue(now: at(25)) == [1, 2])
+        #expect(timers.popDue(now: at(49)) == [])
+        #expect(timers.popDue(now: at(60)) == [3])
+        #expect(timers.isEmpty && timers.next() == nil)
+        for key in 0..<1_000 { timers.arm(key % 10, at: at(UInt64(key))) }
+        #expect(timers.count == 10)
+        #expect(timers.popDue(now: at(2_000)) == Array(0..<10))
+    }
+}
