@@ -5,9 +5,67 @@ import PhotoCloudNode
 struct ClusterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Write and inspect cluster files.",
-        subcommands: [Init.self, Show.self]
+        abstract: "Run a local cloud; write and inspect cluster files.",
+        subcommands: [Up.self, Init.self, Show.self]
     )
+
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a local cloud of child server processes until Ctrl-C.",
+            discussion: """
+                Uses DATA/cluster.toml, or writes one (ports 7101.. and 7201.., a fresh secret), so the \
+                default layout of the other commands reaches it. Each server keeps its state in \
+                DATA/server-N and logs to DATA/server-N.log. Ctrl-C stops them all.
+                """
+        )
+
+        @Option(help: "Number of servers (1-99), when DATA has no cluster file yet.") var servers: Int = 3
+        @Option(help: "Folder of the cloud (default: $PHOTOCLOUD_HOME/cluster, or ~/.photocloud/cluster).") var data: String?
+        @Option(help: "Folder of cover PNGs for the servers (default: built-in covers).") var covers: String?
+        @Option(help: "Fault injection in the servers: none or offline-token.") var faults: ServerCommand.Faults = .none
+
+        func run() async throws {
+            let folder = data ?? ServerCommand.defaultDataFolder(name: "cluster")
+            var arguments: [String] = []
+            if let covers { arguments += ["--covers", (covers as NSString).standardizingPath] }
+            if faults != .none { arguments += ["--faults", faults.rawValue] }
+            let cloud = try LocalCluster(folder: folder, servers: servers, basePort: ClusterConfig.defaultBasePort, serverArguments: arguments)
+            signal(SIGINT, SIG_IGN)
+            signal(SIGTERM, SIG_IGN)
+            let (stop, stopped) = AsyncStream<Void>.makeStream()
+            let sources = [SIGINT, SIGTERM].map { number in
+                let source = DispatchSource.makeSignalSource(signal: number)
+                source.setEventHandler { stopped.yield() }
+                source.resume()
+                return source
+            }
+            defer { for source in sources { source.cancel() } }
+            try cloud.startAll()
+            do { try await cloud.waitUntilReady() } catch {
+                cloud.stopAll()
+                throw error
+            }
+            print("local cloud of \(cloud.config.servers.count) servers in \(folder) (cluster file \(cloud.clusterFile))")
+            for server in cloud.config.servers {
+                print("  server \(server.id)  pid \(cloud.pid(of: server.id) ?? 0)  control \(server.control)  data \(server.data)")
+            }
+            print("Ctrl-C stops them all.")
+            let watcher = Task {
+                var reported: Set<Int> = []
+                while !Task.isCancelled {
+                    for server in cloud.config.servers where cloud.isRunning(server.id) == false && !reported.contains(server.id) {
+                        reported.insert(server.id)
+                        FileHandle.standardError.write(Data("server \(server.id) exited; see \(cloud.logFile(of: server.id))\n".utf8))
+                    }
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            for await _ in stop { break }
+            watcher.cancel()
+            cloud.stopAll()
+            print("stopped \(cloud.config.servers.count) servers")
+        }
+    }
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(

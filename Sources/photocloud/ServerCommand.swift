@@ -7,30 +7,48 @@ import PhotoCloudNode
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
-        abstract: "Run one server of the cloud (the work token ring, status).",
-        discussion: "Runs until interrupted. The data folder keeps the server's state across restarts (the token epoch)."
+        abstract: "Run one server of the cloud (the work token ring, the encryption service, status).",
+        discussion: """
+            Runs until interrupted. The data folder keeps the server's state across restarts (the token epoch). \
+            Payloads are hidden in the covers of --covers (every PNG in the folder), or in built-in synthetic \
+            covers; every server of a cloud should use the same covers, so that any of them gives a retried \
+            request the same answer.
+            """
     )
 
     @Option(help: "This server's id in the cluster file.") var id: Int
     @Option(help: "Cluster file (default: $PHOTOCLOUD_CLUSTER, ./cluster.toml, built-in layout).") var cluster: String?
     @Option(help: "Data folder (default: $PHOTOCLOUD_HOME/server-ID, or ~/.photocloud/server-ID).") var data: String?
+    @Option(help: "Folder of cover PNGs (default: built-in synthetic covers).") var covers: String?
+    @Option(help: "Fault injection: none, or offline-token (the holder of a second token sleeps offline, then passes it on).")
+    var faults: Faults = .none
+
+    enum Faults: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case none
+        case offlineToken = "offline-token"
+    }
 
     func run() async throws {
         let config = try ClusterFile.resolve(explicit: cluster)
         let folder = data ?? Self.defaultDataFolder(id: id)
+        let library = try covers.map { CoverSource(try CoverLibrary(directory: $0)) } ?? CoverSource.builtIn()
         let loop = try EventLoop(name: "photocloud-server-\(id)")
-        let server = try ServerActor(id: id, config: config, dataDirectory: folder, loop: loop,
-                                     logger: Logger(label: "photocloud.server"))
+        let dataLoop = try EventLoop(name: "photocloud-data-\(id)")
+        let server = try ServerActor(id: id, config: config, dataDirectory: folder, loop: loop, dataLoop: dataLoop,
+                                     covers: library, offlineToken: faults == .offlineToken, logger: Logger(label: "photocloud.server"))
         let me = config.server(id: id)!
         // Written straight to the descriptor: a supervisor reading a pipe sees it at once.
         FileHandle.standardOutput.write(Data("server \(id) of \(config.servers.count) (\(config.source)): control \(me.control), data \(me.data), data folder \(folder)\n".utf8))
         try await server.run()
     }
 
-    static func defaultDataFolder(id: Int) -> String {
+    static func defaultDataFolder(id: Int) -> String { defaultDataFolder(name: "server-\(id)") }
+
+    /// `name` in $PHOTOCLOUD_HOME, or in ~/.photocloud.
+    static func defaultDataFolder(name: String) -> String {
         let environment = ProcessInfo.processInfo.environment
         let home = environment["PHOTOCLOUD_HOME"] ?? ((environment["HOME"] ?? ".") as NSString).appendingPathComponent(".photocloud")
-        return (home as NSString).appendingPathComponent("server-\(id)")
+        return (home as NSString).appendingPathComponent(name)
     }
 }
 

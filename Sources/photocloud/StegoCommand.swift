@@ -22,11 +22,14 @@ struct StegoCommand: AsyncParsableCommand {
         @Option(help: "Passphrase, or hex:<digits> (default: $PHOTOCLOUD_STEGO_KEY).")
         var key: String?
 
-        func resolve() throws -> StegoKey {
+        func resolve() throws -> StegoKey { try StegoKey(parsing: text()) }
+
+        /// The key as given, from the option or the environment.
+        func text() throws -> String {
             guard let text = key ?? ProcessInfo.processInfo.environment[StegoCommand.keyVariable], !text.isEmpty else {
                 throw ValidationError("no key: pass --key or set \(StegoCommand.keyVariable)")
             }
-            return try StegoKey(parsing: text)
+            return text
         }
     }
 

@@ -1,0 +1,256 @@
+import AsyncUDP
+import Crypto
+import Foundation
+import PNGCodec
+import PhotoCloudNode
+import PhotoCloudProtocol
+import Steganography
+
+/// The original experiment: N clients each send K encryption requests T ms
+/// apart to a cloud, and every answer is checked (the hidden payload is
+/// extracted with the client's key and compared). A request fails if no
+/// correct stego PNG arrives before the deadline.
+///
+/// The clients are logical: each has its own client id, key, schedule and
+/// requests; they share a few `EncryptionClient`s (one socket pair each), so
+/// that thousands of clients cost the bench little. Sends are open-loop (on
+/// schedule, not after the previous answer), as independent users would.
+public struct ClusterBench: Sendable {
+    public enum Fault: String, Sendable, CaseIterable { case none, offlineToken = "offline-token", kill }
+    public enum Workload: String, Sendable, CaseIterable { case text, image }
+
+    public var clients: Int
+    public var requests: Int
+    public var interval: Duration
+    public var fault: Fault
+    public var balancing: Bool
+    public var workload: Workload
+    public var deadline: Duration
+    /// When the `kill` fault strikes, after the first request.
+    public var killAfter: Duration = .milliseconds(300)
+    /// How long the killed server stays down before it is restarted.
+    public var restartAfter: Duration = .milliseconds(500)
+    public var clientEndpoints = 2
+
+    public init(clients: Int, requests: Int, interval: Duration, fault: Fault = .none, balancing: Bool = true,
+                workload: Workload = .text, deadline: Duration = .seconds(5)) {
+        self.clients = clients
+        self.requests = requests
+        self.interval = interval
+        self.fault = fault
+        self.balancing = balancing
+        self.workload = workload
+        self.deadline = deadline
+    }
+
+    public struct Result: Sendable, Encodable {
+        public var clients: Int
+        public var requests_per_client: Int
+        public var interval_ms: Double
+        public var workload: String
+        public var balancing: String
+        public var faults: String
+        public var deadline_ms: Double
+        public var payload_bytes: Int
+        public var sent: Int
+        public var answered: Int
+        public var failed: Int
+        public var failure_rate: Double
+        public var wrong_answers: Int
+        public var p50_ms: Double
+        public var p99_ms: Double
+        public var max_ms: Double
+        public var throughput_rps: Double
+        public var seconds: Double
+        public var per_server: [String: Int]
+        public var balance_ratio: Double?
+        public var retries: Int
+        public var killed_server: Int?
+        public var failover_ms: Double?
+        public var failover_all_ms: Double?
+        public var orphaned_requests: Int?
+        public var rejoin_ms: Double?
+        public var first_errors: [String]
+    }
+
+    /// Drives the cloud of `config`; `cloud` (its processes) is needed for `kill`.
+    public func run(config: ClusterConfig, cloud: LocalCluster?, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
+        if fault == .kill && cloud == nil {
+            throw NodeError(.io, "--faults kill needs the bench's own cloud (leave out --cluster)")
+        }
+        let attempt = EncryptionAttempt.Configuration(giveUpAfter: deadline)
+        var endpoints: [EncryptionClient] = []
+        for index in 0..<max(1, clientEndpoints) {
+            let loop = try EventLoop(name: "bench-client-\(index)")
+            let client = try EncryptionClient(config: config, loop: loop, direct: !balancing, attempt: attempt)
+            await client.start()
+            endpoints.append(client)
+        }
+        let payloads = try makePayloads()
+        // Checking answers is the bench's own work: below the servers' event loops.
+        let checkers = WorkerPool(name: "bench-check", threads: 2)
+        let start = ContinuousClock.now + .milliseconds(50)
+        progress("\(clients) clients x \(requests) requests, \(interval) apart")
+
+        let faultTask: Task<KillReport, Never>? = if fault == .kill, let cloud {
+            Task { [killAfter, restartAfter] in
+                try? await Task.sleep(until: start + killAfter)
+                return await Self.killAndRestart(cloud: cloud, config: config, restartAfter: restartAfter, progress: progress)
+            }
+        } else { nil }
+
+        let outcomes = await withTaskGroup(of: Outcome.self) { group in
+            for client in 0..<clients {
+                let endpoint = endpoints[client % endpoints.count]
+                let clientID = UInt64.random(in: 1...UInt64.max)
+                let key = (0..<16).map { _ in UInt8.random(in: 0...255) }
+                // Clients start spread over one interval, as independent users would.
+                let offset = interval * (Double(client) / Double(max(1, clients)))
+                for number in 0..<requests {
+                    let payload = payloads[(client + number) % payloads.count]
+                    let at = start + offset + interval * number
+                    group.addTask {
+                        try? await Task.sleep(until: at)
+                        return await Self.request(payload, key: key, id: RequestID(client: clientID, number: UInt64(number)), via: endpoint, checkers: checkers)
+                    }
+                }
+            }
+            var all: [Outcome] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        let kill = await faultTask?.value
+        for endpoint in endpoints { await endpoint.close() }
+        return summarize(outcomes, servers: balancing ? config.servers.map(\.id) : [config.servers[0].id], start: start,
+                         kill: kill, payloadBytes: payloads[0].count)
+    }
+
+    struct Outcome: Sendable {
+        var id: RequestID
+        var latency: Duration?
+        var answeredAt: ContinuousClock.Instant?
+        var server: UInt64?
+        var correct: Bool
+        var error: String?
+        var acceptances: [(server: UInt64, at: ContinuousClock.Instant)]
+        var retries: Int
+    }
+
+    struct KillReport: Sendable {
+        var server: Int
+        var at: ContinuousClock.Instant
+        var rejoin: Duration?
+    }
+
+    private static func request(_ payload: [UInt8], key: [UInt8], id: RequestID, via client: EncryptionClient, checkers: WorkerPool) async -> Outcome {
+        do {
+            let answer = try await client.encrypt(payload, key: key, id: id)
+            // Correct means: the payload comes back out with the client's key.
+            let png = answer.png
+            let correct = await checkers.run {
+                (try? StegoPNG(codec: PNGCodec(encoder: PNGEncoder(threads: 1))).extract(from: png, key: StegoKey(material: key))) == payload
+            }
+            return Outcome(id: id, latency: answer.answeredAt - answer.startedAt, answeredAt: answer.answeredAt, server: answer.server,
+                           correct: correct, error: correct ? nil : "request \(id): the answer from server \(answer.server) does not carry the payload",
+                           acceptances: answer.acceptances, retries: answer.retries)
+        } catch {
+            return Outcome(id: id, latency: nil, answeredAt: nil, server: nil, correct: false, error: "\(error)", acceptances: [], retries: 0)
+        }
+    }
+
+    /// kill -9 of the server that holds the token (by status, else server 1),
+    /// then its restart with the same data folder, and the time until the
+    /// others see it alive again.
+    private static func killAndRestart(cloud: LocalCluster, config: ClusterConfig, restartAfter: Duration,
+                                       progress: @Sendable (String) -> Void) async -> KillReport {
+        let view = try? await StatusQuery.run(config: config, timeout: .milliseconds(100))
+        let victim = view?.tokenHolder ?? config.servers[0].id
+        cloud.kill(victim)
+        let at = ContinuousClock.now
+        progress("killed server \(victim) (kill -9)")
+        try? await Task.sleep(for: restartAfter)
+        guard (try? cloud.start(victim)) != nil else { return KillReport(server: victim, at: at, rejoin: nil) }
+        let restarted = ContinuousClock.now
+        var rejoin: Duration?
+        while ContinuousClock.now - restarted < .seconds(10) {
+            if let view = try? await StatusQuery.run(config: config, timeout: .milliseconds(200)),
+               let entry = view.servers.first(where: { $0.id == victim }), entry.answered,
+               view.servers.filter({ $0.id != victim && $0.answered }).count == config.servers.count - 1 {
+                rejoin = ContinuousClock.now - restarted
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        progress("server \(victim) restarted" + (rejoin.map { ", back in the ring after \(Int($0.seconds * 1000)) ms" } ?? ", not back within 10 s"))
+        return KillReport(server: victim, at: at, rejoin: rejoin)
+    }
+
+    private func makePayloads() throws -> [[UInt8]] {
+        let sealKey = SymmetricKey(size: .bits256)
+        switch workload {
+        case .text:
+            // Short messages, sealed as a sender would seal them for the receiver.
+            return try (0..<16).map { index in
+                let text = "message \(index): meet at the old harbour at seven, bring the photos"
+                return Array(try ChaChaPoly.seal(Array(text.utf8), using: sealKey).combined)
+            }
+        case .image:
+            // A small photo (96x96 PNG), sealed.
+            return try (0..<4).map { index in
+                let png = try SyntheticPhoto.png(seed: UInt64(index + 100), width: 96, height: 96)
+                return Array(try ChaChaPoly.seal(png, using: sealKey).combined)
+            }
+        }
+    }
+
+    private func summarize(_ outcomes: [Outcome], servers: [Int], start: ContinuousClock.Instant, kill: KillReport?, payloadBytes: Int) -> Result {
+        var latencies = LatencySamples(capacity: outcomes.count)
+        var perServer: [String: Int] = [:]
+        for server in servers { perServer[String(server)] = 0 }
+        var answered = 0, wrong = 0
+        for outcome in outcomes {
+            if outcome.correct, let latency = outcome.latency, latency <= deadline, let server = outcome.server {
+                answered += 1
+                latencies.record(latency)
+                perServer[String(server), default: 0] += 1
+            } else if outcome.server != nil, !outcome.correct {
+                wrong += 1
+            }
+        }
+        let last = outcomes.compactMap(\.answeredAt).max() ?? start
+        let seconds = max(1e-6, (last - start).seconds)
+        let counts = perServer.values
+        var failover: Double?, failoverAll: Double?, orphaned: Int?
+        if let kill {
+            let victim = UInt64(kill.server)
+            // Requests the killed server had accepted but not answered: the times
+            // until a surviving server accepted each of them.
+            let takeovers = outcomes.filter { outcome in
+                outcome.server != victim && outcome.acceptances.contains { $0.server == victim && $0.at <= kill.at }
+            }.compactMap { outcome in
+                outcome.acceptances.first { $0.server != victim && $0.at > kill.at }.map { ($0.at - kill.at).seconds * 1000 }
+            }
+            orphaned = takeovers.count
+            if let first = takeovers.min(), let all = takeovers.max() {
+                failover = first
+                failoverAll = all
+            } else {
+                // The killed server had nothing open: the next acceptance anywhere.
+                failover = outcomes.flatMap(\.acceptances).filter { $0.at > kill.at }.map { ($0.at - kill.at).seconds * 1000 }.min()
+            }
+        }
+        return Result(
+            clients: clients, requests_per_client: requests, interval_ms: interval.seconds * 1000, workload: workload.rawValue,
+            balancing: balancing ? "token" : "none", faults: fault.rawValue, deadline_ms: deadline.seconds * 1000, payload_bytes: payloadBytes,
+            sent: outcomes.count, answered: answered, failed: outcomes.count - answered,
+            failure_rate: outcomes.isEmpty ? 0 : Double(outcomes.count - answered) / Double(outcomes.count),
+            wrong_answers: wrong, p50_ms: latencies.percentile(50) / 1000, p99_ms: latencies.percentile(99) / 1000,
+            max_ms: latencies.percentile(100) / 1000, throughput_rps: Double(answered) / seconds, seconds: seconds,
+            per_server: perServer,
+            balance_ratio: counts.count > 1 && counts.min()! > 0 ? Double(counts.max()!) / Double(counts.min()!) : nil,
+            retries: outcomes.map(\.retries).reduce(0, +), killed_server: kill?.server,
+            failover_ms: failover, failover_all_ms: failoverAll, orphaned_requests: orphaned,
+            rejoin_ms: kill?.rejoin.map { $0.seconds * 1000 },
+            first_errors: Array(Set(outcomes.compactMap(\.error))).sorted().prefix(5).map { $0 })
+    }
+}
