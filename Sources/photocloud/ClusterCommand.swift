@@ -50,6 +50,7 @@ struct ClusterCommand: ParsableCommand {
                 print("  server \(server.id)  pid \(cloud.pid(of: server.id) ?? 0)  control \(server.control)  data \(server.data)")
             }
             print("Ctrl-C stops them all.")
+            fflush(nil)   // a supervisor reading a pipe or a log file sees it now
             let watcher = Task {
                 var reported: Set<Int> = []
                 while !Task.isCancelled {
@@ -64,6 +65,7 @@ struct ClusterCommand: ParsableCommand {
             watcher.cancel()
             cloud.stopAll()
             print("stopped \(cloud.config.servers.count) servers")
+            fflush(nil)
         }
     }
 
