@@ -88,7 +88,7 @@ public struct ClusterBench: Sendable {
         }
         let payloads = try makePayloads()
         // Checking answers is the bench's own work: below the servers' event loops.
-        let checkers = WorkerPool(name: "bench-check", threads: 2)
+        let checkers = WorkerPool(name: "bench-check", threads: 2, nice: 10)
         let start = ContinuousClock.now + .milliseconds(50)
         progress("\(clients) clients x \(requests) requests, \(interval) apart")
 

@@ -6,7 +6,7 @@ import Steganography
 
 /// The encryption service of a server: carries out `EncryptionJobs`'
 /// directives. Payloads arrive and answers leave on the data endpoint;
-/// embedding runs on low-priority worker threads, one per core.
+/// embedding runs on worker threads of its own, one per core.
 extension ServerActor {
     func startDataEndpoint() {
         // Draw covers that are built on first use now, before the first request needs them.

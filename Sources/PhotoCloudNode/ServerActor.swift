@@ -41,7 +41,7 @@ public actor ServerActor {
     var embeddingQueue: [(EncryptionMessage.Request, [UInt8])] = []
     var embeddingsRunning = 0
     let maxEmbeddings = max(1, EventLoop.availableCPUs)
-    /// Embedding and encoding run here, below the event loops' priority.
+    /// Embedding and encoding run here, off the event loops.
     let workers: WorkerPool
     /// Requests finished since the last tick, told to the ring in one message.
     var finishedRequests: [RequestID] = []

@@ -117,8 +117,9 @@ public struct TokenRing: Sendable {
         guard !requests.isEmpty else { return [] }
         for request in requests { markCompleted(request, by: id) }
         var out: [RingDirective] = []
-        for start in stride(from: 0, to: requests.count, by: RingMessage.maxRequestsPerList) {
-            out.append(.broadcast(.completed(Array(requests[start..<min(start + RingMessage.maxRequestsPerList, requests.count)]))))
+        // 1,024 ids (16 KiB) a datagram: a list of the decoder's maximum would not fit in one.
+        for start in stride(from: 0, to: requests.count, by: 1_024) {
+            out.append(.broadcast(.completed(Array(requests[start..<min(start + 1_024, requests.count)]))))
         }
         out.append(.armTimer(nextDeadline(now: now)))
         return out
