@@ -17,7 +17,10 @@ release: deps
 # Unit tests, simulations and the integration tests that spawn the real binary.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	# Units and simulations first, then the tests that run the binary and its
+	# server processes, so that those do not compete with the rest for two cores.
+	$(SWIFT) test --skip-build --disable-xctest --skip IntegrationTests
+	$(SWIFT) test --skip-build --disable-xctest --filter IntegrationTests
 
 # The whole story on one machine, narrated.
 demo: release

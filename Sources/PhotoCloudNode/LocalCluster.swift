@@ -42,7 +42,7 @@ public final class LocalCluster: Sendable {
     /// Starts server `id` (its log appends to `server-N.log`).
     public func start(_ id: Int) throws {
         let path = logFile(of: id)
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let log = FileHandle(forWritingAtPath: path) else { throw NodeError(.io, "cannot write \(path)") }
         log.seekToEndOfFile()
         let process = Process()

@@ -47,6 +47,9 @@ public actor ServerActor {
     var finishedRequests: [RequestID] = []
     private var nextJobsTimer = Instant.zero
 
+    /// Who is online (ServerActor+Directory.swift).
+    var directory = Directory()
+
     /// Fault injection (`--faults offline-token`): the offline token, and the
     /// end of the current outage while this server holds it.
     private var offline: OfflineToken?
@@ -99,6 +102,12 @@ public actor ServerActor {
             await socket.drainWhenReadable { await self?.drain() ?? false }
         })
         startDataEndpoint()
+        askForDirectory()
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            // Once more a moment later: at a cold start of the whole cloud the others were not up yet.
+            try? await Task.sleep(for: .seconds(1))
+            await self?.askForDirectory()
+        })
         // One timer: the ring asks for deadlines in milliseconds, a 1 ms tick is enough.
         while !Task.isCancelled, failure == nil, !control.isClosed {
             try? await Task.sleep(for: .milliseconds(1))
@@ -114,6 +123,8 @@ public actor ServerActor {
     }
 
     public func status() -> ClusterStatus { ring.status(now: now()) }
+
+    var otherServers: [SocketAddress] { Array(controlAddresses.values) }
 
     // MARK: Events
 
@@ -146,6 +157,10 @@ public actor ServerActor {
                 guard frame.auth == .cluster, controlAddresses[frame.sender] != nil else { return }
                 let message = try OfflineToken.Message.decode(type: frame.type, body: frame.payload)
                 if offline != nil { applyOffline(offline!.on(message, from: frame.sender, now: now())) }
+            case .directoryRegister, .directoryRegistered, .whoRequest, .whoReply, .directorySyncRequest, .directorySync:
+                let fromServer = frame.auth == .cluster && controlAddresses[frame.sender] == address
+                let message = try DirectoryMessage.decode(type: frame.type, body: frame.payload)
+                handleDirectory(message, from: address, sender: frame.sender, fromServer: fromServer)
             case .encryptRequest:
                 guard case .request(let request) = try EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
                 if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {

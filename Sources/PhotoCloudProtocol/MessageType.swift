@@ -26,4 +26,12 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case encryptRequest = 0x28
     case encryptAccepted = 0x29
     case encryptRefused = 0x2A
+
+    // 0x30-0x3F: directory (docs/protocol.md, "Directory")
+    case directoryRegister = 0x30
+    case directoryRegistered = 0x31
+    case whoRequest = 0x32
+    case whoReply = 0x33
+    case directorySyncRequest = 0x34
+    case directorySync = 0x35
 }

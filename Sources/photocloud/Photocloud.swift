@@ -15,7 +15,7 @@ struct Photocloud: AsyncParsableCommand {
             set PHOTOCLOUD_LOG=debug for more.
             """,
         version: "0.1.0",
-        subcommands: [ClusterCommand.self, ServerCommand.self, StatusCommand.self, EncryptCommand.self, StegoCommand.self, BenchCommand.self]
+        subcommands: [ClusterCommand.self, ServerCommand.self, StatusCommand.self, PeerCommand.self, WhoCommand.self, EncryptCommand.self, StegoCommand.self, BenchCommand.self]
     )
 
     static func main() async {

@@ -1,0 +1,136 @@
+import AsyncUDP
+import Crypto
+import Foundation
+import PhotoCloudProtocol
+
+/// A user's daemon (`photocloud peer`): registers the user with every server
+/// and re-registers every second (the directory's heartbeat), with a fresh
+/// signed record each time. Its peer-to-peer socket is the endpoint it
+/// advertises (direct transfers to come).
+public actor PeerActor {
+    public nonisolated let identity: PeerIdentity
+    public nonisolated let endpoint: String
+    public nonisolated let loop: EventLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+    private let config: ClusterConfig
+    private let control: UDPSocket
+    private let direct: UDPSocket
+    private let keys = WireKeys()
+    private var sequence: UInt64 = 0
+    private var messageID: UInt64 = 0
+    private var acknowledged: Set<Int> = []
+    public static let heartbeat = Duration.seconds(1)
+
+    /// `host` is the address others reach this machine at.
+    public init(identity: PeerIdentity, config: ClusterConfig, host: String = "127.0.0.1", loop: EventLoop = .shared) throws {
+        guard Directory.Record.isValidName(identity.user) else {
+            throw NodeError(.io, "\"\(identity.user)\" is not a valid user name (1-32 of a-z 0-9 - _ .)")
+        }
+        self.identity = identity
+        self.config = config
+        self.loop = loop
+        let any: SocketAddress = .v4(host: 0, port: 0)
+        control = try UDPSocket(bind: any, loop: loop)
+        direct = try UDPSocket(bind: any, loop: loop)
+        endpoint = "\(host):\(direct.localAddress.port)"
+    }
+
+    /// Registers until cancelled; `registered` hears each server's first acknowledgement.
+    /// Throws if a server refuses the name (another key holds it).
+    public func run(registered: @Sendable (Int) -> Void = { _ in }) async throws {
+        var nextBeat = ContinuousClock.now
+        while !Task.isCancelled {
+            if ContinuousClock.now >= nextBeat {
+                try sendRecord(leaving: false)
+                nextBeat = ContinuousClock.now + Self.heartbeat
+            }
+            while let received = try control.receiveNow() {
+                guard let server = config.servers.first(where: { $0.control == received.address }),
+                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys),
+                      case .registered(let name, let refusal)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload),
+                      name == identity.user else { continue }
+                if let refusal { throw NodeError(.io, "server \(server.id) refused \(name): \(refusal)") }
+                if acknowledged.insert(server.id).inserted { registered(server.id) }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Tells every server the user is leaving (twice: a datagram can be lost).
+    public func leave() {
+        for _ in 0..<2 { try? sendRecord(leaving: true) }
+        control.close()
+        direct.close()
+    }
+
+    private func sendRecord(leaving: Bool) throws {
+        // Milliseconds since 1970, and always above the last one sent.
+        sequence = max(sequence + 1, UInt64(Date().timeIntervalSince1970 * 1_000))
+        let record = try Directory.Record(
+            name: identity.user, signingKey: Array(identity.signing.publicKey.rawRepresentation),
+            agreementKey: Array(identity.agreement.publicKey.rawRepresentation), endpoint: leaving ? "" : endpoint,
+            sequence: sequence, leaving: leaving).signed(with: identity.signing)
+        let message = DirectoryMessage.register(record)
+        messageID &+= 1
+        let bytes = try Wire.encode(Envelope(type: message.type, sender: 0, messageID: messageID, payload: message.encoded()), keys: keys)
+        for server in config.servers { _ = try? control.trySend(bytes, to: server.control) }
+    }
+}
+
+/// Asks every server who is online and merges the answers: a user is online
+/// if any server that answered says so.
+public enum WhoQuery {
+    public struct Answer: Sendable {
+        public var online: [String]
+        public var offline: [String]
+        public var answered: [Int]
+    }
+
+    public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> Answer {
+        let socket = try UDPSocket(bind: .v4(host: 0, port: 0), loop: loop)
+        defer { socket.close() }
+        let keys = WireKeys()
+        func ask(_ server: ClusterConfig.Server, offset: UInt32) {
+            let message = DirectoryMessage.whoRequest(offset: offset)
+            if let bytes = try? Wire.encode(Envelope(type: message.type, sender: 0, messageID: UInt64(offset) + 1, payload: message.encoded()), keys: keys) {
+                _ = try? socket.trySend(bytes, to: server.control)
+            }
+        }
+        var pages: [Int: [UInt32: [DirectoryMessage.User]]] = [:]
+        var totals: [Int: UInt32] = [:]
+        func complete(_ id: Int) -> Bool {
+            guard let total = totals[id] else { return false }
+            return (pages[id]?.values.map(\.count).reduce(0, +) ?? 0) >= Int(total)
+        }
+        let deadline = ContinuousClock.now + timeout
+        var nextSend = ContinuousClock.now
+        while ContinuousClock.now < deadline, !config.servers.allSatisfy({ complete($0.id) }) {
+            if ContinuousClock.now >= nextSend {
+                for server in config.servers where !complete(server.id) {
+                    // The first page, or the next one missing.
+                    let have = pages[server.id]?.values.map(\.count).reduce(0, +) ?? 0
+                    ask(server, offset: UInt32(have))
+                }
+                nextSend = ContinuousClock.now + .milliseconds(100)
+            }
+            while let received = try socket.receiveNow() {
+                guard let server = config.servers.first(where: { $0.control == received.address }),
+                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys),
+                      case .whoReply(let total, let offset, let users)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload)
+                else { continue }
+                totals[server.id] = total
+                pages[server.id, default: [:]][offset] = users
+                if !complete(server.id) { ask(server, offset: offset + UInt32(users.count)) }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        var online: Set<String> = [], known: Set<String> = []
+        for users in pages.values.flatMap(\.values) {
+            for user in users {
+                known.insert(user.name)
+                if user.online { online.insert(user.name) }
+            }
+        }
+        return Answer(online: online.sorted(), offline: known.subtracting(online).sorted(), answered: totals.keys.sorted())
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import PhotoCloudNode
+
+/// The user's home: --home, else $PHOTOCLOUD_HOME, else ~/.photocloud.
+struct HomeOptions: ParsableArguments {
+    @Option(help: "The user (default: $PHOTOCLOUD_USER).") var user: String?
+    @Option(help: "Folder of the user's keys and state (default: $PHOTOCLOUD_HOME, or ~/.photocloud).") var home: String?
+
+    func resolve() throws -> (user: String, home: String) {
+        let environment = ProcessInfo.processInfo.environment
+        guard let user = user ?? environment["PHOTOCLOUD_USER"], !user.isEmpty else {
+            throw ValidationError("no user: pass --user or set PHOTOCLOUD_USER")
+        }
+        let home = home ?? environment["PHOTOCLOUD_HOME"] ?? ((environment["HOME"] ?? ".") as NSString).appendingPathComponent(".photocloud")
+        return (user, home)
+    }
+}
+
+struct PeerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "Run a user's daemon: register with every server and stay online until Ctrl-C.",
+        discussion: """
+            The user's keys (Ed25519 to sign, X25519 to receive sealed photos) are made on first use \\
+            in HOME/USER/identity.key. The first registration binds the name to the signing key; \\
+            the daemon re-registers every second with a fresh signed record, and tells the servers \\
+            when it leaves. Direct peer-to-peer transfers come with the peer features.
+            """
+    )
+
+    @OptionGroup var homeOptions: HomeOptions
+    @Option(help: "Cluster file (default: $PHOTOCLOUD_CLUSTER, ./cluster.toml, built-in layout).") var cluster: String?
+    @Option(help: "The address others reach this machine at, advertised with the peer's port.") var advertise: String = "127.0.0.1"
+
+    func run() async throws {
+        let (user, home) = try homeOptions.resolve()
+        let config = try ClusterFile.resolve(explicit: cluster)
+        let identity = try PeerIdentity.loadOrCreate(user: user, home: home)
+        let peer = try PeerActor(identity: identity, config: config, host: advertise)
+        FileHandle.standardOutput.write(Data("\(user) online at \(peer.endpoint), registering with \(config.servers.count) servers of \(config.source)\n".utf8))
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let running = Task { try await peer.run { server in
+            FileHandle.standardOutput.write(Data("registered with server \(server)\n".utf8))
+        } }
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { running.cancel() }
+            source.resume()
+            return source
+        }
+        defer { for source in sources { source.cancel() } }
+        let result = await running.result
+        await peer.leave()
+        if case .failure(let error) = result, !(error is CancellationError) { throw error }
+        FileHandle.standardOutput.write(Data("\(user) left\n".utf8))
+    }
+}
+
+struct WhoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "who",
+        abstract: "Who is online and who is offline, as the servers know it."
+    )
+
+    @Option(help: "Cluster file (default: $PHOTOCLOUD_CLUSTER, ./cluster.toml, built-in layout).") var cluster: String?
+    @Option(name: .customLong("timeout-ms"), help: "How long to wait for answers.") var timeoutMs: Int = 500
+    @Flag(help: "Print one JSON document: {\"online\": [...], \"offline\": [...]}.") var json = false
+
+    func validate() throws {
+        guard (1...60_000).contains(timeoutMs) else { throw ValidationError("--timeout-ms must be 1 to 60000") }
+    }
+
+    func run() async throws {
+        let config = try ClusterFile.resolve(explicit: cluster)
+        let answer = try await WhoQuery.run(config: config, timeout: .milliseconds(Int64(timeoutMs)))
+        guard !answer.answered.isEmpty else {
+            throw CLIError("no server of \(config.source) answered within \(timeoutMs) ms; start them with `photocloud server --id N` (or `photocloud cluster up`)")
+        }
+        if json {
+            struct Document: Encodable { let online: [String]; let offline: [String] }
+            try JSONOutput.print(Document(online: answer.online, offline: answer.offline))
+            return
+        }
+        print("online:  \(answer.online.isEmpty ? "(nobody)" : answer.online.joined(separator: ", "))")
+        print("offline: \(answer.offline.isEmpty ? "(nobody)" : answer.offline.joined(separator: ", "))")
+    }
+}
