@@ -64,6 +64,18 @@ printf 'meet me at the old harbour at seven\n' > "$out/note.txt"
 run encrypt "$out/note.txt" --key sunset --out "$out/note.png" --cluster "$out/cluster.toml"
 run stego extract --in "$out/note.png" --key sunset --out "$out/note-back.txt"
 cat "$out/note-back.txt"
+say "Users: alice and bob run their daemons, which register with every server"
+for user in alice bob; do
+  printf '$ photocloud peer --user %s --home %q --cluster %q &\n' "$user" "$out/home" "$out/cluster.toml"
+  "$bin" peer --user "$user" --home "$out/home" --cluster "$out/cluster.toml" > "$out/peer-$user.log" 2>&1 &
+  pids+=($!)
+done
+sleep 1.5
+run who --cluster "$out/cluster.toml"
+echo "bob stops his daemon (Ctrl-C): he is offline at once"
+kill -INT "${pids[4]}"; sleep 0.5
+run who --cluster "$out/cluster.toml"
+
 echo "kill -9 of server 1; the others notice within a few hundred milliseconds and the token lives on:"
 kill -9 "${pids[0]}"; sleep 0.5
 run status --cluster "$out/cluster.toml"
@@ -81,4 +93,4 @@ echo "(the original lost 17-42% of these requests; every answer here is checked 
 run bench cluster --clients 200 --requests 5 --interval-ms 100 --faults kill
 run bench cluster --clients 200 --requests 5 --interval-ms 100 --faults offline-token
 
-say "Done. Next in the story: peers, the directory (who) and the mailbox."
+say "Done. Next in the story: sharing photos between peers, access rights and the mailbox."
