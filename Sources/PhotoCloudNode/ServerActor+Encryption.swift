@@ -36,8 +36,7 @@ extension ServerActor {
             case .notify(let client, let message):
                 send(message.type, message.encoded(), auth: .open, to: client)
             case .embed(let request, let payload):
-                embeddingQueue.append((request, payload))
-                startEmbeddings()
+                startEmbedding(request, payload)
             case .sendAnswer(let request, let png, let client):
                 let object = EncryptionObject.result(request, server: id, png: png).encoded()
                 let endpoint = data
@@ -55,24 +54,19 @@ extension ServerActor {
         jobs.onAnswerSent(request)
     }
 
-    private func startEmbeddings() {
-        while embeddingsRunning < maxEmbeddings, !embeddingQueue.isEmpty {
-            let (request, payload) = embeddingQueue.removeFirst()
-            embeddingsRunning += 1
-            let covers = self.covers
-            let workers = self.workers
-            Task(executorPreference: loop) { [weak self] in
-                let result = await workers.run { Self.embed(payload, for: request, covers: covers) }
-                await self?.embedded(request.id, result)
-            }
+    /// Queued on the worker pool (one thread per core, first come first served).
+    private func startEmbedding(_ request: EncryptionMessage.Request, _ payload: [UInt8]) {
+        let covers = self.covers
+        let workers = self.workers
+        Task(executorPreference: loop) { [weak self] in
+            let result = await workers.run { Self.embed(payload, for: request, covers: covers) }
+            await self?.embedded(request.id, result)
         }
     }
 
     private func embedded(_ request: RequestID, _ result: Result<[UInt8], EncryptionJobs<SocketAddress>.EmbeddingFailure>) {
-        embeddingsRunning -= 1
         if case .failure(let failure) = result { logger.notice("server \(id) refused request \(request): \(failure.message)") }
         applyJobs(jobs.onEmbedded(request, result))
-        startEmbeddings()
     }
 
     /// The answer to a request: the same for the same request on any server

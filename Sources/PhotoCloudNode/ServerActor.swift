@@ -38,8 +38,6 @@ public actor ServerActor {
     // The encryption service (ServerActor+Encryption.swift).
     let covers: CoverSource
     var jobs: EncryptionJobs<SocketAddress>
-    var embeddingQueue: [(EncryptionMessage.Request, [UInt8])] = []
-    var embeddingsRunning = 0
     let maxEmbeddings = max(1, EventLoop.availableCPUs)
     /// Embedding and encoding run here, off the event loops.
     let workers: WorkerPool
@@ -129,7 +127,12 @@ public actor ServerActor {
     // MARK: Events
 
     private func drain() -> Bool {
+        var handled = 0
         while true {
+            // A burst of client requests must not hold back this server's own
+            // heartbeats and token timers: a late heartbeat looks like a death.
+            handled += 1
+            if handled % 64 == 0 { fireTimerIfDue() }
             let received: UDPSocket.Received?
             do { received = try control.receiveNow(into: &receiveBuffer) } catch { return false }
             guard let received else { return true }

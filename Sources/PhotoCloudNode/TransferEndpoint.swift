@@ -51,7 +51,9 @@ public actor TransferEndpoint {
     private var outgoing: [UInt64: Outgoing] = [:]
     private var incoming: [IncomingKey: Incoming] = [:]
     private var finished: [IncomingKey: TransferMessage.Done.Status] = [:]
+    /// Oldest first from `finishedHead` (popping the front of an array is a copy of the rest).
     private var finishedOrder: [IncomingKey] = []
+    private var finishedHead = 0
     private var nextMessageID: UInt64 = 1
     /// Datagrams dropped because the socket's send buffer was full.
     public private(set) var sendBufferDrops = 0
@@ -235,7 +237,14 @@ public actor TransferEndpoint {
         timers.cancel(.incoming(key))
         finished[key] = status
         finishedOrder.append(key)
-        if finishedOrder.count > 4_096 { finished[finishedOrder.removeFirst()] = nil }
+        if finishedOrder.count - finishedHead > 4_096 {
+            finished[finishedOrder[finishedHead]] = nil
+            finishedHead += 1
+            if finishedHead >= 4_096 {
+                finishedOrder.removeFirst(finishedHead)
+                finishedHead = 0
+            }
+        }
     }
 
     private func sendMessage(_ message: TransferMessage, to peer: SocketAddress) {

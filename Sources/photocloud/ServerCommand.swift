@@ -33,8 +33,7 @@ struct ServerCommand: AsyncParsableCommand {
         let folder = data ?? Self.defaultDataFolder(id: id)
         let library = try covers.map { CoverSource(try CoverLibrary(directory: $0)) } ?? CoverSource.builtIn()
         let loop = try EventLoop(name: "photocloud-server-\(id)")
-        let dataLoop = try EventLoop(name: "photocloud-data-\(id)")
-        let server = try ServerActor(id: id, config: config, dataDirectory: folder, loop: loop, dataLoop: dataLoop,
+        let server = try ServerActor(id: id, config: config, dataDirectory: folder, loop: loop,
                                      covers: library, offlineToken: faults == .offlineToken, logger: Logger(label: "photocloud.server"))
         let me = config.server(id: id)!
         // Written straight to the descriptor: a supervisor reading a pipe sees it at once.

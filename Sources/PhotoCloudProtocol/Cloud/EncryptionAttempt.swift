@@ -17,8 +17,8 @@ public struct EncryptionAttempt: Sendable {
         /// The attempt fails after this long without an answer.
         public var giveUpAfter: Duration
 
-        public init(retryInterval: Duration = .milliseconds(250), workingRetry: Duration = .milliseconds(1_000),
-                    maxRetryInterval: Duration = .seconds(2), giveUpAfter: Duration = .seconds(30)) {
+        public init(retryInterval: Duration = .milliseconds(250), workingRetry: Duration = .milliseconds(2_000),
+                    maxRetryInterval: Duration = .seconds(4), giveUpAfter: Duration = .seconds(30)) {
             self.retryInterval = retryInterval
             self.workingRetry = workingRetry
             self.maxRetryInterval = maxRetryInterval

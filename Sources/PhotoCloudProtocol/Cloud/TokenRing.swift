@@ -59,6 +59,7 @@ public struct TokenRing: Sendable {
     /// leaving `pendingSet`; its stale place in the array is skipped later
     /// (removing from the middle of the array would cost a scan each time).
     private var pending: [RequestID] = []
+    private var pendingHead = 0
     private var pendingSet: Set<RequestID> = []
     /// Who took each request that is not known to be completed.
     public private(set) var claims: [RequestID: UInt64] = [:]
@@ -299,20 +300,26 @@ public struct TokenRing: Sendable {
     private mutating func addPending(_ request: RequestID) -> Bool {
         guard pendingSet.insert(request).inserted else { return false }
         pending.append(request)
-        if pending.count > 2 * pendingSet.count + 1_024 { pending.removeAll { !pendingSet.contains($0) } }
+        if pending.count - pendingHead > 2 * pendingSet.count + 1_024 {
+            pending = pending[pendingHead...].filter { pendingSet.contains($0) }
+            pendingHead = 0
+        }
         return true
     }
 
     /// Up to `limit` pending requests, oldest first, no longer pending.
     private mutating func takePending(_ limit: Int) -> [RequestID] {
         var batch: [RequestID] = []
-        var taken = 0
-        while taken < pending.count, batch.count < limit {
-            let request = pending[taken]
-            taken += 1
+        while pendingHead < pending.count, batch.count < limit {
+            let request = pending[pendingHead]
+            pendingHead += 1
             if pendingSet.remove(request) != nil { batch.append(request) }
         }
-        pending.removeFirst(taken)
+        // Drop the taken front now and then, not per batch (each drop copies the rest).
+        if pendingHead > 1_024 || pendingHead == pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
         return batch
     }
 
