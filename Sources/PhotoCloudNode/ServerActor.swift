@@ -11,11 +11,13 @@ import PhotoCloudProtocol
 /// messages (open scheme) to the machines, carries out their directives, fires
 /// the timer, and persists each new epoch in the data folder before the token
 /// moves. Payloads and answers travel on the data endpoint (a
-/// `TransferEndpoint` on a loop of its own); embedding runs on the shared pool,
-/// a few at a time (ServerActor+Encryption.swift).
+/// `TransferEndpoint`, by default on the same event loop: a loop of its own
+/// cost four thread hops per request); embedding runs on worker threads, one
+/// per core (ServerActor+Encryption.swift).
 ///
 /// Runs on an event loop thread of its own, so CPU work elsewhere in the
-/// process cannot delay heartbeats.
+/// process cannot delay heartbeats; while it drains a burst of datagrams it
+/// still fires its timers.
 public actor ServerActor {
     public nonisolated let id: UInt64
     public nonisolated let loop: EventLoop
