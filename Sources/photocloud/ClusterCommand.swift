@@ -30,16 +30,8 @@ struct ClusterCommand: ParsableCommand {
             if let covers { arguments += ["--covers", (covers as NSString).standardizingPath] }
             if faults != .none { arguments += ["--faults", faults.rawValue] }
             let cloud = try LocalCluster(folder: folder, servers: servers, basePort: ClusterConfig.defaultBasePort, serverArguments: arguments)
-            signal(SIGINT, SIG_IGN)
-            signal(SIGTERM, SIG_IGN)
             let (stop, stopped) = AsyncStream<Void>.makeStream()
-            let sources = [SIGINT, SIGTERM].map { number in
-                let source = DispatchSource.makeSignalSource(signal: number)
-                source.setEventHandler { stopped.yield() }
-                source.resume()
-                return source
-            }
-            defer { for source in sources { source.cancel() } }
+            let interruption = Interruption { stopped.yield() }
             try cloud.startAll()
             do { try await cloud.waitUntilReady() } catch {
                 cloud.stopAll()
@@ -62,6 +54,7 @@ struct ClusterCommand: ParsableCommand {
                 }
             }
             for await _ in stop { break }
+            withExtendedLifetime(interruption) {}
             watcher.cancel()
             cloud.stopAll()
             print("stopped \(cloud.config.servers.count) servers")

@@ -39,19 +39,12 @@ struct PeerCommand: AsyncParsableCommand {
         let identity = try PeerIdentity.loadOrCreate(user: user, home: home)
         let peer = try PeerActor(identity: identity, config: config, host: advertise)
         FileHandle.standardOutput.write(Data("\(user) online at \(peer.endpoint), registering with \(config.servers.count) servers of \(config.source)\n".utf8))
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
         let running = Task { try await peer.run { server in
             FileHandle.standardOutput.write(Data("registered with server \(server)\n".utf8))
         } }
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler { running.cancel() }
-            source.resume()
-            return source
-        }
-        defer { for source in sources { source.cancel() } }
+        let interruption = Interruption { running.cancel() }
         let result = await running.result
+        withExtendedLifetime(interruption) {}
         await peer.leave()
         if case .failure(let error) = result, !(error is CancellationError) { throw error }
         FileHandle.standardOutput.write(Data("\(user) left\n".utf8))
