@@ -1,8 +1,9 @@
 /// The work token of one server, as a pure state machine (events in,
 /// directives out; time injected).
 ///
-/// Servers form a ring by id. The holder claims every pending request (up to
-/// a batch), tells the others, and hands the token to the next alive server,
+/// Servers form a ring by id. The holder claims its share of the pending
+/// requests (a fair share of them among the alive servers, up to a batch),
+/// tells the others, and hands the token to the next alive server,
 /// which acknowledges it. Within an epoch the token only moves by hand-off, and
 /// the sender stops holding as it sends, so an epoch has at most one holder.
 /// Everything else makes a new epoch (`Epoch`):
@@ -213,7 +214,10 @@ public struct TokenRing: Sendable {
     /// Claims what is pending, then hands the token on (or keeps it, alone).
     private mutating func holdAndPass(now: Instant, skipping: UInt64? = nil, into out: inout [RingDirective]) {
         guard case .holding(let position, _) = role else { return }
-        let batch = takePending(configuration.maxBatch)
+        // A fair share of what is waiting (the rest goes on with the token), so that
+        // a burst arriving while one server holds it is not all that server's.
+        let alive = max(1, membership.members.count { membership.isAlive($0, now: now) })
+        let batch = takePending(min(configuration.maxBatch, max(1, (pendingCount + alive - 1) / alive)))
         if !batch.isEmpty {
             for request in batch {
                 setClaim(request, to: id)
@@ -222,7 +226,10 @@ public struct TokenRing: Sendable {
             acceptedCount += batch.count
             let claim = RingMessage.Claim(server: id, requests: batch)
             recentClaims.append(claim)
-            if recentClaims.count > 8 { recentClaims.removeFirst(recentClaims.count - 8) }
+            // One round of claims rides with the token (a lost `claimed` costs nothing);
+            // more only made every hop's datagram, and its HMAC, longer.
+            let kept = max(2, membership.members.count)
+            if recentClaims.count > kept { recentClaims.removeFirst(recentClaims.count - kept) }
             out.append(.broadcast(.claimed(claim)))
         }
         guard let next = membership.nextAlive(after: id, excluding: skipping.map { [$0] } ?? [], now: now) else {
