@@ -38,6 +38,9 @@ public final class EventLoop: TaskExecutor, SerialExecutor {
     /// `cpu`, the thread is pinned to the `cpu`th CPU the process may use
     /// (benchmarks do, so that two loops that wake each other are not packed
     /// onto one core by the scheduler).
+    /// The loops' scheduling priority (nice value; lower runs first).
+    public static let nice: Int32 = -5
+
     public init(name: String, cpu: Int? = nil) throws {
         epollFD = try systemCallChecked("epoll_create1") { clinux_epoll_create() }
         wakeFD = try systemCallChecked("eventfd") { clinux_eventfd() }
@@ -47,6 +50,11 @@ public final class EventLoop: TaskExecutor, SerialExecutor {
         }
         let thread = Thread { [self] in
             if let cpu { _ = clinux_pin_current_thread(Int32(cpu)) }   // best effort: a refusal leaves it unpinned
+            // Above the CPU-bound threads (embedding, checking), so that a loop
+            // woken by a datagram or a timer runs at once: on a loaded machine a
+            // heartbeat 150 ms late reads as a death. Best effort: raising a
+            // priority needs CAP_SYS_NICE; without it the loop stays at 0.
+            _ = clinux_set_current_thread_nice(Self.nice)
             self.run()
         }
         thread.name = name

@@ -15,13 +15,30 @@ struct TokenRingTests {
         #expect(!ring.isHolding)
         let request = RequestID(client: 9, number: 1)
         #expect(!ring.onRequest(request, now: Self.at(1)).contains(.accept(request)))
-        let directives = ring.onTimer(now: Self.at(250))
+        // Its timer runs every heartbeat; a silence of 200 ms is then the token's, not its own.
+        var directives: [RingDirective] = []
+        for tick in stride(from: 30, through: 250, by: 30) { directives += ring.onTimer(now: Self.at(tick)) }
+        #expect(directives.filter { if case .persist = $0 { true } else { false } }.count == 1, "regenerated once")
         #expect(directives.contains(.persist(Epoch(counter: 1, generator: 1))))
         #expect(directives.contains(.accept(request)))
         #expect(ring.isHolding)
         // Alone it keeps the token and claims new requests as they come.
         let second = RequestID(client: 9, number: 2)
         #expect(ring.onRequest(second, now: Self.at(251)).contains(.accept(second)))
+    }
+
+    @Test func aServerThatWasPausedDoesNotBlameTheOthers() {
+        var ring = TokenRing(id: 1, members: [1, 2], now: .zero)
+        _ = ring.start(now: .zero)
+        _ = ring.on(.heartbeat(.init(seen: .none, holding: false)), from: 2, now: Self.at(10))
+        _ = ring.onTimer(now: Self.at(30))
+        #expect(ring.membership.isAlive(2, now: Self.at(30)))
+        // This server's loop stalls for 400 ms; server 2's heartbeats wait in its socket.
+        _ = ring.onTimer(now: Self.at(430))
+        #expect(ring.membership.isAlive(2, now: Self.at(430)), "its own pause is not server 2's death")
+        // Truly silent afterwards, server 2 is found dead in the usual time.
+        for tick in stride(from: 460, through: 640, by: 30) { _ = ring.onTimer(now: Self.at(tick)) }
+        #expect(!ring.membership.isAlive(2, now: Self.at(640)))
     }
 
     @Test func retriesAreAnsweredNotQueuedTwice() {

@@ -19,6 +19,17 @@ public struct Membership: Sendable {
         lastHeard[server] = max(lastHeard[server] ?? now, now)
     }
 
+    /// This server did not run from `start` to `end` (its process was not
+    /// scheduled, or its event loop was busy): the silence of that pause is
+    /// its own, not the others'. Those alive when it began are treated as heard
+    /// that much later; those already dead stay dead.
+    public mutating func excusePause(from start: Instant, to end: Instant) {
+        let pause = end.since(start)
+        for (server, heard) in lastHeard where start.since(heard) < suspectAfter {
+            lastHeard[server] = heard + pause
+        }
+    }
+
     public func isAlive(_ server: UInt64, now: Instant) -> Bool {
         if server == me { return true }
         guard let heard = lastHeard[server] else { return false }

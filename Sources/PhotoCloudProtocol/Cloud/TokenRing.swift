@@ -56,6 +56,8 @@ public struct TokenRing: Sendable {
     private var highestCounter: UInt64
     private var lastTokenMovement: Instant
     private var nextHeartbeat: Instant
+    /// When this machine last handled anything: a long gap is its own pause.
+    private var lastEvent: Instant
     /// Requests waiting to be claimed, in arrival order. A request leaves by
     /// leaving `pendingSet`; its stale place in the array is skipped later
     /// (removing from the middle of the array would cost a scan each time).
@@ -83,6 +85,7 @@ public struct TokenRing: Sendable {
         // A (re)started server listens for a while before it regenerates anything.
         lastTokenMovement = now
         nextHeartbeat = now
+        lastEvent = now
     }
 
     public var isHolding: Bool { if case .holding = role { true } else { false } }
@@ -100,6 +103,7 @@ public struct TokenRing: Sendable {
 
     /// A client's request (or its retry) reached this server.
     public mutating func onRequest(_ request: RequestID, now: Instant) -> [RingDirective] {
+        noteTime(now)
         var out: [RingDirective] = []
         if let owner = claims[request] {
             out.append(owner == id ? .accept(request) : .claimedElsewhere(request, by: owner))
@@ -129,6 +133,7 @@ public struct TokenRing: Sendable {
 
     public mutating func on(_ message: RingMessage, from sender: UInt64, now: Instant) -> [RingDirective] {
         guard sender != id, membership.members.contains(sender) else { return [] }
+        noteTime(now)
         membership.heard(from: sender, now: now)
         var out: [RingDirective] = []
         switch message {
@@ -149,6 +154,7 @@ public struct TokenRing: Sendable {
     }
 
     public mutating func onTimer(now: Instant) -> [RingDirective] {
+        noteTime(now)
         var out: [RingDirective] = []
         if now >= nextHeartbeat { heartbeat(now: now, into: &out) }
         reopenClaimsOfDeadServers(now: now)
@@ -331,6 +337,22 @@ public struct TokenRing: Sendable {
     }
 
     // MARK: Time
+
+    /// A server whose process or loop stalled (no event for two heartbeat
+    /// intervals, though its timer asks to run at least every interval) must
+    /// not read the silence of its own pause as the others' death, nor as a
+    /// lost token: under load that reopened every request of a live server and
+    /// served them twice.
+    private mutating func noteTime(_ now: Instant) {
+        let gap = now.since(lastEvent)
+        if gap > configuration.heartbeatInterval * 2 {
+            membership.excusePause(from: lastEvent + configuration.heartbeatInterval, to: now)
+            if lastEvent.since(lastTokenMovement) < configuration.tokenTimeout {
+                lastTokenMovement = lastTokenMovement + (gap - configuration.heartbeatInterval)
+            }
+        }
+        lastEvent = max(lastEvent, now)
+    }
 
     private mutating func heartbeat(now: Instant, into out: inout [RingDirective]) {
         out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding, accepted: UInt64(acceptedCount),
