@@ -71,6 +71,12 @@ public struct ClusterConfig: Sendable, Equatable {
             ?? ClusterConfig(secret: secret, servers: [], source: "built-in local layout")
     }
 
+    /// Any local address of the servers' family, port 0: what a client binds so
+    /// that the servers, remote ones too, can answer it.
+    public var anyLocalAddress: SocketAddress {
+        if case .v6 = servers.first?.control { .v6(host: .init([UInt8](repeating: 0, count: 16)), port: 0, scope: 0) } else { .v4(host: 0, port: 0) }
+    }
+
     /// A fresh random secret.
     public static func randomSecret() -> [UInt8] {
         var generator = SystemRandomNumberGenerator()

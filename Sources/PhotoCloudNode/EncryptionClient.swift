@@ -54,9 +54,7 @@ public actor EncryptionClient {
         self.config = config
         self.direct = direct
         attemptConfiguration = attempt
-        // Any local address of the servers' family, so that remote servers can answer.
-        let any: SocketAddress = if case .v6 = config.servers[0].control { .v6(host: .init([UInt8](repeating: 0, count: 16)), port: 0, scope: 0) }
-            else { .v4(host: 0, port: 0) }
+        let any = config.anyLocalAddress
         let options = UDPSocket.Options(receiveBufferSize: 8 << 20, sendBufferSize: 8 << 20)
         control = try UDPSocket(bind: any, options: options, loop: loop)
         let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)

@@ -29,7 +29,7 @@ public actor PeerActor {
         self.identity = identity
         self.config = config
         self.loop = loop
-        let any: SocketAddress = .v4(host: 0, port: 0)
+        let any = config.anyLocalAddress
         control = try UDPSocket(bind: any, loop: loop)
         direct = try UDPSocket(bind: any, loop: loop)
         endpoint = "\(host):\(direct.localAddress.port)"
@@ -87,7 +87,7 @@ public enum WhoQuery {
     }
 
     public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> Answer {
-        let socket = try UDPSocket(bind: .v4(host: 0, port: 0), loop: loop)
+        let socket = try UDPSocket(bind: config.anyLocalAddress, loop: loop)
         defer { socket.close() }
         let keys = WireKeys()
         func ask(_ server: ClusterConfig.Server, offset: UInt32) {

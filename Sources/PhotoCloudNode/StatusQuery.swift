@@ -23,10 +23,7 @@ public enum StatusQuery {
     }
 
     public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> View {
-        // Any local address of the servers' family, so that remote servers can answer too.
-        let any: SocketAddress = if case .v6 = config.servers.first?.control { .v6(host: .init([UInt8](repeating: 0, count: 16)), port: 0, scope: 0) }
-            else { .v4(host: 0, port: 0) }
-        let socket = try UDPSocket(bind: any, loop: loop)
+        let socket = try UDPSocket(bind: config.anyLocalAddress, loop: loop)
         defer { socket.close() }
         let keys = WireKeys()
         let request = try Wire.encode(Envelope(type: .statusRequest, sender: 0, messageID: 1, payload: []), keys: keys)
