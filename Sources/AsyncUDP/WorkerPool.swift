@@ -53,7 +53,4 @@ public final class WorkerPool: Sendable {
             available.signal()
         }
     }
-
-    /// Jobs submitted and not yet started.
-    public var queued: Int { state.withLock { $0.queue.count - $0.head } }
 }

@@ -77,11 +77,6 @@ public final class CoverLibrary: Sendable {
         return (cover.name, try RGBAImage(width: size.width, height: size.height, pixels: pixels))
     }
 
-    /// The largest payload this library takes at `bitsPerChannel`.
-    public static func maxPayloadBytes(bitsPerChannel: Int) -> Int {
-        Int(Double(Steganographer.capacity(width: 6_000, height: maxPixels / 6_000, bitsPerChannel: bitsPerChannel)) * fill)
-    }
-
     private static func halvings(of image: RGBAImage) throws -> [RGBAImage] {
         var sizes = [image]
         while let last = sizes.last, last.width / 2 >= smallestSide, last.height / 2 >= smallestSide {

@@ -5,7 +5,7 @@ import PhotoCloudProtocol
 /// are signed by their owners), and the copy a restarted server asks the
 /// others for (cluster scheme). The logic is `Directory`'s.
 extension ServerActor {
-    func handleDirectory(_ message: DirectoryMessage, from address: SocketAddress, sender: UInt64, fromServer: Bool) {
+    func handleDirectory(_ message: DirectoryMessage, from address: SocketAddress, fromServer: Bool) {
         let at = now()
         switch message {
         case .register(let record):

@@ -165,7 +165,7 @@ public actor ServerActor {
             case .directoryRegister, .directoryRegistered, .whoRequest, .whoReply, .directorySyncRequest, .directorySync:
                 let fromServer = frame.auth == .cluster && controlAddresses[frame.sender] == address
                 let message = try DirectoryMessage.decode(type: frame.type, body: frame.payload)
-                handleDirectory(message, from: address, sender: frame.sender, fromServer: fromServer)
+                handleDirectory(message, from: address, fromServer: fromServer)
             case .encryptRequest:
                 guard case .request(let request) = try EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
                 if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {
