@@ -214,6 +214,20 @@ public final class UDPSocket: Sendable {
         try buffer.withUnsafeMutableBytes { try receiveNow(into: $0) }
     }
 
+    /// Every datagram queued now, each written into the front of `buffer` (one
+    /// buffer for all) and handed to `body` with its sender; a truncated one is
+    /// skipped. False when the socket failed (it was closed) or `body` asked to
+    /// stop; true when nothing more is queued: the contract of `drainWhenReadable`.
+    public func receiveEach(into buffer: inout [UInt8], _ body: (ArraySlice<UInt8>, SocketAddress) -> Bool) -> Bool {
+        while true {
+            let received: Received?
+            do { received = try receiveNow(into: &buffer) } catch { return false }
+            guard let received else { return true }
+            if received.truncated { continue }
+            if !body(buffer[0..<received.count], received.address) { return false }
+        }
+    }
+
     /// The one recvfrom of the socket: nonblocking, MSG_TRUNC so that a cut
     /// datagram reports its real size.
     private func receiveNow(into buffer: UnsafeMutableRawBufferPointer) throws -> Received? {

@@ -110,25 +110,26 @@ public actor EncryptionClient {
     // MARK: Events
 
     private func drain() -> Bool {
-        while true {
-            let received: UDPSocket.Received?
-            do { received = try control.receiveNow(into: &receiveBuffer) } catch { return false }
-            guard let received else { return true }
-            if received.truncated { continue }
-            // Only the cluster's servers answer requests.
-            guard config.servers.contains(where: { $0.control == received.address }),
-                  let frame = try? Wire.decodeFrame(receiveBuffer[0..<received.count], keys: keys),
-                  let message = try? EncryptionMessage.decode(type: frame.type, body: frame.payload) else { continue }
-            switch message {
-            case .accepted(let accepted):
-                guard entries[accepted.id] != nil else { continue }
-                apply(entries[accepted.id]!.attempt.on(accepted, now: now()), id: accepted.id)
-            case .refused(let refused):
-                guard entries[refused.id] != nil else { continue }
-                apply(entries[refused.id]!.attempt.onRefused(refused.reason), id: refused.id)
-            case .request:
-                continue
-            }
+        control.receiveEach(into: &receiveBuffer) { bytes, address in
+            handle(bytes, from: address)
+            return true
+        }
+    }
+
+    private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
+        // Only the cluster's servers answer requests.
+        guard config.servers.contains(where: { $0.control == address }),
+              let frame = try? Wire.decodeFrame(bytes, keys: keys),
+              let message = try? EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
+        switch message {
+        case .accepted(let accepted):
+            guard entries[accepted.id] != nil else { return }
+            apply(entries[accepted.id]!.attempt.on(accepted, now: now()), id: accepted.id)
+        case .refused(let refused):
+            guard entries[refused.id] != nil else { return }
+            apply(entries[refused.id]!.attempt.onRefused(refused.reason), id: refused.id)
+        case .request:
+            return
         }
     }
 

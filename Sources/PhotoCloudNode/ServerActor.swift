@@ -130,18 +130,14 @@ public actor ServerActor {
 
     private func drain() -> Bool {
         var handled = 0
-        while true {
+        return control.receiveEach(into: &receiveBuffer) { bytes, address in
             // A burst of client requests must not hold back this server's own
             // heartbeats and token timers: a late heartbeat looks like a death.
             handled += 1
             if handled % 64 == 0 { fireTimerIfDue() }
-            let received: UDPSocket.Received?
-            do { received = try control.receiveNow(into: &receiveBuffer) } catch { return false }
-            guard let received else { return true }
             // Offline (the offline token's outage): everything is lost, as on a dead link.
-            if received.truncated || offlineUntil != nil { continue }
-            handle(receiveBuffer[0..<received.count], from: received.address)
-            if failure != nil { return false }
+            if offlineUntil == nil { handle(bytes, from: address) }
+            return failure == nil
         }
     }
 

@@ -124,12 +124,9 @@ public actor TransferEndpoint {
 
     /// Handles every datagram queued now; false once the socket is closed.
     private func drainSocket() -> Bool {
-        while true {
-            let received: UDPSocket.Received?
-            do { received = try socket.receiveNow(into: &receiveBuffer) } catch { return false }
-            guard let received else { return true }
-            if received.truncated { continue }
-            handle(receiveBuffer[0..<received.count], from: received.address)
+        socket.receiveEach(into: &receiveBuffer) { bytes, address in
+            handle(bytes, from: address)
+            return true
         }
     }
 
