@@ -57,20 +57,13 @@ struct WhoCommand: AsyncParsableCommand {
         abstract: "Who is online and who is offline, as the servers know it."
     )
 
-    @Option(help: "Cluster file (default: $PHOTOCLOUD_CLUSTER, ./cluster.toml, built-in layout).") var cluster: String?
-    @Option(name: .customLong("timeout-ms"), help: "How long to wait for answers.") var timeoutMs: Int = 500
+    @OptionGroup var query: ServerQueryOptions
     @Flag(help: "Print one JSON document: {\"online\": [...], \"offline\": [...]}.") var json = false
 
-    func validate() throws {
-        guard (1...60_000).contains(timeoutMs) else { throw ValidationError("--timeout-ms must be 1 to 60000") }
-    }
-
     func run() async throws {
-        let config = try ClusterFile.resolve(explicit: cluster)
-        let answer = try await WhoQuery.run(config: config, timeout: .milliseconds(Int64(timeoutMs)))
-        guard !answer.answered.isEmpty else {
-            throw CLIError("no server of \(config.source) answered within \(timeoutMs) ms; start them with `photocloud server --id N` (or `photocloud cluster up`)")
-        }
+        let config = try query.config()
+        let answer = try await WhoQuery.run(config: config, timeout: query.timeout)
+        guard !answer.answered.isEmpty else { throw query.nobodyAnswered(config) }
         if json {
             struct Document: Encodable { let online: [String]; let offline: [String] }
             try JSONOutput.print(Document(online: answer.online, offline: answer.offline))
