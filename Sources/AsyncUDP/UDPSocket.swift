@@ -115,6 +115,37 @@ public final class UDPSocket: Sendable {
         return try Self.sendNow(bytes, to: address, handle: handle)
     }
 
+    /// Sends one datagram made of `head` then `tail` now if the kernel takes it
+    /// (one sendmsg gathering both: `tail`, a chunk's data, is not copied into
+    /// a buffer first). As `trySend(_:to:)` otherwise.
+    public func trySend(_ head: [UInt8], _ tail: ArraySlice<UInt8>, to address: SocketAddress) throws -> Bool {
+        if tail.isEmpty { return try trySend(head, to: address) }
+        if faults != nil { return try trySend(head + tail, to: address) }
+        guard head.count + tail.count <= Self.maxDatagramSize else {
+            throw UDPError(.datagramTooLarge, "a datagram of \(head.count + tail.count) bytes is larger than UDP allows (\(Self.maxDatagramSize))")
+        }
+        let result = try handle.withDescriptor { fd in
+            try address.withSockAddr { pointer, length in
+                try head.withUnsafeBytes { first in
+                    try tail.withUnsafeBytes { second in
+                        var pieces = [iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+                                      iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)]
+                        return try pieces.withUnsafeMutableBufferPointer { vector in
+                            var message = msghdr()
+                            message.msg_name = UnsafeMutableRawPointer(mutating: pointer)
+                            message.msg_namelen = length
+                            message.msg_iov = vector.baseAddress
+                            message.msg_iovlen = vector.count
+                            return try systemCall("sendmsg(\(address))") { sendmsg(fd, &message, Int32(MSG_DONTWAIT)) }
+                        }
+                    }
+                }
+            }
+        }
+        if case .done = result { return true }
+        return false
+    }
+
     /// Sends many datagrams with as few system calls as possible (sendmmsg).
     public func send(batch datagrams: [Datagram]) async throws {
         if faults != nil {

@@ -49,8 +49,14 @@ public final class WorkerPool: Sendable {
     /// Runs `work` on one of the pool's threads, in submission order.
     public func run<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
         await withCheckedContinuation { continuation in
-            state.withLock { $0.queue.append { continuation.resume(returning: work()) } }
-            available.signal()
+            submit { continuation.resume(returning: work()) }
         }
+    }
+
+    /// Queues `work` without waiting for it (in submission order; with one
+    /// thread, each piece finishes before the next starts).
+    public func submit(_ work: @escaping @Sendable () -> Void) {
+        state.withLock { $0.queue.append(work) }
+        available.signal()
     }
 }

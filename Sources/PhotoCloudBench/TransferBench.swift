@@ -25,6 +25,9 @@ public struct TransferBench: Sendable {
         public var reorder: Double
         public var delay_ms: Double
         public var smoothed_rtt_ms: Double?
+        /// CPU time of the whole process (both ends, every thread) during the
+        /// median transfer: less noisy than wall time on a shared machine.
+        public var cpu_seconds: Double
         public var stop_and_wait_goodput_bytes_per_s: Double?
         public var speedup_over_stop_and_wait: Double?
         public var tcp_iperf3_bytes_per_s: Double?
@@ -59,19 +62,19 @@ public struct TransferBench: Sendable {
         }
         // The median of a few runs: on a shared two-core machine single runs
         // of the same transfer varied by 2x.
-        var measured: [(seconds: Double, report: TransferEndpoint.TransferReport, intact: Bool)] = []
+        var measured: [(seconds: Double, report: TransferEndpoint.TransferReport, intact: Bool, cpu: Double)] = []
         for _ in 0..<runs { measured.append(try await transfer(data, window: window, progress: progress)) }
         measured.sort { $0.seconds < $1.seconds }
-        let (seconds, report, _) = measured[measured.count / 2]
+        let (seconds, report, _, cpu) = measured[measured.count / 2]
         let intact = measured.allSatisfy(\.intact)
         var result = Result(
             bytes: size, seconds: seconds, goodput_bytes_per_s: Double(size) / seconds, intact: intact,
             retransmitted_chunks: report.retransmittedChunks, chunk_bytes: chunk, window: window, runs: runs,
             loss: faults.drop, duplicate: faults.duplicate, reorder: faults.reorder,
             delay_ms: Double(faults.delay.nanoseconds) / 1e6,
-            smoothed_rtt_ms: report.smoothedRTT.map { Double($0.nanoseconds) / 1e6 })
+            smoothed_rtt_ms: report.smoothedRTT.map { Double($0.nanoseconds) / 1e6 }, cpu_seconds: cpu)
         if compareStopAndWait {
-            let (baseline, _, _) = try await transfer(data, window: 1, progress: { _, _ in })
+            let (baseline, _, _, _) = try await transfer(data, window: 1, progress: { _, _ in })
             result.stop_and_wait_goodput_bytes_per_s = Double(size) / baseline
             result.speedup_over_stop_and_wait = baseline / seconds
         }
@@ -83,7 +86,7 @@ public struct TransferBench: Sendable {
     }
 
     private func transfer(_ data: [UInt8], window: Int, progress: @escaping @Sendable (Int, Int) -> Void) async throws
-        -> (Double, TransferEndpoint.TransferReport, Bool) {
+        -> (Double, TransferEndpoint.TransferReport, Bool, Double) {
         let options = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20, faults: faults.isClean ? nil : faults)
         var ackFaults = faults
         ackFaults.seed &+= 1
@@ -99,15 +102,17 @@ public struct TransferBench: Sendable {
         defer { Task { await sender.close(); await receiver.close() } }
         let configuration = TransferSender.Configuration(chunkSize: chunk, window: window, idleTimeout: .seconds(30))
         let start = ContinuousClock.now
+        let cpuStart = ProcessCPU.seconds()
         let report = try await sender.send(data, to: receiver.socket.localAddress, configuration: configuration, progress: progress)
         let elapsed = (ContinuousClock.now - start).seconds
-        var received: [UInt8] = []
+        let cpu = ProcessCPU.seconds() - cpuStart
+        var received: ObjectBuffer?
         for await delivery in receiver.deliveries {
-            received = delivery.bytes
+            received = delivery.object
             break
         }
-        let intact = received.count == data.count && SHA256.hash(data: received) == SHA256.hash(data: data)
-        return (elapsed, report, intact)
+        let intact = received?.withUnsafeBytes { SHA256.hash(data: $0) } == SHA256.hash(data: data)
+        return (elapsed, report, intact, cpu)
     }
 }
 
@@ -126,6 +131,16 @@ private enum BenchLoops {
         let pin = EventLoop.availableCPUs >= 2
         return (try EventLoop(name: "photocloud-bench-sender", cpu: pin ? 0 : nil),
                 try EventLoop(name: "photocloud-bench-receiver", cpu: pin ? 1 : nil))
+    }
+}
+
+/// The process's CPU time so far (user and system, every thread).
+enum ProcessCPU {
+    static func seconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func value(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return value(usage.ru_utime) + value(usage.ru_stime)
     }
 }
 

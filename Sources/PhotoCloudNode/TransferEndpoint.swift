@@ -10,12 +10,19 @@ import PhotoCloudProtocol
 /// The actor is a thin shell: it decodes datagrams into events for the
 /// `TransferSender` or `TransferReceiver` they belong to, carries out the
 /// directives that come back (send, arm a timer, deliver, complete, fail), and
-/// fires timers from one ticking task while any transfer is active.
+/// fires timers from one ticking task while any transfer is active. Objects of
+/// a megabyte or more are hashed off the loop (`DigestPipeline`).
+///
+/// Incoming transfers are known by transfer id alone, and answered wherever
+/// their latest chunk came from: a sender that restarts (on a new port) and
+/// sends the same object under the same id resumes where the receiver is.
 public actor TransferEndpoint {
     public struct Delivery: Sendable {
         public var transferID: UInt64
         public var from: SocketAddress
-        public var bytes: [UInt8]
+        public var object: ObjectBuffer
+        /// The object as an array (a copy: large objects are better read with `object.withUnsafeBytes`).
+        public var bytes: [UInt8] { object.bytes }
     }
 
     private struct Outgoing {
@@ -28,12 +35,22 @@ public actor TransferEndpoint {
     private struct Incoming {
         var machine: TransferReceiver
         var peer: SocketAddress
+        var digest: DigestPipeline?
+    }
+
+    /// What is remembered of a decided incoming transfer, to answer its late messages.
+    private struct Finished {
+        var status: TransferMessage.Done.Status
+        var epoch: UInt32
+        var chunkCount: UInt32
     }
 
     /// What a finished send measured.
     public struct TransferReport: Sendable {
         public var bytes: Int
         public var retransmittedChunks: Int
+        /// Chunk datagrams this sender sent (fewer than the object has when it resumed).
+        public var chunksSent: Int
         public var smoothedRTT: Duration?
     }
 
@@ -49,10 +66,10 @@ public actor TransferEndpoint {
     private let logger: Logger
     private let clock = ProtocolClock()
     private var outgoing: [UInt64: Outgoing] = [:]
-    private var incoming: [IncomingKey: Incoming] = [:]
-    private var finished: [IncomingKey: TransferMessage.Done.Status] = [:]
+    private var incoming: [UInt64: Incoming] = [:]
+    private var finished: [UInt64: Finished] = [:]
     /// Oldest first from `finishedHead` (popping the front of an array is a copy of the rest).
-    private var finishedOrder: [IncomingKey] = []
+    private var finishedOrder: [UInt64] = []
     private var finishedHead = 0
     private var nextMessageID: UInt64 = 1
     /// Datagrams dropped because the socket's send buffer was full.
@@ -63,18 +80,13 @@ public actor TransferEndpoint {
 
     private enum TimerKey: Hashable, Sendable {
         case outgoing(UInt64)
-        case incoming(IncomingKey)
+        case incoming(UInt64)
     }
     private var receiveLoop: Task<Void, Never>?
     /// One buffer for every received datagram and one for every sent one: a
     /// fresh 64 KB array per datagram cost page faults on both sides.
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var sendBuffer: [UInt8] = []
-
-    private struct IncomingKey: Hashable, Sendable {
-        var peer: SocketAddress
-        var transferID: UInt64
-    }
 
     public init(socket: UDPSocket, loop: EventLoop = .shared, keys: WireKeys = WireKeys(), nodeID: UInt64 = UInt64.random(in: 1...UInt64.max),
                 receiver: TransferReceiver.Configuration = .init(), logger: Logger = Logger(label: "photocloud.transfer")) {
@@ -109,15 +121,43 @@ public actor TransferEndpoint {
 
     /// Sends `data` to the endpoint at `peer`; returns when the receiver has
     /// confirmed an intact copy, throws `TransferError` otherwise.
-    public func send(_ data: [UInt8], to peer: SocketAddress, configuration: TransferSender.Configuration = .init(),
+    ///
+    /// `transferID` names this object from this sender (random if not given):
+    /// sending it again under the same id, for example after a restart, resumes
+    /// with what the receiver already holds. `digest`, if the caller has the
+    /// object's SHA-256 already, is not computed again.
+    public func send(_ data: [UInt8], to peer: SocketAddress, transferID: UInt64? = nil, digest: [UInt8]? = nil,
+                     configuration: TransferSender.Configuration = .init(),
                      progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> TransferReport {
-        let id = UInt64.random(in: 1...UInt64.max)
-        let machine = try TransferSender(transferID: id, data: data, configuration: configuration)
+        let id = transferID ?? UInt64.random(in: 1...UInt64.max)
+        guard outgoing[id] == nil else { throw TransferError(.invalidArgument, "transfer \(id) is already being sent") }
+        var configuration = configuration
+        let pipeline = digest == nil && data.count >= DigestPipeline.threshold ? DigestPipeline() : nil
+        if pipeline != nil { configuration.digest = .external }
+        let machine = try TransferSender(transferID: id, data: data, digest: digest, configuration: configuration)
+        if let pipeline {
+            pipeline.hash(data)
+            pipeline.finish { [weak self] digest in
+                Task { await self?.senderDigest(digest, id: id) }
+            }
+        }
         return try await withCheckedThrowingContinuation { continuation in
             outgoing[id] = Outgoing(machine: machine, peer: peer, continuation: continuation, progress: progress)
             let directives = outgoing[id]!.machine.start(now: now())
             applySender(directives, id: id)
         }
+    }
+
+    private func senderDigest(_ digest: [UInt8], id: UInt64) {
+        guard outgoing[id] != nil else { return }
+        let directives = outgoing[id]!.machine.onDigest(digest, now: now())
+        applySender(directives, id: id)
+    }
+
+    private func receiverDigest(_ digest: [UInt8], id: UInt64) {
+        guard incoming[id] != nil else { return }
+        let directives = incoming[id]!.machine.onDigest(digest, now: now())
+        applyReceiver(directives, id: id)
     }
 
     // MARK: Events
@@ -142,29 +182,49 @@ public actor TransferEndpoint {
             let directives = outgoing[id]!.machine.on(message, now: at)
             applySender(directives, id: id)
         case .chunk, .end:
-            let key = IncomingKey(peer: address, transferID: id)
-            if incoming[key] == nil {
-                if let status = finished[key] {
-                    // A late or repeated message of a transfer already decided.
-                    if case .end = message { sendMessage(.done(.init(transferID: id, status: status)), to: address) }
+            if incoming[id] == nil {
+                if let decided = finished[id], decided.status != .unknownTransfer {
+                    answerDecided(message, decided, to: address)
                     return
                 }
                 guard case .chunk(let first) = message else {
-                    sendMessage(.done(.init(transferID: id, status: .unknownTransfer)), to: address)
+                    // An end for a transfer this endpoint holds nothing of (it restarted,
+                    // or gave up on it): epoch 0 asks the sender for every chunk again.
+                    sendMessage(.ack(.init(transferID: id, epoch: 0, cumulative: 0, largest: 0, ranges: [])), to: address)
                     return
                 }
-                switch TransferReceiver.accept(first, configuration: receiverConfiguration, now: at) {
+                var configuration = receiverConfiguration
+                let large = first.totalBytes >= UInt64(DigestPipeline.threshold)
+                if large { configuration.digest = .external }
+                switch TransferReceiver.accept(first, configuration: configuration, epoch: UInt32.random(in: 1...UInt32.max), now: at) {
                 case .success(let machine):
-                    incoming[key] = Incoming(machine: machine, peer: address)
+                    finished[id] = nil
+                    incoming[id] = Incoming(machine: machine, peer: address, digest: large ? DigestPipeline() : nil)
+                    if machine.buffer.isLarge { DigestPipeline.populate(machine.buffer) }
                 case .failure(let status):
                     logger.debug("refused transfer \(id) from \(address): \(status)")
                     sendMessage(.done(.init(transferID: id, status: status)), to: address)
                     return
                 }
             }
-            // Mutated in place: a copy would copy the whole object's buffer on write.
-            let directives = incoming[key]!.machine.on(message, now: at)
-            applyReceiver(directives, key: key)
+            incoming[id]!.peer = address   // a restarted sender may come from a new port
+            let directives = incoming[id]!.machine.on(message, now: at)
+            applyReceiver(directives, id: id)
+        }
+    }
+
+    /// A late or repeated message of a transfer already decided: an end learns
+    /// the outcome; a chunk of a delivered object (its sender restarted) learns
+    /// that everything is here.
+    private func answerDecided(_ message: TransferMessage, _ decided: Finished, to address: SocketAddress) {
+        switch message {
+        case .end(let end):
+            sendMessage(.done(.init(transferID: end.transferID, status: decided.status)), to: address)
+        case .chunk(let chunk) where decided.status == .delivered && chunk.chunkCount == decided.chunkCount:
+            sendMessage(.ack(.init(transferID: chunk.transferID, epoch: decided.epoch, cumulative: decided.chunkCount,
+                                   largest: chunk.sequence, ranges: [])), to: address)
+        default:
+            break
         }
     }
 
@@ -176,10 +236,10 @@ public actor TransferEndpoint {
                 guard outgoing[id] != nil else { continue }
                 let directives = outgoing[id]!.machine.onTimer(now: at)
                 applySender(directives, id: id)
-            case .incoming(let key):
-                guard incoming[key] != nil else { continue }
-                let directives = incoming[key]!.machine.onTimer(now: at)
-                applyReceiver(directives, key: key)
+            case .incoming(let id):
+                guard incoming[id] != nil else { continue }
+                let directives = incoming[id]!.machine.onTimer(now: at)
+                applyReceiver(directives, id: id)
             }
         }
     }
@@ -200,40 +260,53 @@ public actor TransferEndpoint {
                 timers.cancel(.outgoing(id))
                 transfer.continuation.resume(returning: TransferReport(
                     bytes: transfer.machine.totalBytes, retransmittedChunks: transfer.machine.retransmitted,
+                    chunksSent: transfer.machine.chunksSent,
                     smoothedRTT: transfer.machine.rtt.smoothed))
             case .fail(_, let error):
                 outgoing[id] = nil
                 timers.cancel(.outgoing(id))
                 transfer.continuation.resume(throwing: error)
-            case .deliver: break
+            case .deliver, .verifyDigest: break
             }
         }
     }
 
-    private func applyReceiver(_ directives: [TransferDirective], key: IncomingKey) {
+    private func applyReceiver(_ directives: [TransferDirective], id: UInt64) {
         for directive in directives {
+            guard let transfer = incoming[id] else { return }
             switch directive {
-            case .send(let message): sendMessage(message, to: key.peer)
+            case .send(let message): sendMessage(message, to: transfer.peer)
             case .armTimer(let at):
-                timers.arm(.incoming(key), at: at)
+                timers.arm(.incoming(id), at: at)
                 startTicking()
-            case .deliver(let id, let bytes):
-                remember(key, .delivered)
-                deliveryContinuation.yield(Delivery(transferID: id, from: key.peer, bytes: bytes))
+            case .progress(_, let bytes, let total):
+                // The prefix below `bytes` is written: hash it off the loop, a megabyte at a time.
+                if let digest = transfer.digest, bytes - digest.submitted >= DigestPipeline.step || bytes == total {
+                    digest.hash(transfer.machine.buffer, through: bytes)
+                }
+            case .verifyDigest:
+                guard let digest = transfer.digest else { continue }
+                digest.hash(transfer.machine.buffer, through: transfer.machine.totalBytes)
+                digest.finish { [weak self] digest in
+                    Task { await self?.receiverDigest(digest, id: id) }
+                }
+            case .deliver(let id, let object):
+                remember(id, transfer.machine, .delivered)
+                deliveryContinuation.yield(Delivery(transferID: id, from: transfer.peer, object: object))
             case .fail(_, let error):
-                logger.notice("incoming transfer \(key.transferID) from \(key.peer) failed: \(error)")
+                logger.notice("incoming transfer \(id) from \(transfer.peer) failed: \(error)")
                 // A late `end` then learns why: a bad digest, or a transfer given up on.
-                remember(key, error.code == .digestMismatch ? .digestMismatch : .unknownTransfer)
-            case .complete, .progress: break
+                remember(id, transfer.machine, error.code == .digestMismatch ? .digestMismatch : .unknownTransfer)
+            case .complete: break
             }
         }
     }
 
-    private func remember(_ key: IncomingKey, _ status: TransferMessage.Done.Status) {
-        incoming[key] = nil
-        timers.cancel(.incoming(key))
-        finished[key] = status
-        finishedOrder.append(key)
+    private func remember(_ id: UInt64, _ machine: TransferReceiver, _ status: TransferMessage.Done.Status) {
+        incoming[id] = nil
+        timers.cancel(.incoming(id))
+        finished[id] = Finished(status: status, epoch: machine.epoch, chunkCount: UInt32(machine.chunkCount))
+        finishedOrder.append(id)
         if finishedOrder.count - finishedHead > 4_096 {
             finished[finishedOrder[finishedHead]] = nil
             finishedHead += 1
@@ -248,13 +321,13 @@ public actor TransferEndpoint {
         nextMessageID &+= 1
         do {
             try Wire.encode(into: &sendBuffer, type: message.type, sender: nodeID, messageID: nextMessageID, keys: keys,
-                            writePayload: message.encode(into:))
+                            writePayload: message.encodeHead(into:), trailer: message.trailer)
         } catch {
             return
         }
         // A full send buffer drops the datagram, as a full router queue would: the
         // protocol sees a loss and backs off, instead of a growing queue of waiters.
-        if (try? socket.trySend(sendBuffer, to: peer)) != true { sendBufferDrops += 1 }
+        if (try? socket.trySend(sendBuffer, message.trailer, to: peer)) != true { sendBufferDrops += 1 }
     }
 
     // MARK: Timers

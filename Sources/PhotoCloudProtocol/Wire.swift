@@ -87,6 +87,16 @@ public enum Wire {
     /// sender's reusable buffer).
     public static func encode(into bytes: inout [UInt8], type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open,
                               keys: WireKeys, writePayload: (inout [UInt8]) -> Void) throws(WireError) {
+        try encode(into: &bytes, type: type, sender: sender, messageID: messageID, auth: auth, keys: keys,
+                   writePayload: writePayload, trailer: [])
+    }
+
+    /// Frames a datagram whose payload is what `writePayload` appends to
+    /// `bytes` followed by `trailer`, which stays where it is: the datagram is
+    /// `bytes` then `trailer`, sent as two pieces (a chunk's data is not copied
+    /// into the send buffer). Length and tag cover both.
+    public static func encode(into bytes: inout [UInt8], type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open,
+                              keys: WireKeys, writePayload: (inout [UInt8]) -> Void, trailer: ArraySlice<UInt8>) throws(WireError) {
         bytes.removeAll(keepingCapacity: true)
         bytes.append(magic.0)
         bytes.append(magic.1)
@@ -99,12 +109,12 @@ public enum Wire {
         bytes.appendBigEndian(UInt32(0))
         bytes.append(contentsOf: repeatElement(0, count: tagSize))
         writePayload(&bytes)
-        let length = bytes.count - headerSize
+        let length = bytes.count - headerSize + trailer.count
         guard length <= maxPayload else {
             throw WireError(.tooLarge, "a payload of \(length) bytes does not fit one datagram (at most \(maxPayload))")
         }
         bytes.replaceSubrange(24..<28, with: UInt32(length).bigEndianBytes)
-        let tag = try Self.tag(auth, header: bytes[0..<28], payload: bytes[headerSize...], keys: keys)
+        let tag = try Self.tag(auth, header: bytes[0..<28], payload: bytes[headerSize...], trailer: trailer, keys: keys)
         bytes.replaceSubrange(28..<headerSize, with: tag)
     }
 
@@ -155,12 +165,13 @@ public enum Wire {
         return Frame(type: type, sender: sender, messageID: messageID, auth: auth, payload: bytes[(base + headerSize)...])
     }
 
-    private static func tag(_ scheme: AuthScheme, header: ArraySlice<UInt8>, payload: ArraySlice<UInt8>,
+    private static func tag(_ scheme: AuthScheme, header: ArraySlice<UInt8>, payload: ArraySlice<UInt8>, trailer: ArraySlice<UInt8> = [],
                             keys: WireKeys) throws(WireError) -> [UInt8] {
         switch scheme {
         case .open:
             var crc = header.withUnsafeBytes { cchecksum_crc32c(0, $0.baseAddress, $0.count) }
             crc = payload.withUnsafeBytes { cchecksum_crc32c(crc, $0.baseAddress, $0.count) }
+            crc = trailer.withUnsafeBytes { cchecksum_crc32c(crc, $0.baseAddress, $0.count) }
             return crc.bigEndianBytes + [UInt8](repeating: 0, count: tagSize - 4)
         case .cluster:
             guard var mac = keys.clusterMAC else {
@@ -168,6 +179,7 @@ public enum Wire {
             }
             mac.update(data: header)
             mac.update(data: payload)
+            mac.update(data: trailer)
             return Array(Array(mac.finalize()).prefix(tagSize))
         }
     }

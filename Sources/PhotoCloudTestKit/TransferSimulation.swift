@@ -1,3 +1,4 @@
+import Crypto
 import PhotoCloudProtocol
 
 /// Senders on node 0 and a receiving endpoint on node 1 over a
@@ -17,6 +18,10 @@ public struct TransferSimulation {
         public var events = 0
         /// Most chunks of one transfer sent and not yet acknowledged at any moment.
         public var maxOutstanding: [UInt64: Int] = [:]
+        /// Chunk datagrams each transfer's senders sent (every transmission).
+        public var chunksSent: [UInt64: Int] = [:]
+        /// Acknowledgements the receiver sent per transfer.
+        public var acksSent: [UInt64: Int] = [:]
     }
 
     public var network: SimulatedNetwork<(MessageType, [UInt8])>
@@ -27,6 +32,7 @@ public struct TransferSimulation {
     private var receivers: [UInt64: TransferReceiver] = [:]
     private var receiverTimers: [UInt64: Instant] = [:]
     private var outstanding: [UInt64: Set<UInt32>] = [:]
+    private var nextEpoch: UInt32 = 0
     public private(set) var outcome = Outcome()
 
     public init(seed: UInt64, faults: SimulatedNetwork<(MessageType, [UInt8])>.Faults, receiver: TransferReceiver.Configuration = .init()) {
@@ -34,13 +40,32 @@ public struct TransferSimulation {
         receiverConfiguration = receiver
     }
 
+    private var started: Set<UInt64> = []
+
+    /// Adds a sender, started by the next `run`. A sender with the id of one
+    /// already here replaces it: that one's process restarted, its state is
+    /// gone (what is on the network stays there).
     public mutating func add(_ sender: TransferSender) {
         senders[sender.transferID] = sender
+        senderTimers[sender.transferID] = nil
+        started.remove(sender.transferID)
+        outcome.completed[sender.transferID] = nil
+        outcome.failed[sender.transferID] = nil
     }
 
-    public mutating func run(limit: Duration = .seconds(120), maxEvents: Int = 2_000_000) -> Outcome {
-        let deadline = Instant.zero + limit
-        for id in senders.keys.sorted() {
+    /// The receiving node restarts: every transfer it held is forgotten.
+    public mutating func restartReceiver() {
+        receivers = [:]
+        receiverTimers = [:]
+    }
+
+    /// Runs for at most `limit` more, or until `stop` holds (it can be called
+    /// again to go on).
+    public mutating func run(limit: Duration = .seconds(120), maxEvents: Int = 2_000_000,
+                             until stop: (Outcome) -> Bool = { _ in false }) -> Outcome {
+        let deadline = now + limit
+        for id in senders.keys.sorted() where !started.contains(id) {
+            started.insert(id)
             let directives = senders[id]!.start(now: now)
             apply(directives, sender: id)
         }
@@ -70,7 +95,7 @@ public struct TransferSimulation {
                     }
                 }
             }
-            if senders.values.allSatisfy(\.isFinished) && network.inFlight == 0 { break }
+            if senders.values.allSatisfy(\.isFinished) && network.inFlight == 0 || stop(outcome) { break }
         }
         outcome.finishedAt = now
         for (id, sender) in senders {
@@ -86,10 +111,12 @@ public struct TransferSimulation {
         if delivery.to == 1 {
             if receivers[id] == nil {
                 guard case .chunk(let first) = message else {
-                    if case .end = message { send(.done(.init(transferID: id, status: .unknownTransfer)), from: 1) }
+                    // As the endpoint does: an unknown transfer's end asks for everything again.
+                    if case .end = message { send(.ack(.init(transferID: id, epoch: 0, cumulative: 0, largest: 0, ranges: [])), from: 1) }
                     return
                 }
-                switch TransferReceiver.accept(first, configuration: receiverConfiguration, now: now) {
+                nextEpoch &+= 1
+                switch TransferReceiver.accept(first, configuration: receiverConfiguration, epoch: nextEpoch, now: now) {
                 case .success(let receiver): receivers[id] = receiver
                 case .failure(let status):
                     send(.done(.init(transferID: id, status: status)), from: 1)
@@ -110,6 +137,7 @@ public struct TransferSimulation {
             switch directive {
             case .send(let message):
                 if case .chunk(let chunk) = message {
+                    outcome.chunksSent[id, default: 0] += 1
                     outstanding[id, default: []].insert(chunk.sequence)
                     outcome.maxOutstanding[id] = max(outcome.maxOutstanding[id] ?? 0, outstanding[id]!.count)
                 }
@@ -117,7 +145,7 @@ public struct TransferSimulation {
             case .armTimer(let at): senderTimers[id] = at
             case .complete: outcome.completed[id] = now; senderTimers[id] = nil
             case .fail(_, let error): outcome.failed[id] = error; senderTimers[id] = nil
-            case .deliver, .progress: break
+            case .deliver, .progress, .verifyDigest: break
             }
         }
     }
@@ -127,6 +155,7 @@ public struct TransferSimulation {
             switch directive {
             case .send(let message):
                 if case .ack(let ack) = message {
+                    outcome.acksSent[id, default: 0] += 1
                     let unacked = (outstanding[id] ?? []).filter { sequence in
                         sequence >= ack.cumulative && !ack.ranges.contains { $0.contains(sequence) }
                     }
@@ -134,7 +163,13 @@ public struct TransferSimulation {
                 }
                 send(message, from: 1)
             case .armTimer(let at): receiverTimers[id] = at
-            case .deliver(_, let bytes): outcome.delivered[id] = bytes; receiverTimers[id] = nil
+            case .deliver(_, let object): outcome.delivered[id] = object.bytes; receiverTimers[id] = nil
+            case .verifyDigest:
+                // The driver's job in `DigestMode.external`: here, at once.
+                guard let receiver = receivers[id] else { continue }
+                let digest = receiver.buffer.withUnsafeBytes { Array(SHA256.hash(data: $0)) }
+                let more = receivers[id]!.onDigest(digest, now: now)
+                apply(more, receiver: id)
             case .fail(_, let error): outcome.receiverFailed[id] = error; receiverTimers[id] = nil
             case .complete, .progress: break
             }

@@ -1,5 +1,6 @@
 import AsyncUDP
 import Crypto
+import Synchronization
 import PhotoCloudNode
 import PhotoCloudProtocol
 import PhotoCloudTestKit
@@ -79,4 +80,74 @@ struct TransferEndpointTests {
         await sender.close()
         await silent.close()
     }
+
+    // MARK: Resumption after a restart
+
+    /// 24 MB over a 10 ms round trip: long enough to restart a peer half-way.
+    static let slowPath = FaultProfile(delay: .milliseconds(5), seed: 21)
+
+    @Test func aSenderThatRestartsResumesWhereTheReceiverIs() async throws {
+        let data = Self.object(24_000_000, seed: 4)   // 400 chunks of 60,000
+        let (first, receiver) = try Self.endpoints(faults: Self.slowPath)
+        await first.start()
+        await receiver.start()
+        let halfway = Once()
+        await #expect(throws: TransferError.self) {
+            _ = try await first.send(data, to: receiver.socket.localAddress, transferID: 42) { acknowledged, total in
+                // The sending process dies half-way.
+                if acknowledged * 2 >= total, halfway.first() { Task { await first.close() } }
+            }
+        }
+        // Restarted (a new socket, a new port), it sends the same object under the same id.
+        let second = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: .init(receiveBufferSize: 1 << 20, faults: Self.slowPath)))
+        await second.start()
+        let report = try await second.send(data, to: receiver.socket.localAddress, transferID: 42)
+        #expect(report.chunksSent < 400 - 100, "the restarted sender sent \(report.chunksSent) of 400 chunks")
+        var iterator = receiver.deliveries.makeAsyncIterator()
+        let delivery = try #require(await iterator.next())
+        #expect(delivery.transferID == 42)
+        #expect(delivery.object.withUnsafeBytes { Array(SHA256.hash(data: $0)) } == Array(SHA256.hash(data: data)))
+        #expect(delivery.from == second.socket.localAddress)
+        await second.close()
+        await receiver.close()
+    }
+
+    @Test func aReceiverThatRestartsOnItsPortStillGetsTheObject() async throws {
+        let data = Self.object(24_000_000, seed: 5)
+        let (sender, first) = try Self.endpoints(faults: Self.slowPath)
+        await sender.start()
+        await first.start()
+        let port = first.socket.localAddress
+        let restarted = Restarted()
+        let halfway = Once()
+        let report = try await sender.send(data, to: port) { acknowledged, total in
+            // The receiving process dies a third of the way and comes back on its port.
+            if acknowledged * 3 >= total, halfway.first() {
+                Task {
+                    await first.close()
+                    let again = TransferEndpoint(socket: try UDPSocket(bind: port, options: .init(receiveBufferSize: 4 << 20)))
+                    await again.start()
+                    await restarted.set(again)
+                }
+            }
+        }
+        #expect(report.chunksSent > 400, "everything the first receiver had is sent again")
+        let again = try #require(await restarted.endpoint)
+        var iterator = again.deliveries.makeAsyncIterator()
+        let delivery = try #require(await iterator.next())
+        #expect(delivery.object.withUnsafeBytes { Array(SHA256.hash(data: $0)) } == Array(SHA256.hash(data: data)))
+        await sender.close()
+        await again.close()
+    }
+}
+
+/// True the first time only (from any thread).
+final class Once: Sendable {
+    private let taken = Mutex(false)
+    func first() -> Bool { taken.withLock { taken in defer { taken = true }; return !taken } }
+}
+
+actor Restarted {
+    var endpoint: TransferEndpoint?
+    func set(_ endpoint: TransferEndpoint) { self.endpoint = endpoint }
 }

@@ -18,7 +18,8 @@ struct ChecksumTests {
         #expect(Self.crc([]) == 0)
     }
 
-    @Test("the instruction and the table agree", arguments: [0, 1, 7, 8, 9, 63, 1_000, 60_028])
+    // Lengths around three 4 KiB blocks exercise the interleaved chains and their joining.
+    @Test("the instruction and the table agree", arguments: [0, 1, 7, 8, 9, 63, 1_000, 12_287, 12_288, 12_289, 24_583, 60_028, 65_507])
     func pathsAgree(length: Int) {
         var random = SeededRandom(seed: UInt64(length) + 1)
         let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }

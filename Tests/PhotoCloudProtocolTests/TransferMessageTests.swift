@@ -10,7 +10,7 @@ struct TransferMessageTests {
     @Test func roundTrips() throws {
         let messages: [TransferMessage] = [
             .chunk(Self.chunk),
-            .ack(.init(transferID: 9, cumulative: 2, largest: 5, ranges: [4..<6, 3..<4])),
+            .ack(.init(transferID: 9, epoch: 77, cumulative: 2, largest: 5, ranges: [4..<6, 3..<4])),
             .end(.init(transferID: 9, totalBytes: 3_500, digest: [UInt8](repeating: 1, count: 32))),
             .done(.init(transferID: 9, status: .digestMismatch)),
         ]
@@ -22,7 +22,7 @@ struct TransferMessageTests {
     }
 
     @Test func malformedBodiesAreTypedErrors() {
-        let ack = TransferMessage.ack(.init(transferID: 1, cumulative: 0, largest: 0, ranges: [1..<2])).encoded()
+        let ack = TransferMessage.ack(.init(transferID: 1, epoch: 1, cumulative: 0, largest: 0, ranges: [1..<2])).encoded()
         for length in 0..<ack.count { #expect(throws: WireError.self) { try TransferMessage.decode(type: .transferAck, body: Array(ack.prefix(length))) } }
         var reversed = ack
         reversed[ack.count - 5] = 9   // lower bound above upper
@@ -39,18 +39,18 @@ struct TransferMessageTests {
         var huge = Self.chunk
         huge.totalBytes = UInt64(1) << 40
         huge.chunkCount = UInt32.max
-        #expect(TransferReceiver.accept(huge, now: .zero).failureStatus == .tooLarge)
+        #expect(TransferReceiver.accept(huge, epoch: 1, now: .zero).failureStatus == .tooLarge)
         var inconsistent = Self.chunk
         inconsistent.chunkCount = 9   // 3,500 bytes in 1,000-byte chunks is 4 chunks
-        #expect(TransferReceiver.accept(inconsistent, now: .zero).failureStatus == .malformed)
+        #expect(TransferReceiver.accept(inconsistent, epoch: 1, now: .zero).failureStatus == .malformed)
         var zero = Self.chunk
         zero.chunkSize = 0
-        #expect(TransferReceiver.accept(zero, now: .zero).failureStatus == .malformed)
-        #expect(TransferReceiver.accept(Self.chunk, now: .zero).failureStatus == nil)
+        #expect(TransferReceiver.accept(zero, epoch: 1, now: .zero).failureStatus == .malformed)
+        #expect(TransferReceiver.accept(Self.chunk, epoch: 1, now: .zero).failureStatus == nil)
     }
 
     @Test func chunksThatDisagreeWithTheFirstAreIgnored() throws {
-        var receiver = try TransferReceiver.accept(Self.chunk, now: .zero).get()
+        var receiver = try TransferReceiver.accept(Self.chunk, epoch: 1, now: .zero).get()
         var short = Self.chunk
         short.payload = short.payload.prefix(10)
         #expect(receiver.on(.chunk(short), now: .zero).isEmpty)

@@ -16,20 +16,38 @@ public enum TransferMessage: Sendable, Equatable {
         public var chunkCount: UInt32
         public var totalBytes: UInt64
         public var chunkSize: UInt32
+        public var flags: Flags
         public var payload: ArraySlice<UInt8>
 
-        public init(transferID: UInt64, sequence: UInt32, chunkCount: UInt32, totalBytes: UInt64, chunkSize: UInt32, payload: ArraySlice<UInt8>) {
+        public struct Flags: OptionSet, Sendable, Equatable {
+            public let rawValue: UInt8
+            public init(rawValue: UInt8) { self.rawValue = rawValue }
+            /// Acknowledge at once: the sender will send nothing more until it
+            /// hears back (its window is full, this is the last chunk, or a
+            /// retransmission). Otherwise the receiver acknowledges every
+            /// second chunk, or after `TransferReceiver.maxAckDelay`.
+            public static let ackNow = Flags(rawValue: 1)
+        }
+
+        public init(transferID: UInt64, sequence: UInt32, chunkCount: UInt32, totalBytes: UInt64, chunkSize: UInt32,
+                    flags: Flags = [], payload: ArraySlice<UInt8>) {
             self.transferID = transferID
             self.sequence = sequence
             self.chunkCount = chunkCount
             self.totalBytes = totalBytes
             self.chunkSize = chunkSize
+            self.flags = flags
             self.payload = payload
         }
     }
 
     public struct Ack: Sendable, Equatable {
         public var transferID: UInt64
+        /// The receiver's incarnation of this transfer, chosen at random when it
+        /// first saw it (never 0). A sender that sees it change knows the receiver
+        /// restarted and lost what it had acknowledged; `0` says "I hold nothing
+        /// of this transfer" (an end for a transfer the receiver does not know).
+        public var epoch: UInt32
         /// Every chunk below this has arrived.
         public var cumulative: UInt32
         /// The highest sequence number seen, and the chunk whose arrival caused this ack.
@@ -37,8 +55,9 @@ public enum TransferMessage: Sendable, Equatable {
         /// Ranges (lower inclusive, upper exclusive) received above `cumulative`, newest first.
         public var ranges: [Range<UInt32>]
 
-        public init(transferID: UInt64, cumulative: UInt32, largest: UInt32, ranges: [Range<UInt32>]) {
+        public init(transferID: UInt64, epoch: UInt32, cumulative: UInt32, largest: UInt32, ranges: [Range<UInt32>]) {
             self.transferID = transferID
+            self.epoch = epoch
             self.cumulative = cumulative
             self.largest = largest
             self.ranges = ranges
@@ -96,7 +115,7 @@ public enum TransferMessage: Sendable, Equatable {
     }
 
     /// The header of a chunk message, before its payload.
-    public static let chunkHeaderSize = 28
+    public static let chunkHeaderSize = 29
 
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
@@ -109,10 +128,29 @@ public enum TransferMessage: Sendable, Equatable {
     public var encodedSize: Int {
         switch self {
         case .chunk(let chunk): Self.chunkHeaderSize + chunk.payload.count
-        case .ack(let ack): 17 + 8 * min(ack.ranges.count, Ack.maxRanges)
+        case .ack(let ack): 21 + 8 * min(ack.ranges.count, Ack.maxRanges)
         case .end: 48
         case .done: 9
         }
+    }
+
+    /// What follows `encodeHead` in the datagram: a chunk's data (empty for
+    /// the other messages).
+    public var trailer: ArraySlice<UInt8> {
+        if case .chunk(let chunk) = self { return chunk.payload }
+        return []
+    }
+
+    /// Appends the message without its `trailer` (a chunk's data, sent from
+    /// where it lies).
+    public func encodeHead(into bytes: inout [UInt8]) {
+        guard case .chunk(let chunk) = self else { return encode(into: &bytes) }
+        bytes.appendBigEndian(chunk.transferID)
+        bytes.appendBigEndian(chunk.sequence)
+        bytes.appendBigEndian(chunk.chunkCount)
+        bytes.appendBigEndian(chunk.totalBytes)
+        bytes.appendBigEndian(chunk.chunkSize)
+        bytes.append(chunk.flags.rawValue)
     }
 
     /// Appends the encoded message to `bytes` (a datagram being framed).
@@ -124,8 +162,10 @@ public enum TransferMessage: Sendable, Equatable {
             bytes.appendBigEndian(chunk.chunkCount)
             bytes.appendBigEndian(chunk.totalBytes)
             bytes.appendBigEndian(chunk.chunkSize)
+            bytes.append(chunk.flags.rawValue)
             bytes.append(contentsOf: chunk.payload)
         case .ack(let ack):
+            bytes.appendBigEndian(ack.epoch)
             bytes.appendBigEndian(ack.cumulative)
             bytes.appendBigEndian(ack.largest)
             let ranges = ack.ranges.prefix(Ack.maxRanges)
@@ -156,9 +196,12 @@ public enum TransferMessage: Sendable, Equatable {
             let count = try reader.readUInt32()
             let total = try reader.readUInt64()
             let size = try reader.readUInt32()
+            let flags = Chunk.Flags(rawValue: try reader.readUInt8())
+            guard flags.rawValue & ~Chunk.Flags.ackNow.rawValue == 0 else { throw WireError(.malformedBody, "unknown chunk flags \(flags.rawValue)") }
             let payload = body[(body.startIndex + Self.chunkHeaderSize)...]
-            return .chunk(Chunk(transferID: id, sequence: sequence, chunkCount: count, totalBytes: total, chunkSize: size, payload: payload))
+            return .chunk(Chunk(transferID: id, sequence: sequence, chunkCount: count, totalBytes: total, chunkSize: size, flags: flags, payload: payload))
         case .transferAck:
+            let epoch = try reader.readUInt32()
             let cumulative = try reader.readUInt32()
             let largest = try reader.readUInt32()
             let count = Int(try reader.readUInt8())
@@ -170,7 +213,7 @@ public enum TransferMessage: Sendable, Equatable {
                 ranges.append(lower..<upper)
             }
             try reader.expectEnd()
-            return .ack(Ack(transferID: id, cumulative: cumulative, largest: largest, ranges: ranges))
+            return .ack(Ack(transferID: id, epoch: epoch, cumulative: cumulative, largest: largest, ranges: ranges))
         case .transferEnd:
             let total = try reader.readUInt64()
             let digest = try reader.readBytes(32)

@@ -1,57 +1,86 @@
 import Crypto
 
 /// The receiving side of a transfer as a pure state machine. Created from the
-/// first chunk that arrives, after checking its claims: total size within the
-/// configured maximum, a chunk count that matches size and chunk size; only
-/// then is the object's buffer allocated. Every chunk is acknowledged with the
-/// cumulative point and the ranges received above it (SACK). The SHA-256 of
-/// the contiguous prefix is computed as it grows; on the sender's end message
-/// the digests are compared, and the object is delivered only if they match.
+/// first chunk that arrives (any chunk: each carries the object's shape), after
+/// checking its claims: total size within the configured maximum, a chunk count
+/// that matches size and chunk size; only then is the object's buffer
+/// allocated. Every chunk is acknowledged with the cumulative point and the
+/// ranges received above it (SACK), under this receiver's `epoch`. The SHA-256
+/// of the contiguous prefix is computed as it grows (here, or by the driver in
+/// `DigestMode.external`); on the sender's end message the digests are
+/// compared, and the object is delivered only if they match.
 public struct TransferReceiver: Sendable {
+    /// An in-order chunk without `ackNow` waits at most this long for a second
+    /// one to be acknowledged with (RFC 9002's max_ack_delay is 25 ms; a
+    /// millisecond keeps loopback round trips short).
+    public static let maxAckDelay = Duration.milliseconds(1)
+
     public struct Configuration: Sendable, Equatable {
         /// Largest object accepted.
         public var maxBytes: Int
         /// Forget an unfinished transfer after this long without a chunk.
         public var idleTimeout: Duration
+        public var digest: DigestMode
 
-        public init(maxBytes: Int = 256 << 20, idleTimeout: Duration = .seconds(30)) {
+        public init(maxBytes: Int = 256 << 20, idleTimeout: Duration = .seconds(30), digest: DigestMode = .inline) {
             self.maxBytes = maxBytes
             self.idleTimeout = idleTimeout
+            self.digest = digest
         }
+    }
+
+    private enum Phase: Equatable {
+        case receiving
+        /// Every chunk and the sender's digest are here; the driver is hashing.
+        case verifying(expected: [UInt8])
+        case finished(TransferMessage.Done.Status)
     }
 
     public let transferID: UInt64
     public let totalBytes: Int
+    public let epoch: UInt32
+    /// The object being assembled (read it only up to the reported progress).
+    public let buffer: ObjectBuffer
     private let chunkSize: Int
-    private let chunkCount: Int
+    public let chunkCount: Int
     private let configuration: Configuration
-    private var buffer: [UInt8]
     private var received: [Bool]
     private var receivedCount = 0
     private var cumulative = 0
     private var largest = 0
     private var hasher = SHA256()
     private var lastActivity: Instant
-    public private(set) var isFinished = false
+    private var phase = Phase.receiving
+    /// Chunks arrived since the last acknowledgement, and when it is due at the latest.
+    private var unacknowledged = 0
+    private var ackDue: Instant?
 
-    /// A receiver for the transfer `first` belongs to, or the refusal to send back.
+    public var isFinished: Bool {
+        if case .finished = phase { return true }
+        return false
+    }
+
+    /// A receiver for the transfer `first` belongs to, or the refusal to send
+    /// back. `epoch` (not 0) names this incarnation; the driver picks it at random.
     public static func accept(
-        _ first: TransferMessage.Chunk, configuration: Configuration = Configuration(), now: Instant
+        _ first: TransferMessage.Chunk, configuration: Configuration = Configuration(), epoch: UInt32, now: Instant
     ) -> Result<TransferReceiver, TransferMessage.Done.Status> {
         guard first.totalBytes <= UInt64(configuration.maxBytes) else { return .failure(.tooLarge) }
         let total = Int(first.totalBytes), size = Int(first.chunkSize)
         guard size >= 1, size <= TransferSender.Configuration.maxChunkSize else { return .failure(.malformed) }
         guard Int(first.chunkCount) == max(1, (total + size - 1) / size) else { return .failure(.malformed) }
-        return .success(TransferReceiver(first: first, total: total, size: size, configuration: configuration, now: now))
+        return .success(TransferReceiver(first: first, total: total, size: size, configuration: configuration,
+                                         epoch: max(epoch, 1), now: now))
     }
 
-    private init(first: TransferMessage.Chunk, total: Int, size: Int, configuration: Configuration, now: Instant) {
+    private init(first: TransferMessage.Chunk, total: Int, size: Int, configuration: Configuration, epoch: UInt32, now: Instant) {
         transferID = first.transferID
         totalBytes = total
         chunkSize = size
         chunkCount = Int(first.chunkCount)
         self.configuration = configuration
-        buffer = ObjectBuffer.allocate(count: total)
+        self.epoch = epoch
+        buffer = ObjectBuffer(count: total)
         received = [Bool](repeating: false, count: chunkCount)
         lastActivity = now
     }
@@ -65,13 +94,26 @@ public struct TransferReceiver: Sendable {
         }
     }
 
-    /// An unfinished transfer idle past its timeout is dropped.
+    /// A delayed acknowledgement falls due; an unfinished transfer idle past
+    /// its timeout is dropped.
     public mutating func onTimer(now: Instant) -> [TransferDirective] {
-        guard !isFinished, now.since(lastActivity) >= configuration.idleTimeout else {
-            return isFinished ? [] : [.armTimer(lastActivity + configuration.idleTimeout)]
+        var directives: [TransferDirective] = []
+        if let due = ackDue, now >= due {
+            directives.append(.send(.ack(ack(causedBy: largest))))
         }
-        isFinished = true
+        guard !isFinished, now.since(lastActivity) >= configuration.idleTimeout else {
+            if !isFinished { directives.append(.armTimer(nextDeadline)) }
+            return directives
+        }
+        phase = .finished(.unknownTransfer)
         return [.fail(transferID: transferID, TransferError(.noProgress, "the sender went quiet; \(receivedCount) of \(chunkCount) chunks had arrived"))]
+    }
+
+    /// The SHA-256 of the whole object, computed by the driver after `verifyDigest`.
+    public mutating func onDigest(_ digest: [UInt8], now: Instant) -> [TransferDirective] {
+        guard case .verifying(let expected) = phase else { return [] }
+        lastActivity = now
+        return finish(matching: digest == expected)
     }
 
     private mutating func onChunk(_ chunk: TransferMessage.Chunk, now: Instant) -> [TransferDirective] {
@@ -84,26 +126,36 @@ public struct TransferReceiver: Sendable {
         guard chunk.payload.count == range.count else { return [] }
         lastActivity = now
         var directives: [TransferDirective] = []
-        if !received[sequence] && !isFinished {
+        // In order and unasked, every second chunk is acknowledged; a gap, a
+        // duplicate or the sender's request is answered at once.
+        var ackAtOnce = chunk.flags.contains(.ackNow) || received[sequence] || sequence != largest + 1 || cumulative <= largest
+        if !received[sequence] && phase == .receiving {
             received[sequence] = true
             receivedCount += 1
-            buffer.withUnsafeMutableBytes { destination in
-                chunk.payload.withUnsafeBytes { source in
-                    (destination.baseAddress! + start).copyMemory(from: source.baseAddress!, byteCount: source.count)
-                }
-            }
+            chunk.payload.withUnsafeBytes { buffer.write($0, at: start) }
             largest = max(largest, sequence)
             let before = cumulative
             while cumulative < chunkCount && received[cumulative] { cumulative += 1 }
             if cumulative > before {
                 let from = before * chunkSize, to = min(cumulative * chunkSize, totalBytes)
-                hasher.update(data: buffer[from..<to])
+                if configuration.digest == .inline { buffer.withUnsafeBytes(from..<to) { hasher.update(bufferPointer: $0) } }
                 directives.append(.progress(transferID: transferID, bytes: to, of: totalBytes))
             }
         }
-        directives.append(.send(.ack(ack(causedBy: sequence))))
-        if !isFinished { directives.append(.armTimer(lastActivity + configuration.idleTimeout)) }
+        unacknowledged += 1
+        if unacknowledged >= 2 || receivedCount == chunkCount || receivedCount == 1 { ackAtOnce = true }
+        if ackAtOnce {
+            directives.append(.send(.ack(ack(causedBy: sequence))))
+        } else if ackDue == nil {
+            ackDue = now + Self.maxAckDelay
+        }
+        if !isFinished { directives.append(.armTimer(nextDeadline)) }
         return directives
+    }
+
+    private var nextDeadline: Instant {
+        let idle = lastActivity + configuration.idleTimeout
+        return ackDue.map { min($0, idle) } ?? idle
     }
 
     private mutating func onEnd(_ end: TransferMessage.End, now: Instant) -> [TransferDirective] {
@@ -112,23 +164,38 @@ public struct TransferReceiver: Sendable {
             // The sender believes everything arrived; say again what did.
             return [.send(.ack(ack(causedBy: largest)))]
         }
-        if isFinished {
-            return [.send(.done(.init(transferID: transferID, status: .delivered)))]   // a repeated end
+        switch phase {
+        case .finished(let status):
+            return [.send(.done(.init(transferID: transferID, status: status)))]   // a repeated end
+        case .verifying:
+            return []   // the answer follows the digest
+        case .receiving:
+            guard Int(end.totalBytes) == totalBytes else { return finish(matching: false) }
+            switch configuration.digest {
+            case .inline:
+                let digest = Array(hasher.finalize())
+                return finish(matching: digest == end.digest)
+            case .external:
+                phase = .verifying(expected: end.digest)
+                return [.verifyDigest(transferID: transferID)]
+            }
         }
-        isFinished = true
-        let digest = Array(hasher.finalize())
-        guard Int(end.totalBytes) == totalBytes, digest == end.digest else {
-            buffer = []
+    }
+
+    private mutating func finish(matching: Bool) -> [TransferDirective] {
+        guard matching else {
+            phase = .finished(.digestMismatch)
             return [.send(.done(.init(transferID: transferID, status: .digestMismatch))),
                     .fail(transferID: transferID, TransferError(.digestMismatch, "the object's digest does not match: discarded"))]
         }
-        let object = buffer
-        buffer = []
-        return [.send(.done(.init(transferID: transferID, status: .delivered))), .deliver(transferID: transferID, bytes: object)]
+        phase = .finished(.delivered)
+        return [.send(.done(.init(transferID: transferID, status: .delivered))), .deliver(transferID: transferID, object: buffer)]
     }
 
     /// The cumulative point and up to 32 received ranges above it, newest first.
-    private func ack(causedBy sequence: Int) -> TransferMessage.Ack {
+    private mutating func ack(causedBy sequence: Int) -> TransferMessage.Ack {
+        unacknowledged = 0
+        ackDue = nil
         var ranges: [Range<UInt32>] = []
         var upper = largest + 1
         while upper > cumulative && ranges.count < TransferMessage.Ack.maxRanges {
@@ -139,6 +206,6 @@ public struct TransferReceiver: Sendable {
             ranges.append(UInt32(lower)..<UInt32(upper))
             upper = lower
         }
-        return .init(transferID: transferID, cumulative: UInt32(cumulative), largest: UInt32(sequence), ranges: ranges)
+        return .init(transferID: transferID, epoch: epoch, cumulative: UInt32(cumulative), largest: UInt32(sequence), ranges: ranges)
     }
 }

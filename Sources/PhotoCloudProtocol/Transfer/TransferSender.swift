@@ -10,6 +10,12 @@ import Crypto
 /// caps it (1 is stop-and-wait). When every chunk is acknowledged the sender
 /// sends the SHA-256 of the object and completes only when the receiver
 /// confirms it.
+///
+/// Resumption: acknowledgements carry the receiver's epoch. A sender started
+/// again with the same transfer id (after its own restart) learns from the
+/// first acknowledgement what the receiver already holds and sends only the
+/// rest; a receiver that restarted answers with a new epoch, and the sender
+/// forgets what the old one had acknowledged and sends it again.
 public struct TransferSender: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var chunkSize: Int
@@ -22,26 +28,38 @@ public struct TransferSender: Sendable {
         /// Give up after this long without progress.
         public var idleTimeout: Duration
         public var rtt: RTTEstimator
+        /// Who computes the object's digest when it is not given (`external`:
+        /// the driver calls `onDigest`, and the end waits for it).
+        public var digest: DigestMode
 
         public init(chunkSize: Int = 60_000, window: Int = 64, pacing: Bool = true,
-                    idleTimeout: Duration = .seconds(10), rtt: RTTEstimator = RTTEstimator()) {
+                    idleTimeout: Duration = .seconds(10), rtt: RTTEstimator = RTTEstimator(), digest: DigestMode = .inline) {
             self.chunkSize = chunkSize
             self.window = window
             self.pacing = pacing
             self.idleTimeout = idleTimeout
             self.rtt = rtt
+            self.digest = digest
         }
 
         public static let maxChunkSize = Wire.maxPayload - TransferMessage.chunkHeaderSize
     }
 
-    private enum Phase: Equatable { case sending, ending, finished }
+    private enum Phase: Equatable {
+        case sending
+        /// Every chunk is acknowledged; the driver is still computing the digest.
+        case awaitingDigest
+        case ending
+        case finished
+    }
 
     public let transferID: UInt64
     public let configuration: Configuration
     public private(set) var rtt: RTTEstimator
     public private(set) var congestion: CongestionController
     public private(set) var retransmitted = 0
+    /// Chunk datagrams sent (every transmission).
+    public private(set) var chunksSent = 0
     private let data: [UInt8]
     private let chunkCount: Int
     private var phase = Phase.sending
@@ -60,15 +78,20 @@ public struct TransferSender: Sendable {
     private var flightStart = 0
     private var inFlightCount = 0
     private var lossQueue: [Int] = []       // chunks to send again, oldest first
-    private var nextNew = 0
+    private var nextNew = 0                 // the forward scan: chunks below were sent, acknowledged or in flight
     private var hasher = SHA256()
+    private var hashedChunks = 0            // inline digest: chunks hashed so far
     private var digest: [UInt8]?
+    private var receiverEpoch: UInt32?
+    private var retiredEpochs: Set<UInt32> = []
     private var lastProgress = Instant.zero
     private var endSentAt: Instant?
     private var endTimeout: Duration
     private var pacingBlocked = false
 
-    public init(transferID: UInt64, data: [UInt8], configuration: Configuration = Configuration()) throws(TransferError) {
+    /// `digest`, when the caller knows the object's SHA-256 already, saves hashing it again.
+    public init(transferID: UInt64, data: [UInt8], digest: [UInt8]? = nil, configuration: Configuration = Configuration()) throws(TransferError) {
+        if let digest, digest.count != 32 { throw TransferError(.invalidArgument, "a SHA-256 digest is 32 bytes, not \(digest.count)") }
         guard (1...Configuration.maxChunkSize).contains(configuration.chunkSize) else {
             throw TransferError(.invalidArgument, "chunk size must be 1 to \(Configuration.maxChunkSize) bytes, not \(configuration.chunkSize)")
         }
@@ -86,10 +109,23 @@ public struct TransferSender: Sendable {
         lastPacket = [Int](repeating: -1, count: count)
         wasRetransmitted = [Bool](repeating: false, count: count)
         endTimeout = configuration.rtt.initialRTO
+        self.digest = digest
     }
 
     public var isFinished: Bool { phase == .finished }
     public var totalBytes: Int { data.count }
+    public var object: [UInt8] { data }
+
+    /// The object's SHA-256, from the driver (`DigestMode.external`).
+    public mutating func onDigest(_ digest: [UInt8], now: Instant) -> [TransferDirective] {
+        guard self.digest == nil, digest.count == 32 else { return [] }
+        self.digest = digest
+        guard phase == .awaitingDigest else { return [] }
+        var directives: [TransferDirective] = []
+        sendEnd(now: now, into: &directives)
+        directives.append(.armTimer(nextDeadline(now: now)))
+        return directives
+    }
 
     public mutating func start(now: Instant) -> [TransferDirective] {
         lastProgress = now
@@ -134,7 +170,7 @@ public struct TransferSender: Sendable {
                 endTimeout = min(endTimeout * 2, rtt.maximumRTO)
                 sendEnd(now: now, into: &directives)
             }
-        case .finished:
+        case .awaitingDigest, .finished:
             break
         }
         directives.append(.armTimer(nextDeadline(now: now)))
@@ -145,7 +181,13 @@ public struct TransferSender: Sendable {
 
     private mutating func onAck(_ ack: TransferMessage.Ack, now: Instant, into directives: inout [TransferDirective]) {
         let count = UInt32(chunkCount)
-        guard ack.cumulative <= count, ack.largest < count, ack.ranges.allSatisfy({ $0.upperBound <= count }) else { return }
+        guard ack.cumulative <= count, ack.largest < count, ack.ranges.allSatisfy({ $0.upperBound <= count }),
+              !retiredEpochs.contains(ack.epoch) else { return }
+        if let known = receiverEpoch, ack.epoch != known {
+            // The receiver restarted (or forgot the transfer): only what this ack reports is there.
+            forgetAcknowledgements(retiring: known)
+        }
+        receiverEpoch = ack.epoch == 0 ? nil : ack.epoch
         let before = ackedCount
         var sample: Duration?
         func acknowledge(_ sequence: Int) {
@@ -174,17 +216,34 @@ public struct TransferSender: Sendable {
             directives.append(.progress(transferID: transferID, bytes: min(data.count, ackedCount * configuration.chunkSize), of: data.count))
         }
         if ackedCount == chunkCount {
-            if phase == .sending { sendEnd(now: now, into: &directives) }
+            if phase == .sending {
+                if digest != nil || configuration.digest == .inline { sendEnd(now: now, into: &directives) } else { phase = .awaitingDigest }
+            }
             return
         }
         detectLosses(now: now)
         sendAllowed(now: now, into: &directives)
     }
 
+    /// Every chunk not reported by the receiver's new epoch is to be sent again
+    /// (those in flight stay in flight: their acknowledgements will tell).
+    private mutating func forgetAcknowledgements(retiring epoch: UInt32) {
+        retiredEpochs.insert(epoch)
+        for sequence in acked.indices where acked[sequence] { acked[sequence] = false }
+        ackedCount = 0
+        ackedBelow = 0
+        nextNew = 0
+        lossQueue.removeAll()
+        if phase == .ending || phase == .awaitingDigest {
+            phase = .sending
+            endSentAt = nil
+        }
+    }
+
     private mutating func onDone(_ done: TransferMessage.Done, into directives: inout [TransferDirective]) {
         switch done.status {
         case .delivered:
-            guard phase == .ending else { return }   // only after our digest went out
+            guard phase == .ending else { return }   // only after our digest went out and was checked
             phase = .finished
             directives.append(.complete(transferID: transferID))
         case .digestMismatch:
@@ -258,6 +317,8 @@ public struct TransferSender: Sendable {
         while phase == .sending {
             // Lost chunks first, then new ones.
             while let first = lossQueue.first, acked[first] || lastSent[first] != nil { lossQueue.removeFirst() }
+            // The forward scan skips what the receiver already holds (a resumed transfer) or is in flight.
+            while nextNew < chunkCount && (acked[nextNew] || lastSent[nextNew] != nil) { nextNew += 1 }
             let sequence: Int
             if let lost = lossQueue.first { sequence = lost } else if nextNew < chunkCount { sequence = nextNew } else { return }
             let length = chunkLength(sequence)
@@ -268,24 +329,44 @@ public struct TransferSender: Sendable {
             }
             if sequence == lossQueue.first {
                 lossQueue.removeFirst()
-                wasRetransmitted[sequence] = true
-                retransmitted += 1
             } else {
-                hasher.update(data: data[chunkRange(sequence)])
                 nextNew += 1
             }
+            let isRetransmission = lastPacket[sequence] >= 0
+            if isRetransmission {
+                wasRetransmitted[sequence] = true
+                retransmitted += 1
+            }
+            hashInline(through: sequence)
             lastSent[sequence] = now
             lastPacket[sequence] = nextPacket
             inFlightCount += 1
             flight.append(FlightEntry(sequence: sequence, sentAt: now, packet: nextPacket))
             nextPacket += 1
             congestion.onSent(length, now: now)
-            directives.append(.send(chunkMessage(sequence)))
+            chunksSent += 1
+            // Ask for an acknowledgement at once when nothing more can go until one comes.
+            // (A retransmission too: it fills a gap the sender is waiting on.)
+            let waiting = inFlightCount >= configuration.window || !congestion.canSend(configuration.chunkSize)
+                || (lossQueue.isEmpty && nextNew >= chunkCount)
+            directives.append(.send(chunkMessage(sequence, ackNow: waiting || isRetransmission)))
+        }
+    }
+
+    /// The inline digest follows the forward scan: every chunk up to `sequence`.
+    private mutating func hashInline(through sequence: Int) {
+        guard configuration.digest == .inline, digest == nil else { return }
+        while hashedChunks <= sequence && hashedChunks < chunkCount {
+            hasher.update(data: data[chunkRange(hashedChunks)])
+            hashedChunks += 1
         }
     }
 
     private mutating func sendEnd(now: Instant, into directives: inout [TransferDirective]) {
-        if digest == nil { digest = Array(hasher.finalize()) }
+        if digest == nil {
+            hashInline(through: chunkCount - 1)
+            digest = Array(hasher.finalize())
+        }
         phase = .ending
         endSentAt = now
         directives.append(.send(.end(.init(transferID: transferID, totalBytes: UInt64(data.count), digest: digest ?? []))))
@@ -298,9 +379,10 @@ public struct TransferSender: Sendable {
 
     private func chunkLength(_ sequence: Int) -> Int { chunkRange(sequence).count }
 
-    private func chunkMessage(_ sequence: Int) -> TransferMessage {
+    private func chunkMessage(_ sequence: Int, ackNow: Bool) -> TransferMessage {
         .chunk(.init(transferID: transferID, sequence: UInt32(sequence), chunkCount: UInt32(chunkCount),
-                     totalBytes: UInt64(data.count), chunkSize: UInt32(configuration.chunkSize), payload: data[chunkRange(sequence)]))
+                     totalBytes: UInt64(data.count), chunkSize: UInt32(configuration.chunkSize),
+                     flags: ackNow ? .ackNow : [], payload: data[chunkRange(sequence)]))
     }
 
     // MARK: Timer
@@ -318,7 +400,7 @@ public struct TransferSender: Sendable {
             }
         case .ending:
             if let sent = endSentAt { deadline = min(deadline, sent + endTimeout) }
-        case .finished:
+        case .awaitingDigest, .finished:
             break
         }
         return deadline
