@@ -114,7 +114,6 @@ public struct TransferSender: Sendable {
 
     public var isFinished: Bool { phase == .finished }
     public var totalBytes: Int { data.count }
-    public var object: [UInt8] { data }
 
     /// The object's SHA-256, from the driver (`DigestMode.external`).
     public mutating func onDigest(_ digest: [UInt8], now: Instant) -> [TransferDirective] {
@@ -229,7 +228,7 @@ public struct TransferSender: Sendable {
     /// (those in flight stay in flight: their acknowledgements will tell).
     private mutating func forgetAcknowledgements(retiring epoch: UInt32) {
         retiredEpochs.insert(epoch)
-        for sequence in acked.indices where acked[sequence] { acked[sequence] = false }
+        acked = [Bool](repeating: false, count: chunkCount)
         ackedCount = 0
         ackedBelow = 0
         nextNew = 0
