@@ -87,43 +87,30 @@ public enum WhoQuery {
     }
 
     public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> Answer {
-        let socket = try UDPSocket(bind: config.anyLocalAddress, loop: loop)
-        defer { socket.close() }
-        let keys = WireKeys()
-        func ask(_ server: ClusterConfig.Server, offset: UInt32) {
+        func request(offset: UInt32) -> Envelope {
             let message = DirectoryMessage.whoRequest(offset: offset)
-            if let bytes = try? Wire.encode(Envelope(type: message.type, sender: 0, messageID: UInt64(offset) + 1, payload: message.encoded()), keys: keys) {
-                _ = try? socket.trySend(bytes, to: server.control)
-            }
+            return Envelope(type: message.type, sender: 0, messageID: UInt64(offset) + 1, payload: message.encoded())
         }
         var pages: [Int: [UInt32: [DirectoryMessage.User]]] = [:]
         var totals: [Int: UInt32] = [:]
+        func have(_ id: Int) -> Int { pages[id]?.values.map(\.count).reduce(0, +) ?? 0 }
         func complete(_ id: Int) -> Bool {
             guard let total = totals[id] else { return false }
-            return (pages[id]?.values.map(\.count).reduce(0, +) ?? 0) >= Int(total)
+            return have(id) >= Int(total)
         }
-        let deadline = ContinuousClock.now + timeout
-        var nextSend = ContinuousClock.now
-        while ContinuousClock.now < deadline, !config.servers.allSatisfy({ complete($0.id) }) {
-            if ContinuousClock.now >= nextSend {
-                for server in config.servers where !complete(server.id) {
-                    // The first page, or the next one missing.
-                    let have = pages[server.id]?.values.map(\.count).reduce(0, +) ?? 0
-                    ask(server, offset: UInt32(have))
-                }
-                nextSend = ContinuousClock.now + .milliseconds(100)
-            }
-            while let received = try socket.receiveNow() {
-                guard let server = config.servers.first(where: { $0.control == received.address }),
-                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys),
+        try await ClusterPoll.run(
+            config: config, timeout: timeout, loop: loop, keys: WireKeys(),
+            isDone: { complete($0.id) },
+            // The first page, or the next one missing.
+            ask: { server, send in send(request(offset: UInt32(have(server.id)))) },
+            onReply: { frame, address, send in
+                guard let server = config.servers.first(where: { $0.control == address }),
                       case .whoReply(let total, let offset, let users)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload)
-                else { continue }
+                else { return }
                 totals[server.id] = total
                 pages[server.id, default: [:]][offset] = users
-                if !complete(server.id) { ask(server, offset: offset + UInt32(users.count)) }
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+                if !complete(server.id) { send(request(offset: offset + UInt32(users.count)), address) }
+            })
         var online: Set<String> = [], known: Set<String> = []
         for users in pages.values.flatMap(\.values) {
             for user in users {

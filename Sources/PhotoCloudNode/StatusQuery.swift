@@ -23,30 +23,17 @@ public enum StatusQuery {
     }
 
     public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> View {
-        let socket = try UDPSocket(bind: config.anyLocalAddress, loop: loop)
-        defer { socket.close() }
-        let keys = WireKeys()
-        let request = try Wire.encode(Envelope(type: .statusRequest, sender: 0, messageID: 1, payload: []), keys: keys)
         var replies: [UInt64: ClusterStatus] = [:]
-        let deadline = ContinuousClock.now + timeout
-        var nextSend = ContinuousClock.now
-        while ContinuousClock.now < deadline, replies.count < config.servers.count {
-            if ContinuousClock.now >= nextSend {
-                // Resent every 100 ms to those that have not answered: a request can be lost.
-                for server in config.servers where replies[UInt64(server.id)] == nil {
-                    _ = try? socket.trySend(request, to: server.control)
-                }
-                nextSend = ContinuousClock.now + .milliseconds(100)
-            }
-            while let received = try socket.receiveNow() {
-                guard let frame = try? Wire.decodeFrame(received.bytes, keys: keys), frame.type == .statusReply,
-                      let status = try? ClusterStatus.decode(frame.payload),
-                      let server = config.servers.first(where: { UInt64($0.id) == status.reporter && $0.control == received.address })
-                else { continue }
+        try await ClusterPoll.run(
+            config: config, timeout: timeout, loop: loop, keys: WireKeys(),
+            isDone: { replies[UInt64($0.id)] != nil },
+            ask: { _, send in send(Envelope(type: .statusRequest, sender: 0, messageID: 1, payload: [])) },
+            onReply: { frame, address, _ in
+                guard frame.type == .statusReply, let status = try? ClusterStatus.decode(frame.payload),
+                      let server = config.servers.first(where: { UInt64($0.id) == status.reporter && $0.control == address })
+                else { return }
                 replies[UInt64(server.id)] = status
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+            })
         return merge(replies, config: config)
     }
 
