@@ -28,13 +28,7 @@ public struct BinaryRunner: Sendable {
     /// Starts the binary in the background (a server); output goes to `log`.
     /// The caller stops it (`terminate`, or `kill(pid, SIGKILL)`).
     public func start(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "PHOTOCLOUD_CLUSTER")
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
+        let process = process(arguments, environment: environment)
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
@@ -44,8 +38,14 @@ public struct BinaryRunner: Sendable {
         return process
     }
 
-    public func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
-                    timeout: Duration = .seconds(60)) async throws -> Outcome {
+    /// Starts `photocloud server --id ID --cluster CLUSTER --data DATA` in the background.
+    public func startServer(id: Int, cluster: String, data: String, log: String) throws -> Process {
+        try start(["server", "--id", "\(id)", "--cluster", cluster, "--data", data], log: log)
+    }
+
+    /// The binary with `arguments`, in this environment plus `environment`,
+    /// without any cluster file the tests' own environment names.
+    private func process(_ arguments: [String], environment: [String: String]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -53,6 +53,12 @@ public struct BinaryRunner: Sendable {
         env.removeValue(forKey: "PHOTOCLOUD_CLUSTER")
         for (key, value) in environment { env[key] = value }
         process.environment = env
+        return process
+    }
+
+    public func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+                    timeout: Duration = .seconds(60)) async throws -> Outcome {
+        let process = process(arguments, environment: environment)
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let stdout = Pipe(), stderr = Pipe()
         process.standardOutput = stdout

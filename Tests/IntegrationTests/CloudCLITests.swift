@@ -16,7 +16,7 @@ extension ServerProcesses {
                 let cluster = folder + "/cluster.toml"
                 _ = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
                 let servers = try (1...3).map { id in
-                    try binary.start(["server", "--id", "\(id)", "--cluster", cluster, "--data", folder + "/s\(id)"], log: folder + "/log\(id)")
+                    try binary.startServer(id: id, cluster: cluster, data: folder + "/s\(id)", log: folder + "/log\(id)")
                 }
                 defer { for server in servers where server.isRunning { kill(server.processIdentifier, SIGKILL) } }
                 let message = "meet me at the harbour at seven"

@@ -33,7 +33,7 @@ extension ServerProcesses {
                 let cluster = folder + "/cluster.toml"
                 _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(base)", "--out", cluster])
                 func server(_ id: Int) throws -> Process {
-                    try binary.start(["server", "--id", "\(id)", "--cluster", cluster, "--data", folder + "/s\(id)"], log: folder + "/server\(id)-\(UUID())")
+                    try binary.startServer(id: id, cluster: cluster, data: folder + "/s\(id)", log: folder + "/server\(id)-\(UUID())")
                 }
                 var servers = try [server(1), server(2)]
                 var peers: [Process] = []

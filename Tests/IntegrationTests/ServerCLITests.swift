@@ -43,7 +43,7 @@ extension ServerProcesses {
                 let written = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
                 #expect(written.status == 0, "\(written.stderr)")
                 func start(_ id: Int) throws -> Process {
-                    try binary.start(["server", "--id", "\(id)", "--cluster", cluster, "--data", folder + "/s\(id)"], log: folder + "/log\(id)-\(UUID())")
+                    try binary.startServer(id: id, cluster: cluster, data: folder + "/s\(id)", log: folder + "/log\(id)-\(UUID())")
                 }
                 var servers = try (1...3).map(start)
                 defer { for server in servers where server.isRunning { kill(server.processIdentifier, SIGKILL) } }
