@@ -53,9 +53,7 @@ public final class WorkerPool: Sendable {
         }
     }
 
-    /// Queues `work` without waiting for it (in submission order; with one
-    /// thread, each piece finishes before the next starts).
-    public func submit(_ work: @escaping @Sendable () -> Void) {
+    private func submit(_ work: @escaping @Sendable () -> Void) {
         state.withLock { $0.queue.append(work) }
         available.signal()
     }

@@ -55,18 +55,6 @@ final class DigestPipeline: @unchecked Sendable {
         }
     }
 
-    /// Faults in `object`'s pages ahead of the receiver, off its loop (see
-    /// `ObjectBuffer.populate`), on a queue of its own.
-    static func populate(_ object: ObjectBuffer) {
-        DispatchQueue.global().async {
-            var offset = 0
-            while offset < object.count {
-                object.populate(offset..<offset + step * 4)
-                offset += step * 4
-            }
-        }
-    }
-
     /// Calls `done` with the digest of everything submitted, on the worker queue.
     func finish(_ done: @escaping @Sendable ([UInt8]) -> Void) {
         worker.async { [self] in done(Array(hasher.finalize())) }

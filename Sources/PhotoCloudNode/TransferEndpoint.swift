@@ -154,6 +154,15 @@ public actor TransferEndpoint {
         applySender(directives, id: id)
     }
 
+    /// Faults in a large object's pages ahead of the receiver, off its loop
+    /// (see `ObjectBuffer.populate`), 4 MiB at a time from the start.
+    private static func faultInAhead(_ object: ObjectBuffer) {
+        DispatchQueue.global().async {
+            let step = 4 << 20
+            for offset in stride(from: 0, to: object.count, by: step) { object.populate(offset..<offset + step) }
+        }
+    }
+
     private func receiverDigest(_ digest: [UInt8], id: UInt64) {
         guard incoming[id] != nil else { return }
         let directives = incoming[id]!.machine.onDigest(digest, now: now())
@@ -200,7 +209,7 @@ public actor TransferEndpoint {
                 case .success(let machine):
                     finished[id] = nil
                     incoming[id] = Incoming(machine: machine, peer: address, digest: large ? DigestPipeline() : nil)
-                    if machine.buffer.isLarge { DigestPipeline.populate(machine.buffer) }
+                    if machine.buffer.isLarge { Self.faultInAhead(machine.buffer) }
                 case .failure(let status):
                     logger.debug("refused transfer \(id) from \(address): \(status)")
                     sendMessage(.done(.init(transferID: id, status: status)), to: address)

@@ -39,12 +39,6 @@ public final class ObjectBuffer: @unchecked Sendable {
         }
     }
 
-    /// A buffer holding a copy of `bytes`.
-    public convenience init(copying bytes: some Collection<UInt8>) {
-        self.init(count: bytes.count)
-        UnsafeMutableRawBufferPointer(start: base, count: count).copyBytes(from: bytes)
-    }
-
     deinit {
         if isPooled { Self.spare.give(base, capacity: capacity) } else { base.deallocate() }
     }
@@ -52,7 +46,9 @@ public final class ObjectBuffer: @unchecked Sendable {
     private static func allocateLarge(_ count: Int) -> (base: UnsafeMutableRawPointer, capacity: Int) {
         let capacity = (count + hugePage - 1) / hugePage * hugePage
         let base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: hugePage)
-        adviseHugePages(base, capacity)
+        #if os(Linux)
+        _ = madvise(base, capacity, MADV_HUGEPAGE)   // aligned and whole huge pages: a hint, the contents are the same
+        #endif
         return (base, capacity)
     }
 
@@ -110,7 +106,7 @@ public final class ObjectBuffer: @unchecked Sendable {
     /// The object as an array (a copy).
     public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
-    /// Whether `populate` can fault pages in without writing to them.
+    /// Large (huge pages, reused when freed): worth faulting in ahead with `populate`.
     public var isLarge: Bool { isPooled }
 
     /// Faults in the pages of `range` without changing a byte (Linux
@@ -127,16 +123,6 @@ public final class ObjectBuffer: @unchecked Sendable {
         let end = Int(bitPattern: base) + min(range.upperBound, count)
         guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
         _ = madvise(aligned, end - start, 23)   // MADV_POPULATE_WRITE (Linux 5.14)
-        #endif
-    }
-
-    private static func adviseHugePages(_ base: UnsafeMutableRawPointer, _ count: Int) {
-        #if os(Linux)
-        let page = 4_096
-        let start = (Int(bitPattern: base) + page - 1) & ~(page - 1)
-        let end = (Int(bitPattern: base) + count) & ~(page - 1)
-        guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(aligned, end - start, MADV_HUGEPAGE)
         #endif
     }
 }

@@ -145,7 +145,12 @@ public enum TransferMessage: Sendable, Equatable {
     /// where it lies).
     public func encodeHead(into bytes: inout [UInt8]) {
         guard case .chunk(let chunk) = self else { return encode(into: &bytes) }
-        bytes.appendBigEndian(chunk.transferID)
+        bytes.appendBigEndian(transferID)
+        Self.appendHeader(of: chunk, to: &bytes)
+    }
+
+    /// A chunk's header after the transfer id.
+    private static func appendHeader(of chunk: Chunk, to bytes: inout [UInt8]) {
         bytes.appendBigEndian(chunk.sequence)
         bytes.appendBigEndian(chunk.chunkCount)
         bytes.appendBigEndian(chunk.totalBytes)
@@ -158,11 +163,7 @@ public enum TransferMessage: Sendable, Equatable {
         bytes.appendBigEndian(transferID)
         switch self {
         case .chunk(let chunk):
-            bytes.appendBigEndian(chunk.sequence)
-            bytes.appendBigEndian(chunk.chunkCount)
-            bytes.appendBigEndian(chunk.totalBytes)
-            bytes.appendBigEndian(chunk.chunkSize)
-            bytes.append(chunk.flags.rawValue)
+            Self.appendHeader(of: chunk, to: &bytes)
             bytes.append(contentsOf: chunk.payload)
         case .ack(let ack):
             bytes.appendBigEndian(ack.epoch)
