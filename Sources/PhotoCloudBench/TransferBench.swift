@@ -54,12 +54,7 @@ public struct TransferBench: Sendable {
 
     public func run(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> Result {
         var random = SeededRandom(seed: 42)
-        var data = [UInt8](repeating: 0, count: size)
-        data.withUnsafeMutableBytes { raw in
-            let words = raw.bindMemory(to: UInt64.self)
-            for index in words.indices { words[index] = random.next() }
-            for index in (words.count * 8)..<raw.count { raw[index] = UInt8(truncatingIfNeeded: random.next()) }
-        }
+        let data = random.bytes(size)
         // The median of a few runs: on a shared two-core machine single runs
         // of the same transfer varied by 2x.
         var measured: [(seconds: Double, report: TransferEndpoint.TransferReport, intact: Bool, cpu: Double)] = []

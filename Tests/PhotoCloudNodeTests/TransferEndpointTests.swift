@@ -10,7 +10,7 @@ import Testing
 struct TransferEndpointTests {
     static func object(_ count: Int, seed: UInt64) -> [UInt8] {
         var random = SeededRandom(seed: seed)
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+        return random.bytes(count)
     }
 
     static func endpoints(faults: FaultProfile? = nil, maxBytes: Int = 256 << 20) throws -> (TransferEndpoint, TransferEndpoint) {
@@ -118,21 +118,22 @@ struct TransferEndpointTests {
         await sender.start()
         await first.start()
         let port = first.socket.localAddress
-        let restarted = Restarted()
-        let halfway = Once()
-        let report = try await sender.send(data, to: port) { acknowledged, total in
-            // The receiving process dies a third of the way and comes back on its port.
-            if acknowledged * 3 >= total, halfway.first() {
-                Task {
-                    await first.close()
-                    let again = TransferEndpoint(socket: try UDPSocket(bind: port, options: .init(receiveBufferSize: 4 << 20)))
-                    await again.start()
-                    await restarted.set(again)
-                }
+        let (third, reached) = AsyncStream.makeStream(of: Void.self)
+        let once = Once()
+        let sending = Task {
+            defer { reached.finish() }
+            return try await sender.send(data, to: port) { acknowledged, total in
+                if acknowledged * 3 >= total, once.first() { reached.yield() }
             }
         }
+        // The receiving process dies a third of the way and comes back on its port
+        // (here, so that a failed bind fails the test rather than a task nobody reads).
+        for await _ in third { break }
+        await first.close()
+        let again = TransferEndpoint(socket: try UDPSocket(bind: port, options: .init(receiveBufferSize: 4 << 20)))
+        await again.start()
+        let report = try await sending.value
         #expect(report.chunksSent > 400, "everything the first receiver had is sent again")
-        let again = try #require(await restarted.endpoint)
         var iterator = again.deliveries.makeAsyncIterator()
         let delivery = try #require(await iterator.next())
         #expect(delivery.object.withUnsafeBytes { Array(SHA256.hash(data: $0)) } == Array(SHA256.hash(data: data)))
@@ -145,9 +146,4 @@ struct TransferEndpointTests {
 final class Once: Sendable {
     private let taken = Mutex(false)
     func first() -> Bool { taken.withLock { taken in defer { taken = true }; return !taken } }
-}
-
-actor Restarted {
-    var endpoint: TransferEndpoint?
-    func set(_ endpoint: TransferEndpoint) { self.endpoint = endpoint }
 }

@@ -7,7 +7,7 @@ import Testing
 struct TransferSimulationTests {
     static func object(_ count: Int, seed: UInt64) -> [UInt8] {
         var random = SeededRandom(seed: seed)
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+        return random.bytes(count)
     }
 
     typealias Faults = SimulatedNetwork<(MessageType, [UInt8])>.Faults
