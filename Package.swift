@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libpng through pkg-config; the shim header re-exports the macros Swift cannot import.
@@ -44,15 +45,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // SQLite through GRDB: the server's directory (and, to come, mailbox), the peer's album.
+        .target(
+            name: "PhotoCloudStore",
+            dependencies: ["PhotoCloudProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Steganography",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
             name: "PhotoCloudNode",
             dependencies: [
-                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "Steganography",
+                "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "PhotoCloudStore", "Steganography",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),

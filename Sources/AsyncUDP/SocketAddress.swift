@@ -81,6 +81,16 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The address as bytes (family, host, port): what a cookie or a MAC binds to.
+    public var identityBytes: [UInt8] {
+        switch self {
+        case .v4(let host, let port):
+            return [4] + withUnsafeBytes(of: host) { Array($0) } + [UInt8(port >> 8), UInt8(port & 0xFF)]
+        case .v6(let host, let port, _):
+            return [6] + host.bytes + [UInt8(port >> 8), UInt8(port & 0xFF)]
+        }
+    }
+
     /// The same host with another port.
     public func with(port: UInt16) -> SocketAddress {
         switch self {

@@ -79,16 +79,16 @@ public struct ClusterBench: Sendable {
             throw NodeError(.io, "--faults kill needs the bench's own cloud (leave out --cluster)")
         }
         let attempt = EncryptionAttempt.Configuration(giveUpAfter: deadline)
+        // Checking answers (the clients extract every payload) is the bench's own work: below the servers' event loops.
+        let checkers = WorkerPool(name: "bench-check", threads: 2, nice: 10)
         var endpoints: [EncryptionClient] = []
         for index in 0..<max(1, clientEndpoints) {
             let loop = try EventLoop(name: "bench-client-\(index)")
-            let client = try EncryptionClient(config: config, loop: loop, direct: !balancing, attempt: attempt)
+            let client = try EncryptionClient(config: config, loop: loop, direct: !balancing, attempt: attempt, checkers: checkers)
             await client.start()
             endpoints.append(client)
         }
         let payloads = try makePayloads()
-        // Checking answers is the bench's own work: below the servers' event loops.
-        let checkers = WorkerPool(name: "bench-check", threads: 2, nice: 10)
         let start = ContinuousClock.now + .milliseconds(50)
         progress("\(clients) clients x \(requests) requests, \(interval) apart")
 
@@ -111,7 +111,7 @@ public struct ClusterBench: Sendable {
                     let at = start + offset + interval * number
                     group.addTask {
                         try? await Task.sleep(until: at)
-                        return await Self.request(payload, key: key, id: RequestID(client: clientID, number: UInt64(number)), via: endpoint, checkers: checkers)
+                        return await Self.request(payload, key: key, id: RequestID(client: clientID, number: UInt64(number)), via: endpoint)
                     }
                 }
             }
@@ -120,9 +120,13 @@ public struct ClusterBench: Sendable {
             return all
         }
         let kill = await faultTask?.value
-        for endpoint in endpoints { await endpoint.close() }
+        var rejected = 0
+        for endpoint in endpoints {
+            rejected += await endpoint.rejectedAnswers
+            await endpoint.close()
+        }
         return summarize(outcomes, servers: balancing ? config.servers.map(\.id) : [config.servers[0].id], start: start,
-                         kill: kill, payloadBytes: payloads[0].count)
+                         kill: kill, payloadBytes: payloads[0].count, rejectedAnswers: rejected)
     }
 
     struct Outcome: Sendable {
@@ -142,17 +146,12 @@ public struct ClusterBench: Sendable {
         var rejoin: Duration?
     }
 
-    private static func request(_ payload: [UInt8], key: [UInt8], id: RequestID, via client: EncryptionClient, checkers: WorkerPool) async -> Outcome {
+    private static func request(_ payload: [UInt8], key: [UInt8], id: RequestID, via client: EncryptionClient) async -> Outcome {
         do {
+            // The client returns an answer only once the payload came back out of it with the key.
             let answer = try await client.encrypt(payload, key: key, id: id)
-            // Correct means: the payload comes back out with the client's key.
-            let png = answer.png
-            let correct = await checkers.run {
-                (try? StegoPNG(codec: PNGCodec(encoder: PNGEncoder(threads: 1))).extract(from: png, key: StegoKey(material: key))) == payload
-            }
             return Outcome(id: id, latency: answer.answeredAt - answer.startedAt, answeredAt: answer.answeredAt, server: answer.server,
-                           correct: correct, error: correct ? nil : "request \(id): the answer from server \(answer.server) does not carry the payload",
-                           acceptances: answer.acceptances, retries: answer.retries)
+                           correct: true, error: nil, acceptances: answer.acceptances, retries: answer.retries)
         } catch {
             return Outcome(id: id, latency: nil, answeredAt: nil, server: nil, correct: false, error: "\(error)", acceptances: [], retries: 0)
         }
@@ -203,20 +202,20 @@ public struct ClusterBench: Sendable {
         }
     }
 
-    private func summarize(_ outcomes: [Outcome], servers: [Int], start: ContinuousClock.Instant, kill: KillReport?, payloadBytes: Int) -> Result {
+    private func summarize(_ outcomes: [Outcome], servers: [Int], start: ContinuousClock.Instant, kill: KillReport?, payloadBytes: Int,
+                           rejectedAnswers: Int) -> Result {
         var latencies = LatencySamples(capacity: outcomes.count)
         var perServer: [String: Int] = [:]
         for server in servers { perServer[String(server)] = 0 }
-        var answered = 0, wrong = 0
+        var answered = 0
         for outcome in outcomes {
             if outcome.correct, let latency = outcome.latency, latency <= deadline, let server = outcome.server {
                 answered += 1
                 latencies.record(latency)
                 perServer[String(server), default: 0] += 1
-            } else if outcome.server != nil, !outcome.correct {
-                wrong += 1
             }
         }
+        let wrong = rejectedAnswers
         let last = outcomes.compactMap(\.answeredAt).max() ?? start
         let seconds = max(1e-6, (last - start).seconds)
         let counts = perServer.values

@@ -1,32 +1,42 @@
 import AsyncUDP
 import Crypto
 import Foundation
+import PhotoCloudProtocol
 import TOMLKit
 
-/// The servers of a cloud and the secret they share (the cluster file of
-/// docs/operations.md):
+/// The servers of a cloud, their public keys and the secret they share (the
+/// cluster file of docs/operations.md):
 ///
 ///     [cluster]
-///     secret = "<64 hex digits>"
+///     secret = "<64 hex digits>"      # servers only; a public file leaves it out
 ///     [[server]]
 ///     id = 1
 ///     control = "127.0.0.1:7101"
 ///     data    = "127.0.0.1:7201"
+///     key     = "<64 hex digits>"     # the server's Ed25519 public key
+///
+/// Each server's signing key is derived from the secret and its id, so the
+/// servers need no other key file; clients check the servers' signed answers
+/// with the public keys, and never need the secret.
 public struct ClusterConfig: Sendable, Equatable {
     public struct Server: Sendable, Equatable {
         public var id: Int
         public var control: SocketAddress
         public var data: SocketAddress
+        /// The Ed25519 public key the server signs its answers to clients with (32 bytes).
+        public var key: [UInt8]
 
-        public init(id: Int, control: SocketAddress, data: SocketAddress) {
+        public init(id: Int, control: SocketAddress, data: SocketAddress, key: [UInt8]) {
             self.id = id
             self.control = control
             self.data = data
+            self.key = key
         }
     }
 
-    /// 32 bytes that authenticate server-to-server traffic.
-    public var secret: [UInt8]
+    /// 32 bytes that authenticate server-to-server traffic; nil in a public
+    /// cluster file (enough for clients, not for a server).
+    public var secret: [UInt8]?
     /// Sorted by id: the order of the token ring.
     public var servers: [Server]
     /// Where the configuration came from, for messages ("built-in local layout" or a path).
@@ -36,13 +46,38 @@ public struct ClusterConfig: Sendable, Equatable {
     public static let maxServers = 99
     public static let defaultBasePort: UInt16 = 7100
 
-    public init(secret: [UInt8], servers: [Server], source: String) {
+    public init(secret: [UInt8]?, servers: [Server], source: String) {
         self.secret = secret
         self.servers = servers.sorted { $0.id < $1.id }
         self.source = source
     }
 
     public func server(id: Int) -> Server? { servers.first { $0.id == id } }
+
+    /// Server `id`'s signing key, derived from the secret (nil without it).
+    public func signingKey(forServer id: Int) -> Curve25519.Signing.PrivateKey? {
+        secret.flatMap { try? Self.signingKey(secret: $0, server: id) }
+    }
+
+    static func signingKey(secret: [UInt8], server id: Int) throws -> Curve25519.Signing.PrivateKey {
+        let seed = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: Array("photocloud server key v1".utf8),
+                                          info: UInt64(id).bigEndianBytes, outputByteCount: 32)
+        return try seed.withUnsafeBytes { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
+    }
+
+    /// The keys a node of this cloud frames datagrams with: every server's
+    /// public key, and for server `asServer` the secret and its signing key.
+    public func wireKeys(asServer id: Int? = nil) -> WireKeys {
+        var servers: [UInt64: Curve25519.Signing.PublicKey] = [:]
+        for server in self.servers {
+            if let key = try? Curve25519.Signing.PublicKey(rawRepresentation: server.key) { servers[UInt64(server.id)] = key }
+        }
+        guard let id else { return WireKeys(servers: servers) }
+        return WireKeys(clusterSecret: secret, signing: signingKey(forServer: id), servers: servers)
+    }
+
+    /// The same cloud without its secret: what users of the cloud are given.
+    public var publicFile: ClusterConfig { ClusterConfig(secret: nil, servers: servers, source: source) }
 
     /// A layout of `count` servers on 127.0.0.1: control at base+id, data at base+100+id.
     public static func local(servers count: Int, basePort: UInt16 = defaultBasePort, secret: [UInt8], source: String) throws(NodeError) -> ClusterConfig {
@@ -52,23 +87,22 @@ public struct ClusterConfig: Sendable, Equatable {
         guard Int(basePort) + 100 + count <= Int(UInt16.max), basePort > 0 else {
             throw NodeError(.clusterFile, "base port \(basePort) leaves no room for \(count) servers (ports base+1 ... base+100+\(count))")
         }
-        let servers = (1...count).map { id in
-            Server(
-                id: id,
-                control: .ipv4Loopback(port: basePort + UInt16(id)),
-                data: .ipv4Loopback(port: basePort + 100 + UInt16(id))
-            )
+        var servers: [Server] = []
+        for id in 1...count {
+            guard let key = try? signingKey(secret: secret, server: id) else { throw NodeError(.clusterFile, "cannot derive server \(id)'s key") }
+            servers.append(Server(id: id, control: .ipv4Loopback(port: basePort + UInt16(id)),
+                                  data: .ipv4Loopback(port: basePort + 100 + UInt16(id)), key: Array(key.publicKey.rawRepresentation)))
         }
         return ClusterConfig(secret: secret, servers: servers, source: source)
     }
 
+    public static let builtInSource = "built-in local layout"
+
     /// The built-in layout used when no cluster file is found: 3 servers on
-    /// 127.0.0.1 and a development secret everyone can know. Loopback only.
-    public static func builtInLocal() -> ClusterConfig {
-        let secret = Array(SHA256.hash(data: Array("photocloud built-in local development cluster".utf8)))
-        // 3 servers on the default ports always fit.
-        return (try? local(servers: 3, secret: secret, source: "built-in local layout"))
-            ?? ClusterConfig(secret: secret, servers: [], source: "built-in local layout")
+    /// 127.0.0.1 at the default ports, with `secret` (which `ClusterFile`
+    /// makes on first use and keeps in the user's home). Loopback only.
+    public static func builtInLocal(secret: [UInt8]) throws(NodeError) -> ClusterConfig {
+        try local(servers: 3, secret: secret, source: builtInSource)
     }
 
     /// Any local address of the servers' family, port 0: what a client binds so
@@ -87,7 +121,7 @@ public struct ClusterConfig: Sendable, Equatable {
 
     private struct RawFile: Decodable {
         struct Cluster: Decodable { var secret: String? }
-        struct Server: Decodable { var id: Int?; var control: String?; var data: String? }
+        struct Server: Decodable { var id: Int?; var control: String?; var data: String?; var key: String? }
         var cluster: Cluster?
         var server: [Server]?
     }
@@ -103,9 +137,12 @@ public struct ClusterConfig: Sendable, Equatable {
         } catch {
             throw fail("unexpected contents (\(Self.describe(error)))")
         }
-        guard let secretText = raw.cluster?.secret else { throw fail("missing [cluster] secret") }
-        guard let secret = Self.hexBytes(secretText), secret.count == secretLength else {
-            throw fail("secret must be \(secretLength * 2) hex digits (got \(secretText.count) characters); `photocloud cluster init` writes a fresh one")
+        var secret: [UInt8]?
+        if let secretText = raw.cluster?.secret {
+            guard let bytes = Self.hexBytes(secretText), bytes.count == secretLength else {
+                throw fail("secret must be \(secretLength * 2) hex digits (got \(secretText.count) characters); `photocloud cluster init` writes a fresh one")
+            }
+            secret = bytes
         }
         guard let rawServers = raw.server, !rawServers.isEmpty else { throw fail("no [[server]] entries") }
         guard rawServers.count <= maxServers else { throw fail("\(rawServers.count) servers, at most \(maxServers) are supported") }
@@ -126,7 +163,20 @@ public struct ClusterConfig: Sendable, Equatable {
                 throw fail("server \(id): \(error)")
             }
             guard control.port != 0, data.port != 0 else { throw fail("server \(id): port 0 is not a reachable address") }
-            servers.append(Server(id: id, control: control, data: data))
+            let derived = secret.flatMap { try? Array(Self.signingKey(secret: $0, server: id).publicKey.rawRepresentation) }
+            var key: [UInt8]
+            if let keyText = entry.key {
+                guard let bytes = Self.hexBytes(keyText), bytes.count == 32, (try? Curve25519.Signing.PublicKey(rawRepresentation: bytes)) != nil else {
+                    throw fail("server \(id): key must be 64 hex digits (an Ed25519 public key)")
+                }
+                if let derived, derived != bytes { throw fail("server \(id): key does not belong to this file's secret (copy the keys from `photocloud cluster public`)") }
+                key = bytes
+            } else if let derived {
+                key = derived
+            } else {
+                throw fail("server \(id) has no key, and there is no secret to derive it from; `photocloud cluster public` writes a file with every key")
+            }
+            servers.append(Server(id: id, control: control, data: data, key: key))
         }
         let addresses = servers.flatMap { [$0.control, $0.data] }
         if let clash = Dictionary(grouping: addresses, by: { $0 }).first(where: { $0.value.count > 1 }) {
@@ -135,15 +185,25 @@ public struct ClusterConfig: Sendable, Equatable {
         return ClusterConfig(secret: secret, servers: servers, source: source)
     }
 
-    /// The TOML text of this configuration.
+    /// The TOML text of this configuration (without a secret if it has none).
     public func rendered() -> String {
-        var text = """
-            # photocloud cluster file: the servers of one cloud.
-            # Keep the secret private: it authenticates server-to-server traffic.
-            [cluster]
-            secret = "\(secret.map { String(format: "%02x", $0) }.joined())"
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        var text: String
+        if let secret {
+            text = """
+                # photocloud cluster file: the servers of one cloud.
+                # Keep the secret private: it authenticates server-to-server traffic.
+                # Give users the file without it (`photocloud cluster public`).
+                [cluster]
+                secret = "\(hex(secret))"
 
-            """
+                """
+        } else {
+            text = """
+                # photocloud cluster file (public): the servers of one cloud and their keys.
+
+                """
+        }
         for server in servers {
             text += """
 
@@ -151,6 +211,7 @@ public struct ClusterConfig: Sendable, Equatable {
                 id = \(server.id)
                 control = "\(server.control)"
                 data = "\(server.data)"
+                key = "\(hex(server.key))"
 
                 """
         }

@@ -4,10 +4,13 @@ import PNGCodec
 /// Finding, reading and writing cluster files.
 ///
 /// Lookup order: an explicit path (`--cluster`), then `PHOTOCLOUD_CLUSTER`,
-/// then `./cluster.toml`, then the built-in local layout.
+/// then `./cluster.toml`, then the built-in local layout, whose secret is made
+/// on first use and kept owner-only in the user's home
+/// (`PHOTOCLOUD_HOME`, else ~/.photocloud: `local-cluster.secret`).
 public enum ClusterFile {
     public static let environmentVariable = "PHOTOCLOUD_CLUSTER"
     public static let defaultName = "cluster.toml"
+    public static let localSecretName = "local-cluster.secret"
 
     /// The configuration in force for a command.
     public static func resolve(
@@ -21,7 +24,31 @@ public enum ClusterFile {
         }
         let local = (currentDirectory as NSString).appendingPathComponent(defaultName)
         if FileManager.default.fileExists(atPath: local) { return try load(local) }
-        return ClusterConfig.builtInLocal()
+        return try ClusterConfig.builtInLocal(secret: localSecret(home: home(environment)))
+    }
+
+    /// The user's photocloud home: `PHOTOCLOUD_HOME`, else ~/.photocloud.
+    public static func home(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let home = environment["PHOTOCLOUD_HOME"], !home.isEmpty { return home }
+        return ((environment["HOME"] ?? ".") as NSString).appendingPathComponent(".photocloud")
+    }
+
+    /// The built-in layout's secret in `home`, made on first use (owner-only;
+    /// refused if others can read it). Every process of this user on this
+    /// machine finds the same one; nobody else knows it.
+    public static func localSecret(home: String) throws(NodeError) -> [UInt8] {
+        let path = (home as NSString).appendingPathComponent(localSecretName)
+        if !FileManager.default.fileExists(atPath: path) {
+            let text = ClusterConfig.randomSecret().map { String(format: "%02x", $0) }.joined() + "\n"
+            try PrivateFile.write(Array(text.utf8), to: path, what: "the built-in cloud's secret")
+        }
+        let bytes = try PrivateFile.read(path, what: "the built-in cloud's secret", limit: 1_024)
+        guard let text = String(validating: bytes, as: UTF8.self),
+              let secret = ClusterConfig.hexBytes(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              secret.count == ClusterConfig.secretLength else {
+            throw NodeError(.clusterFile, "\(path) is damaged (expected 64 hex digits); remove it to make a new secret (restart the local servers then)")
+        }
+        return secret
     }
 
     /// Reads and checks the cluster file at `path`.

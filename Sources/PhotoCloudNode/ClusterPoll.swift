@@ -4,33 +4,60 @@ import PhotoCloudProtocol
 /// Asks every server of a cluster over one socket of its own, again every
 /// 100 ms to those not yet done (a request or its answer can be lost), until
 /// all are done or the deadline passes: the loop of `status` and `who`.
+///
+/// Only answers signed by the server they claim to be from (its key is in the
+/// cluster file), from its control address, that repeat this poll's nonce
+/// are taken: a forged or replayed answer is dropped. A server whose answer
+/// would be more than three times the question first sends a cookie
+/// (`addressCheck`); the poll asks that server again at once with it.
 enum ClusterPoll {
-    /// `ask` sends a server its request (the first, or the next page); every
-    /// frame that arrives goes to `onReply` with its sender's address, which may
-    /// `send` more; `isDone` says whom to stop asking.
+    /// `ask` sends a server its query (the first, or the next page) with the
+    /// header to put in front; every signed answer of that server goes to
+    /// `onReply`, which may ask again with `send`; `isDone` says whom to stop asking.
     static func run(
-        config: ClusterConfig, timeout: Duration, loop: EventLoop, keys: WireKeys,
+        config: ClusterConfig, timeout: Duration, loop: EventLoop,
         isDone: (ClusterConfig.Server) -> Bool,
-        ask: (ClusterConfig.Server, _ send: (Envelope) -> Void) -> Void,
-        onReply: (Frame, SocketAddress, _ send: (Envelope, SocketAddress) -> Void) -> Void
+        ask: (ClusterConfig.Server, QueryHeader, _ send: (MessageType, [UInt8]) -> Void) -> Void,
+        onReply: (ClusterConfig.Server, Frame, _ nonce: UInt64, _ send: (MessageType, [UInt8]) -> Void) -> Void
     ) async throws {
         let socket = try UDPSocket(bind: config.anyLocalAddress, loop: loop)
         defer { socket.close() }
-        func send(_ envelope: Envelope, to address: SocketAddress) {
-            if let bytes = try? Wire.encode(envelope, keys: keys) { _ = try? socket.trySend(bytes, to: address) }
+        let keys = config.wireKeys()
+        var origin = WireOrigin(sender: 0)
+        let nonce = UInt64.random(in: 1...UInt64.max)
+        var cookies: [Int: [UInt8]] = [:]
+        func sender(for server: ClusterConfig.Server) -> (MessageType, [UInt8]) -> Void {
+            { type, body in
+                var bytes: [UInt8] = []
+                let header = QueryHeader(nonce: nonce, cookie: cookies[server.id] ?? [])
+                guard (try? Wire.encode(into: &bytes, header: origin.next(type), keys: keys, writePayload: {
+                    header.append(to: &$0)
+                    $0.append(contentsOf: body)
+                })) != nil else { return }
+                _ = try? socket.trySend(bytes, to: server.control)
+            }
+        }
+        func askAgain(_ server: ClusterConfig.Server) {
+            ask(server, QueryHeader(nonce: nonce, cookie: cookies[server.id] ?? []), sender(for: server))
         }
         let deadline = ContinuousClock.now + timeout
         var nextSend = ContinuousClock.now
         while ContinuousClock.now < deadline, !config.servers.allSatisfy(isDone) {
             if ContinuousClock.now >= nextSend {
-                for server in config.servers where !isDone(server) {
-                    ask(server) { send($0, to: server.control) }
-                }
+                for server in config.servers where !isDone(server) { askAgain(server) }
                 nextSend = ContinuousClock.now + .milliseconds(100)
             }
             while let received = try socket.receiveNow() {
-                guard let frame = try? Wire.decodeFrame(received.bytes, keys: keys) else { continue }
-                onReply(frame, received.address, send)
+                guard let server = config.servers.first(where: { $0.control == received.address }),
+                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys),
+                      frame.auth == .signed, frame.sender == UInt64(server.id) else { continue }
+                if frame.type == .addressCheck {
+                    guard let check = try? AddressCheck.decode(frame.payload), check.nonce == nonce, cookies[server.id] != check.cookie else { continue }
+                    cookies[server.id] = check.cookie
+                    if !isDone(server) { askAgain(server) }
+                    continue
+                }
+                onReply(server, frame, nonce, sender(for: server))
             }
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -1,12 +1,22 @@
 import AsyncUDP
 import Crypto
 import Foundation
+import PNGCodec
 import PhotoCloudProtocol
+import Steganography
 
 /// Asks the cloud to hide payloads: the thin shell around `EncryptionAttempt`
 /// state machines, many at once over one control socket and one data endpoint.
 /// Server failures show only as latency: the attempt retries with the same
 /// request id until some server answers.
+///
+/// Nothing a stranger sends is believed: control answers count only when
+/// signed by the server they name (its key is in the cluster file); the data
+/// endpoint takes only the answer transfer of a request in flight, announced
+/// with a size bound that follows from the payload; and an answer is
+/// returned only after the payload has been extracted from it with the
+/// request's key and found identical (a wrong one is dropped, and the
+/// attempt goes on).
 public actor EncryptionClient {
     public struct Answer: Sendable {
         public var id: RequestID
@@ -26,6 +36,8 @@ public actor EncryptionClient {
         var payload: [UInt8]
         var continuation: CheckedContinuation<Answer, any Error>
         var progress: (@Sendable (Int, Int) -> Void)?
+        /// An answer is being checked.
+        var checking = false
     }
 
     public nonisolated let loop: EventLoop
@@ -36,9 +48,13 @@ public actor EncryptionClient {
     private let config: ClusterConfig
     private let direct: Bool
     private let attemptConfiguration: EncryptionAttempt.Configuration
-    private let keys = WireKeys()
-    private let nodeID = UInt64.random(in: 1...UInt64.max)
-    private var nextMessageID: UInt64 = 0
+    private let keys: WireKeys
+    private var origin = WireOrigin(sender: UInt64.random(in: 1...UInt64.max))
+    private let maxAnswerBytes: Int
+    /// Answers are checked (decoded, the payload extracted) here, off the loop.
+    private let checkers: WorkerPool
+    /// Answers that did not carry their payload, dropped.
+    public private(set) var rejectedAnswers = 0
     private var entries: [RequestID: Entry] = [:]
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var tasks: [Task<Void, Never>] = []
@@ -46,19 +62,32 @@ public actor EncryptionClient {
     private var timers = TimerQueue<RequestID>()
 
     /// `direct`: every request to server 1 only, served without the token (the
-    /// original's baseline without load balancing).
+    /// original's baseline without load balancing; servers honour it only
+    /// when started with `--allow-direct`). `checkers` check answers (a
+    /// pool of its own if not given).
     public init(config: ClusterConfig, loop: EventLoop = .shared, direct: Bool = false,
-                attempt: EncryptionAttempt.Configuration = .init(), maxAnswerBytes: Int = 512 << 20) throws {
+                attempt: EncryptionAttempt.Configuration = .init(), maxAnswerBytes: Int = 512 << 20, checkers: WorkerPool? = nil) throws {
         guard !config.servers.isEmpty else { throw NodeError(.clusterFile, "\(config.source) lists no servers") }
         self.loop = loop
         self.config = config
         self.direct = direct
+        self.maxAnswerBytes = maxAnswerBytes
         attemptConfiguration = attempt
+        keys = config.wireKeys()
+        self.checkers = checkers ?? WorkerPool(name: "photocloud-check", threads: 1)
         let any = config.anyLocalAddress
         let options = UDPSocket.Options(receiveBufferSize: 8 << 20, sendBufferSize: 8 << 20)
         control = try UDPSocket(bind: any, options: options, loop: loop)
         let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
-        data = TransferEndpoint(socket: dataSocket, loop: loop, receiver: .init(maxBytes: maxAnswerBytes))
+        // Answers are announced one by one; nothing else is taken.
+        data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes))
+    }
+
+    /// The largest answer a payload of `bytes` can have: a cover the payload
+    /// fills at least an eighth of (a half at most, and covers come in sizes a
+    /// quarter apart), at under 4 bytes a pixel, with room for small payloads.
+    static func answerBound(payloadBytes bytes: Int, cap: Int) -> Int {
+        min(cap, 128 * bytes + (4 << 20))
     }
 
     /// Starts reading both sockets (call once).
@@ -99,6 +128,8 @@ public actor EncryptionClient {
         let request = EncryptionMessage.Request(id: id, direct: direct, bitsPerChannel: UInt8(clamping: bitsPerChannel),
                                                 payloadBytes: UInt32(payload.count), payloadDigest: Array(SHA256.hash(data: payload)), key: key,
                                                 dataPort: data.socket.localAddress.port)
+        await data.expect(id.answerTransfer, maxBytes: Self.answerBound(payloadBytes: payload.count, cap: maxAnswerBytes),
+                          within: attemptConfiguration.giveUpAfter)
         return try await withCheckedThrowingContinuation { continuation in
             var attempt = EncryptionAttempt(request: request, configuration: attemptConfiguration, now: now())
             let directives = attempt.start()
@@ -117,13 +148,14 @@ public actor EncryptionClient {
     }
 
     private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
-        // Only the cluster's servers answer requests.
-        guard config.servers.contains(where: { $0.control == address }),
-              let frame = try? Wire.decodeFrame(bytes, keys: keys),
+        // Only the cluster's servers answer requests, each signing what it says.
+        guard let server = config.servers.first(where: { $0.control == address }),
+              let frame = try? Wire.decodeFrame(bytes, keys: keys), frame.auth == .signed, frame.sender == UInt64(server.id),
               let message = try? EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
         switch message {
         case .accepted(let accepted):
-            guard entries[accepted.id] != nil else { return }
+            // Whoever it names must be a server of this cloud (the id came from the wire).
+            guard entries[accepted.id] != nil, let named = Int(exactly: accepted.server), config.server(id: named) != nil else { return }
             apply(entries[accepted.id]!.attempt.on(accepted, now: now()), id: accepted.id)
         case .refused(let refused):
             guard entries[refused.id] != nil else { return }
@@ -134,8 +166,29 @@ public actor EncryptionClient {
     }
 
     private func received(_ delivery: TransferEndpoint.Delivery) {
-        guard case .result(let id, let server, let png)? = try? EncryptionObject.decode(delivery.bytes),
-              var entry = entries.removeValue(forKey: id) else { return }
+        guard case .result(let id, let server, let png)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.answerTransfer,
+              let entry = entries[id], !entry.checking else { return }
+        entries[id]?.checking = true
+        let payload = entry.payload, key = entry.attempt.request.key
+        Task(executorPreference: loop) { [weak self, checkers] in
+            // The payload must come back out with the request's key.
+            let carries = await checkers.run {
+                (try? StegoPNG(codec: PNGCodec(encoder: PNGEncoder(threads: 1))).extract(from: png, key: StegoKey(material: key))) == payload
+            }
+            await self?.checked(id, png: png, server: server, carriesPayload: carries)
+        }
+    }
+
+    private func checked(_ id: RequestID, png: [UInt8], server: UInt64, carriesPayload: Bool) async {
+        guard carriesPayload else {
+            rejectedAnswers += 1
+            entries[id]?.checking = false
+            // Take the answer transfer again: the right answer may still come.
+            await data.expect(id.answerTransfer, maxBytes: Self.answerBound(payloadBytes: entries[id]?.payload.count ?? 0, cap: maxAnswerBytes),
+                              within: attemptConfiguration.giveUpAfter)
+            return
+        }
+        guard var entry = entries.removeValue(forKey: id) else { return }
         timers.cancel(id)
         entry.attempt.onAnswer()
         let answer = Answer(
@@ -158,7 +211,7 @@ public actor EncryptionClient {
             case .sendRequest:
                 sendRequest(entry.attempt.request)
             case .sendPayload(let server):
-                guard let address = config.server(id: Int(server))?.data else {
+                guard let named = Int(exactly: server), let address = config.server(id: named)?.data else {
                     apply(entries[id]!.attempt.onPayloadSent(to: server, delivered: false, now: now()), id: id)
                     continue
                 }
@@ -166,7 +219,7 @@ public actor EncryptionClient {
                 let endpoint = data
                 let progress = entry.progress
                 Task(executorPreference: loop) { [weak self] in
-                    let ok = (try? await endpoint.send(object, to: address, progress: progress)) != nil
+                    let ok = (try? await endpoint.send(object, to: address, transferID: id.payloadTransfer, progress: progress)) != nil
                     await self?.payloadSent(id, to: server, ok: ok)
                 }
             case .armTimer(let at):
@@ -181,10 +234,10 @@ public actor EncryptionClient {
     }
 
     private func sendRequest(_ request: EncryptionMessage.Request) {
-        nextMessageID &+= 1
         let message = EncryptionMessage.request(request)
-        guard let bytes = try? Wire.encode(Envelope(type: message.type, sender: nodeID, messageID: nextMessageID, auth: .open,
-                                                    payload: message.encoded()), keys: keys) else { return }
+        var bytes: [UInt8] = []
+        guard (try? Wire.encode(into: &bytes, header: origin.next(message.type), keys: keys,
+                                writePayload: { $0.append(contentsOf: message.encoded()) })) != nil else { return }
         let targets = direct ? Array(config.servers.prefix(1)) : config.servers
         for server in targets { _ = try? control.trySend(bytes, to: server.control) }
     }

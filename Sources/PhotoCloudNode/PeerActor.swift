@@ -15,10 +15,13 @@ public actor PeerActor {
     private let config: ClusterConfig
     private let control: UDPSocket
     private let direct: UDPSocket
-    private let keys = WireKeys()
+    private let keys: WireKeys
+    private var origin = WireOrigin(sender: 0)
     private var sequence: UInt64 = 0
-    private var messageID: UInt64 = 0
+    /// The sequences of the records sent lately: only an answer to one of them counts.
+    private var recentSequences: [UInt64] = []
     private var acknowledged: Set<Int> = []
+    private var deferredBy: Set<Int> = []
     public static let heartbeat = Duration.seconds(1)
 
     /// `host` is the address others reach this machine at.
@@ -29,15 +32,18 @@ public actor PeerActor {
         self.identity = identity
         self.config = config
         self.loop = loop
+        keys = config.wireKeys()
         let any = config.anyLocalAddress
         control = try UDPSocket(bind: any, loop: loop)
         direct = try UDPSocket(bind: any, loop: loop)
         endpoint = "\(host):\(direct.localAddress.port)"
     }
 
-    /// Registers until cancelled; `registered` hears each server's first acknowledgement.
-    /// Throws if a server refuses the name (another key holds it).
-    public func run(registered: @Sendable (Int) -> Void = { _ in }) async throws {
+    /// Registers until cancelled; `registered` hears each server's first
+    /// acknowledgement, `notice` a server's refusal to take the record for now.
+    /// Throws if a server refuses the name for good (another key holds it).
+    /// Only answers signed by the server, to a record sent lately, count.
+    public func run(registered: @Sendable (Int) -> Void = { _ in }, notice: @Sendable (String) -> Void = { _ in }) async throws {
         var nextBeat = ContinuousClock.now
         while !Task.isCancelled {
             if ContinuousClock.now >= nextBeat {
@@ -46,10 +52,15 @@ public actor PeerActor {
             }
             while let received = try control.receiveNow() {
                 guard let server = config.servers.first(where: { $0.control == received.address }),
-                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys),
-                      case .registered(let name, let refusal)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload),
-                      name == identity.user else { continue }
-                if let refusal { throw NodeError(.io, "server \(server.id) refused \(name): \(refusal)") }
+                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys), frame.auth == .signed, frame.sender == UInt64(server.id),
+                      case .registered(let name, let answered, let refusal)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload),
+                      name == identity.user, recentSequences.contains(answered) else { continue }
+                if let refusal {
+                    if refusal.permanent { throw NodeError(.io, "server \(server.id) refused \(name): \(refusal.reason)") }
+                    if deferredBy.insert(server.id).inserted { notice("server \(server.id) did not take \(name) yet: \(refusal.reason)") }
+                    continue
+                }
+                deferredBy.remove(server.id)
                 if acknowledged.insert(server.id).inserted { registered(server.id) }
             }
             try? await Task.sleep(for: .milliseconds(50))
@@ -70,9 +81,11 @@ public actor PeerActor {
             name: identity.user, signingKey: Array(identity.signing.publicKey.rawRepresentation),
             agreementKey: Array(identity.agreement.publicKey.rawRepresentation), endpoint: leaving ? "" : endpoint,
             sequence: sequence, leaving: leaving).signed(with: identity.signing)
+        recentSequences.append(sequence)
+        if recentSequences.count > 8 { recentSequences.removeFirst() }
         let message = DirectoryMessage.register(record)
-        messageID &+= 1
-        let bytes = try Wire.encode(Envelope(type: message.type, sender: 0, messageID: messageID, payload: message.encoded()), keys: keys)
+        var bytes: [UInt8] = []
+        try Wire.encode(into: &bytes, header: origin.next(message.type), keys: keys, writePayload: { $0.append(contentsOf: message.encoded()) })
         for server in config.servers { _ = try? control.trySend(bytes, to: server.control) }
     }
 }
@@ -87,10 +100,6 @@ public enum WhoQuery {
     }
 
     public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> Answer {
-        func request(offset: UInt32) -> Envelope {
-            let message = DirectoryMessage.whoRequest(offset: offset)
-            return Envelope(type: message.type, sender: 0, messageID: UInt64(offset) + 1, payload: message.encoded())
-        }
         var pages: [Int: [UInt32: [DirectoryMessage.User]]] = [:]
         var totals: [Int: UInt32] = [:]
         func have(_ id: Int) -> Int { pages[id]?.values.map(\.count).reduce(0, +) ?? 0 }
@@ -98,18 +107,20 @@ public enum WhoQuery {
             guard let total = totals[id] else { return false }
             return have(id) >= Int(total)
         }
+        func ask(offset: Int, _ send: (MessageType, [UInt8]) -> Void) {
+            send(.whoRequest, UInt32(clamping: offset).bigEndianBytes)
+        }
         try await ClusterPoll.run(
-            config: config, timeout: timeout, loop: loop, keys: WireKeys(),
+            config: config, timeout: timeout, loop: loop,
             isDone: { complete($0.id) },
             // The first page, or the next one missing.
-            ask: { server, send in send(request(offset: UInt32(have(server.id)))) },
-            onReply: { frame, address, send in
-                guard let server = config.servers.first(where: { $0.control == address }),
-                      case .whoReply(let total, let offset, let users)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload)
-                else { return }
+            ask: { server, _, send in ask(offset: have(server.id), send) },
+            onReply: { server, frame, nonce, send in
+                guard case .whoReply(let answered, let total, let offset, let users)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload),
+                      answered == nonce, Int(offset) + users.count <= Int(total) else { return }
                 totals[server.id] = total
                 pages[server.id, default: [:]][offset] = users
-                if !complete(server.id) { send(request(offset: offset + UInt32(users.count)), address) }
+                if !complete(server.id) { ask(offset: Int(offset) + users.count, send) }
             })
         var online: Set<String> = [], known: Set<String> = []
         for users in pages.values.flatMap(\.values) {

@@ -1,48 +1,111 @@
 import AsyncUDP
+import Logging
 import PhotoCloudProtocol
+import PhotoCloudStore
 
 /// The directory of a server: registrations and `who` from anyone (records
-/// are signed by their owners), and the copy a restarted server asks the
-/// others for (cluster scheme). The logic is `Directory`'s.
+/// are signed by their owners), the copy a restarted server asks the others
+/// for (cluster scheme), and the bindings kept in the server's database, so
+/// that a full restart of the cloud does not free every name. The logic is
+/// `Directory`'s.
 extension ServerActor {
-    func handleDirectory(_ message: DirectoryMessage, from address: SocketAddress, fromServer: Bool) {
+    /// At start: the bindings this server saved (offline until heard again).
+    static func restoredDirectory(from store: ServerStore, server id: Int, logger: Logger) -> Directory {
+        var directory = Directory()
+        do {
+            for record in try store.records() { directory.restore(record) }
+        } catch {
+            logger.error("server \(id): the saved directory cannot be read (\(error.message)); names are learnt again from the others")
+        }
+        return directory
+    }
+
+    func register(_ record: Directory.Record, requestBytes: Int, from address: SocketAddress) {
+        // New names are few in honest use and each is a disk write: a host binds a few a second at most.
+        if directory.entries[record.name] == nil, !newNames.allow(address.with(port: 0), cost: 1, now: now()) {
+            defences.rateLimited += 1
+            confirm(record, refusal: .init("too many new names from \(address.hostString) just now; try again in a minute", permanent: false),
+                    requestBytes: requestBytes, to: address)
+            return
+        }
+        let outcome = directory.register(record, now: now())
+        if outcome.isTaken, record.leaving { logger.info("server \(id): \(record.name) left") }
+        switch outcome {
+        case .bound:
+            // Told only once it is on disk: a confirmed name survives a full restart.
+            let store = self.store
+            Task(executorPreference: loop) { [weak self] in
+                do {
+                    try await store.save(record)
+                    await self?.confirm(record, refusal: nil, requestBytes: requestBytes, to: address)
+                } catch let error as StoreError {
+                    await self?.bindingFailed(record, error, requestBytes: requestBytes, to: address)
+                } catch {}
+            }
+        case .updated:
+            save(record)
+            confirm(record, refusal: nil, requestBytes: requestBytes, to: address)
+        case .accepted, .stale:
+            confirm(record, refusal: nil, requestBytes: requestBytes, to: address)
+        case .refused(let why):
+            confirm(record, refusal: .init(why, permanent: true), requestBytes: requestBytes, to: address)
+        case .deferred(let why):
+            confirm(record, refusal: .init(why, permanent: false), requestBytes: requestBytes, to: address)
+        }
+    }
+
+    private func confirm(_ record: Directory.Record, refusal: DirectoryMessage.Refusal?, requestBytes: Int, to address: SocketAddress) {
+        let message = DirectoryMessage.registered(name: record.name, sequence: record.sequence, refusal: refusal)
+        sendSigned(message.type, message.encoded(), to: address, requestBytes: requestBytes)
+    }
+
+    private func bindingFailed(_ record: Directory.Record, _ error: StoreError, requestBytes: Int, to address: SocketAddress) {
+        directory.unbind(record.name, key: record.signingKey)
+        logger.error("server \(id): cannot save the binding of \(record.name): \(error.message)")
+        let why = "server \(id) cannot record the name now (\(error.code == .full ? "its disk is full" : "a storage error")); try again later"
+        confirm(record, refusal: .init(why, permanent: false), requestBytes: requestBytes, to: address)
+    }
+
+    /// Saves a changed record in the background (its binding is on disk already).
+    private func save(_ record: Directory.Record) {
+        let store = self.store
+        let logger = self.logger
+        Task { do { try await store.save(record) } catch { logger.warning("cannot save \(record.name)'s record: \(error)") } }
+    }
+
+    func answerWho(_ query: QueryHeader, offset: UInt32, requestBytes: Int, from address: SocketAddress) {
+        let at = now()
+        let start = min(Int(offset), directory.names.count)
+        let users = directory.page(from: start, limit: DirectoryMessage.usersPerReply, now: at).map { DirectoryMessage.User(name: $0.name, online: $0.online) }
+        let reply = DirectoryMessage.whoReply(nonce: query.nonce, total: UInt32(clamping: directory.names.count), offset: UInt32(start), users: users)
+        answer(reply.type, reply.encoded(), query: query, requestBytes: requestBytes, to: address)
+    }
+
+    /// Another server asks for the records (it restarted), or sends them.
+    func handleDirectorySync(_ message: DirectoryMessage, from server: UInt64) {
         let at = now()
         switch message {
-        case .register(let record):
-            let outcome = directory.register(record, now: at)
-            let refusal: String? = if case .refused(let why) = outcome { why } else { nil }
-            if case .accepted = outcome, record.leaving { logger.info("server \(id): \(record.name) left") }
-            sendDirectory(.registered(name: record.name, refusal: refusal), auth: .open, to: address)
-        case .whoRequest(let offset):
-            let (online, offline) = directory.who(now: at)
-            let users = (online.map { DirectoryMessage.User(name: $0, online: true) } + offline.map { .init(name: $0, online: false) })
-                .sorted { $0.name < $1.name }
-            let start = min(Int(offset), users.count)
-            let page = Array(users[start..<min(start + DirectoryMessage.usersPerReply, users.count)])
-            sendDirectory(.whoReply(total: UInt32(users.count), offset: UInt32(start), users: page), auth: .open, to: address)
         case .syncRequest:
-            guard fromServer else { return }
-            let held = directory.entries.values.sorted { $0.record.name < $1.record.name }.map {
+            let held = directory.names.compactMap { directory.entries[$0] }.map {
                 DirectoryMessage.Held(record: $0.record,
                                       ageMilliseconds: $0.lastHeard.map { UInt32(clamping: at.since($0).nanoseconds / 1_000_000) } ?? .max)
             }
             for start in stride(from: 0, to: held.count, by: DirectoryMessage.recordsPerSync) {
-                sendDirectory(.sync(Array(held[start..<min(start + DirectoryMessage.recordsPerSync, held.count)])), auth: .cluster, to: address)
+                let part = DirectoryMessage.sync(Array(held[start..<min(start + DirectoryMessage.recordsPerSync, held.count)]))
+                sendToServer(server, part.type, part.encoded())
             }
         case .sync(let held):
-            guard fromServer else { return }
-            for entry in held { directory.merge(entry.record, age: .milliseconds(Int64(entry.ageMilliseconds)), now: at) }
-        case .registered, .whoReply:
+            for entry in held {
+                let outcome = directory.merge(entry.record, age: .milliseconds(Int64(entry.ageMilliseconds)), now: at)
+                if outcome == .bound || outcome == .updated { save(entry.record) }
+            }
+        default:
             return
         }
     }
 
     /// At start: the others' records, so that `who` is right before the peers' next heartbeats.
     func askForDirectory() {
-        for address in otherServers { sendDirectory(.syncRequest, auth: .cluster, to: address) }
-    }
-
-    private func sendDirectory(_ message: DirectoryMessage, auth: AuthScheme, to address: SocketAddress) {
-        send(message.type, message.encoded(), auth: auth, to: address)
+        for server in otherServers { sendToServer(server.id, .directorySyncRequest, DirectoryMessage.syncRequest.encoded()) }
     }
 }

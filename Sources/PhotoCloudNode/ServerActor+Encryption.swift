@@ -23,25 +23,30 @@ extension ServerActor {
     }
 
     private func received(_ delivery: TransferEndpoint.Delivery) {
-        guard case .payload(let id, let payload)? = try? EncryptionObject.decode(delivery.bytes) else {
+        guard case .payload(let id, let payload)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.payloadTransfer else {
             logger.debug("server \(id) ignored a data object from \(delivery.from) that is not a payload")
             return
         }
-        applyJobs(jobs.onPayload(id, payload, digest: Array(SHA256.hash(data: payload))))
+        applyJobs(jobs.onPayload(id, payload, digest: Array(SHA256.hash(data: payload)), from: delivery.from))
     }
 
     func applyJobs(_ directives: [EncryptionJobs<SocketAddress>.Directive]) {
         for directive in directives {
             switch directive {
             case .notify(let client, let message):
-                send(message.type, message.encoded(), auth: .open, to: client)
+                // Each notice answers a request of at least this size, from that client.
+                sendSigned(message.type, message.encoded(), to: client, requestBytes: Wire.headerSize + EncryptionMessage.Request.minimumBodySize)
+            case .expectPayload(let request, let bytes, let within):
+                let endpoint = data
+                Task(executorPreference: data.loop) { await endpoint.expect(request.payloadTransfer, maxBytes: bytes, within: within) }
             case .embed(let request, let payload):
                 startEmbedding(request, payload)
             case .sendAnswer(let request, let png, let client):
+                // `client` delivered the payload: a validated address.
                 let object = EncryptionObject.result(request, server: id, png: png).encoded()
                 let endpoint = data
                 Task(executorPreference: data.loop) { [weak self] in
-                    _ = try? await endpoint.send(object, to: client)
+                    _ = try? await endpoint.send(object, to: client, transferID: request.answerTransfer)
                     await self?.answerSent(request)
                 }
             case .finished(let request):

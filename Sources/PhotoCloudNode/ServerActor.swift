@@ -4,16 +4,20 @@ import Foundation
 import Logging
 import PNGCodec
 import PhotoCloudProtocol
+import PhotoCloudStore
 
-/// One server of the cloud: the thin shell around the `TokenRing` and
-/// `EncryptionJobs` state machines. It reads the control socket, feeds ring
-/// messages (cluster scheme only, from servers of the cluster file) and client
-/// messages (open scheme) to the machines, carries out their directives, fires
+/// One server of the cloud: the thin shell around the `TokenRing`,
+/// `EncryptionJobs` and `Directory` state machines. It reads the control
+/// socket, feeds ring messages (cluster scheme, fresh, from the address the
+/// cluster file gives their sender) and client messages (open scheme, within
+/// each source's rate) to the machines, carries out their directives, fires
 /// the timer, and persists each new epoch in the data folder before the token
 /// moves. Payloads and answers travel on the data endpoint (a
 /// `TransferEndpoint`, by default on the same event loop: a loop of its own
 /// cost four thread hops per request); embedding runs on worker threads, one
-/// per core (ServerActor+Encryption.swift).
+/// per core (ServerActor+Encryption.swift). Answers to clients are signed and
+/// never more than three times what an unvalidated address sent
+/// (ServerActor+Clients.swift).
 ///
 /// Runs on an event loop thread of its own, so CPU work elsewhere in the
 /// process cannot delay heartbeats; while it drains a burst of datagrams it
@@ -25,51 +29,84 @@ public actor ServerActor {
     public nonisolated let control: UDPSocket
     public nonisolated let data: TransferEndpoint
     private let config: ClusterConfig
-    private let keys: WireKeys
+    let keys: WireKeys
     private let dataDirectory: String
     let logger: Logger
     private let clock = ProtocolClock()
-    private var ring: TokenRing
+    var ring: TokenRing
     private var deadline: Instant?
     private var controlAddresses: [UInt64: SocketAddress] = [:]
-    private var nextMessageID: UInt64 = 0
+    /// This incarnation's stamp on every datagram, and the others' freshness.
+    var origin: WireOrigin
+    private var replay: ReplayGuard
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     var tasks: [Task<Void, Never>] = []
     private var failure: NodeError?
+
+    // Strangers (ServerActor+Clients.swift).
+    var limiter: RateLimiter<SocketAddress>
+    /// New directory names per host (a few a second, 50 a second from everyone).
+    var newNames = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 1, burst: 20), total: .init(rate: 50, burst: 200)))
+    let cookies = AddressCookies(key: (0..<32).map { _ in UInt8.random(in: 0...255) })
+    /// What the defences turned away, for the log and the tests.
+    public internal(set) var defences = Defences()
 
     // The encryption service (ServerActor+Encryption.swift).
     let covers: CoverSource
     var jobs: EncryptionJobs<SocketAddress>
     let maxEmbeddings = max(1, EventLoop.availableCPUs)
+    /// `direct` requests skip the token only when the operator allows it (a benchmark's baseline).
+    let allowDirect: Bool
     /// Embedding and encoding run here, off the event loops.
     let workers: WorkerPool
     /// Requests finished since the last tick, told to the ring in one message.
     var finishedRequests: [RequestID] = []
     private var nextJobsTimer = Instant.zero
 
-    /// Who is online (ServerActor+Directory.swift).
+    /// Who is online (ServerActor+Directory.swift), and where its bindings are kept.
     var directory = Directory()
+    let store: ServerStore
 
     /// Fault injection (`--faults offline-token`): the offline token, and the
     /// end of the current outage while this server holds it.
     private var offline: OfflineToken?
     private var offlineUntil: Instant?
 
-    public static let epochFileName = "epoch"
+    /// What the defences against strangers refused since the start.
+    public struct Defences: Sendable, Equatable {
+        public var undecodable = 0
+        public var replays = 0
+        public var foreign = 0
+        public var rateLimited = 0
+        public var amplificationRefused = 0
+    }
 
     public init(id: Int, config: ClusterConfig, dataDirectory: String, loop: EventLoop, dataLoop: EventLoop? = nil,
-                covers: CoverSource, offlineToken: Bool = false, logger: Logger = Logger(label: "photocloud.server")) throws {
+                covers: CoverSource, offlineToken: Bool = false, allowDirect: Bool = false,
+                limits: RateLimiter<SocketAddress>.Limits = .init(), logger: Logger = Logger(label: "photocloud.server")) throws {
         guard let me = config.server(id: id) else {
             throw NodeError(.clusterFile, "server \(id) is not in \(config.source) (it lists \(config.servers.map(\.id).map(String.init).joined(separator: ", ")))")
         }
+        guard config.secret != nil else {
+            throw NodeError(.clusterFile, "\(config.source) has no [cluster] secret: a server needs the cluster file with the secret (a public one is for users)")
+        }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let persisted = try Self.loadEpoch(from: dataDirectory)
+        let persisted = try ServerState.loadEpoch(from: dataDirectory)
+        let boot = try ServerState.nextBoot(in: dataDirectory)
+        do { store = try ServerStore(folder: dataDirectory) } catch {
+            throw NodeError(.io, "server \(id): \(error.message)")
+        }
         self.id = UInt64(id)
         self.loop = loop
         self.config = config
         self.dataDirectory = dataDirectory
         self.logger = logger
-        keys = WireKeys(clusterSecret: config.secret)
+        self.allowDirect = allowDirect
+        keys = config.wireKeys(asServer: id)
+        origin = WireOrigin(sender: UInt64(id), boot: boot)
+        let others = config.servers.map { UInt64($0.id) }.filter { $0 != UInt64(id) }
+        replay = ReplayGuard(ownBoot: boot, members: Set(others))
+        limiter = RateLimiter(limits: limits)
         do {
             control = try UDPSocket(bind: me.control, options: .init(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20), loop: loop)
         } catch {
@@ -83,14 +120,15 @@ public actor ServerActor {
             control.close()
             throw NodeError(.network, "server \(id) cannot listen on \(me.data): \(error) (is another server \(id) running?)")
         }
-        data = TransferEndpoint(socket: dataSocket, loop: dataLoop, nodeID: UInt64(id),
-                                receiver: .init(maxBytes: EncryptionJobs<SocketAddress>.Configuration().maxPayloadBytes + 64))
+        // A server takes only the payloads of requests it accepted.
+        data = TransferEndpoint(socket: dataSocket, loop: dataLoop, nodeID: UInt64(id), admission: .announcedOnly(inFlightTotal: 1 << 30))
         for server in config.servers where server.id != id { controlAddresses[UInt64(server.id)] = server.control }
         ring = TokenRing(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, persisted: persisted, now: .zero)
         self.covers = covers
         jobs = EncryptionJobs(server: UInt64(id))
         workers = WorkerPool(name: "photocloud-embed-\(id)", threads: maxEmbeddings)
         if offlineToken { offline = OfflineToken(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, now: .zero) }
+        directory = Self.restoredDirectory(from: store, server: id, logger: logger)
     }
 
     /// Serves until `stop()`; throws if the server cannot go on (its epoch could not be persisted).
@@ -124,7 +162,7 @@ public actor ServerActor {
 
     public func status() -> ClusterStatus { ring.status(now: now()) }
 
-    var otherServers: [SocketAddress] { Array(controlAddresses.values) }
+    var otherServers: [(id: UInt64, address: SocketAddress)] { controlAddresses.map { ($0.key, $0.value) } }
 
     // MARK: Events
 
@@ -144,44 +182,58 @@ public actor ServerActor {
     private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
         let frame: Frame
         do { frame = try Wire.decodeFrame(bytes, keys: keys) } catch {
-            logger.debug("dropped a datagram from \(address): \(error)")
+            defences.undecodable += 1
+            logger.trace("dropped a datagram from \(address): \(error)")
             return
         }
         do {
-            switch frame.type {
-            case .ringHeartbeat, .ringToken, .ringTokenAck, .ringClaimed, .ringCompleted:
-                // Only servers of this cluster (who hold its secret) take part in the ring.
-                guard frame.auth == .cluster, controlAddresses[frame.sender] != nil else { return }
-                let message = try RingMessage.decode(type: frame.type, body: frame.payload)
-                try apply(ring.on(message, from: frame.sender, now: now()))
-            case .offlineToken, .offlineTokenAck:
-                guard frame.auth == .cluster, controlAddresses[frame.sender] != nil else { return }
-                let message = try OfflineToken.Message.decode(type: frame.type, body: frame.payload)
-                if offline != nil { applyOffline(offline!.on(message, from: frame.sender, now: now())) }
-            case .directoryRegister, .directoryRegistered, .whoRequest, .whoReply, .directorySyncRequest, .directorySync:
-                let fromServer = frame.auth == .cluster && controlAddresses[frame.sender] == address
-                let message = try DirectoryMessage.decode(type: frame.type, body: frame.payload)
-                handleDirectory(message, from: address, fromServer: fromServer)
-            case .encryptRequest:
-                guard case .request(let request) = try EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
-                if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {
-                    applyJobs([refusal])
-                } else if request.direct {
-                    applyJobs(jobs.onAccepted(request.id, now: now()))
-                } else {
-                    try apply(ring.onRequest(request.id, now: now()))
-                }
-            case .statusRequest:
-                send(.statusReply, ring.status(now: now()).encoded(), auth: .open, to: address)
-            case .ping:
-                send(.pong, Array(frame.payload), auth: .open, to: address)
-            default:
-                return
+            switch frame.auth {
+            case .cluster:
+                guard isFresh(frame, from: address) else { return }
+                try handleCluster(frame)
+            case .open:
+                handleClient(frame, bytes: bytes.count, from: address)
+            case .signed:
+                return   // servers answer clients; nothing signed is addressed to a server
             }
         } catch let error as WireError {
             logger.debug("refused a \(frame.type) from \(address): \(error)")
         } catch {
             fail(error)
+        }
+    }
+
+    /// A datagram of the cluster: from the address the cluster file gives its
+    /// sender, made for this incarnation, and not seen before.
+    private func isFresh(_ frame: Frame, from address: SocketAddress) -> Bool {
+        guard controlAddresses[frame.sender] == address else {
+            defences.foreign += 1
+            return false
+        }
+        switch replay.check(sender: frame.sender, boot: frame.boot, counter: frame.counter, echo: frame.echo) {
+        case .fresh:
+            return true
+        case .wrongEcho:
+            // Sent before the sender heard this incarnation (or recorded before it): learnt from, not acted on.
+            return false
+        case .replay, .staleBoot, .unknownSender:
+            defences.replays += 1
+            return false
+        }
+    }
+
+    private func handleCluster(_ frame: Frame) throws {
+        switch frame.type {
+        case .ringHeartbeat, .ringToken, .ringTokenAck, .ringClaimed, .ringCompleted:
+            let message = try RingMessage.decode(type: frame.type, body: frame.payload)
+            try apply(ring.on(message, from: frame.sender, now: now()))
+        case .offlineToken, .offlineTokenAck:
+            let message = try OfflineToken.Message.decode(type: frame.type, body: frame.payload)
+            if offline != nil { applyOffline(offline!.on(message, from: frame.sender, now: now())) }
+        case .directorySyncRequest, .directorySync:
+            handleDirectorySync(try DirectoryMessage.decode(type: frame.type, body: frame.payload), from: frame.sender)
+        default:
+            return
         }
     }
 
@@ -217,7 +269,7 @@ public actor ServerActor {
         for directive in directives {
             switch directive {
             case .send(let to, let message):
-                if let address = controlAddresses[to] { send(message.type, message.encoded(), auth: .cluster, to: address) }
+                sendToServer(to, message.type, message.encoded())
             case .sleep(let until):
                 logger.notice("server \(id) holds the offline token: offline for \(until.since(now()))")
                 offlineUntil = until
@@ -236,16 +288,17 @@ public actor ServerActor {
 
     // MARK: Directives
 
-    private func apply(_ directives: [RingDirective]) throws {
+    func apply(_ directives: [RingDirective]) throws {
         for directive in directives {
             switch directive {
             case .send(let to, let message):
-                if let address = controlAddresses[to] { send(message.type, message.encoded(), auth: .cluster, to: address) }
+                sendToServer(to, message.type, message.encoded())
             case .broadcast(let message):
                 let body = message.encoded()
-                for address in controlAddresses.values { send(message.type, body, auth: .cluster, to: address) }
+                for server in controlAddresses.keys { sendToServer(server, message.type, body) }
             case .persist(let epoch):
-                try persist(epoch)
+                try ServerState.persist(epoch, in: dataDirectory)
+                logger.info("server \(id) generated the work token, epoch \(epoch)")
             case .armTimer(let at):
                 deadline = at
             case .accept(let request):
@@ -256,42 +309,26 @@ public actor ServerActor {
         }
     }
 
-    func send(_ type: MessageType, _ body: [UInt8], auth: AuthScheme, to address: SocketAddress) {
-        nextMessageID &+= 1
-        guard let bytes = try? Wire.encode(Envelope(type: type, sender: id, messageID: nextMessageID, auth: auth, payload: body), keys: keys)
-        else { return }
+    /// A cluster datagram to server `to`, naming its incarnation as this one heard it.
+    func sendToServer(_ to: UInt64, _ type: MessageType, _ body: [UInt8]) {
+        guard let address = controlAddresses[to] else { return }
+        sendFramed(origin.next(type, echo: replay.echo(for: to)), body, auth: .cluster, to: address)
+    }
+
+    func sendFramed(_ header: Wire.Header, _ body: [UInt8], auth: AuthScheme, to address: SocketAddress) {
+        var bytes: [UInt8] = []
+        do {
+            try Wire.encode(into: &bytes, header: header, auth: auth, keys: keys, writePayload: { $0.append(contentsOf: body) })
+        } catch {
+            logger.debug("cannot frame a \(header.type): \(error)")
+            return
+        }
         _ = try? control.trySend(bytes, to: address)
     }
 
     private func fail(_ error: any Error) {
         failure = (error as? NodeError) ?? NodeError(.io, "server \(id) stopped: \(error)")
         stop()
-    }
-
-    // MARK: Epoch file
-
-    private func persist(_ epoch: Epoch) throws {
-        let text = "\(epoch.counter) \(epoch.generator)\n"
-        do {
-            try FileBytes.writeAtomically(Array(text.utf8), to: (dataDirectory as NSString).appendingPathComponent(Self.epochFileName))
-        } catch {
-            throw NodeError(.io, "cannot record the token epoch in \(dataDirectory): \(error.message); the server stops rather than risk reusing it")
-        }
-        logger.info("server \(id) generated the work token, epoch \(epoch)")
-    }
-
-    static func loadEpoch(from directory: String) throws -> Epoch? {
-        let path = (directory as NSString).appendingPathComponent(epochFileName)
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let bytes: [UInt8]
-        do { bytes = try FileBytes.read(path, limit: 256) } catch {
-            throw NodeError(.io, "cannot read \(path): \(error.message)")
-        }
-        let fields = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        guard fields.count == 2, let counter = UInt64(fields[0]), let generator = UInt64(fields[1]) else {
-            throw NodeError(.io, "\(path) is damaged (expected two numbers); remove it only if no other server of this cluster used this folder")
-        }
-        return Epoch(counter: counter, generator: generator)
     }
 
     func now() -> Instant { clock.now() }

@@ -25,13 +25,12 @@ public enum StatusQuery {
     public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> View {
         var replies: [UInt64: ClusterStatus] = [:]
         try await ClusterPoll.run(
-            config: config, timeout: timeout, loop: loop, keys: WireKeys(),
+            config: config, timeout: timeout, loop: loop,
             isDone: { replies[UInt64($0.id)] != nil },
-            ask: { _, send in send(Envelope(type: .statusRequest, sender: 0, messageID: 1, payload: [])) },
-            onReply: { frame, address, _ in
-                guard frame.type == .statusReply, let status = try? ClusterStatus.decode(frame.payload),
-                      let server = config.servers.first(where: { UInt64($0.id) == status.reporter && $0.control == address })
-                else { return }
+            ask: { _, _, send in send(.statusRequest, []) },
+            onReply: { server, frame, nonce, _ in
+                guard frame.type == .statusReply, let (answered, status) = try? ClusterStatus.decode(frame.payload),
+                      answered == nonce, status.reporter == UInt64(server.id) else { return }
                 replies[UInt64(server.id)] = status
             })
         return merge(replies, config: config)
@@ -51,6 +50,8 @@ public enum StatusQuery {
             servers.append(Server(id: server.id, alive: alive, answered: own != nil, control: server.control, data: server.data,
                                   handled: entry?.accepted ?? 0, queued: entry?.pending ?? 0))
         }
-        return View(servers: servers, tokenHolder: holder.map { Int($0) }, position: furthest ?? .none)
+        // A holder the cluster file does not list is no holder (ids come from the wire).
+        let listed = holder.flatMap { id in config.servers.first { UInt64($0.id) == id }?.id }
+        return View(servers: servers, tokenHolder: listed, position: furthest ?? .none)
     }
 }

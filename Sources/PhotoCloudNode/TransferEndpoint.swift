@@ -36,6 +36,9 @@ public actor TransferEndpoint {
         var machine: TransferReceiver
         var peer: SocketAddress
         var digest: DigestPipeline?
+        /// Where the end that named this receiver's epoch came from: a source
+        /// that has shown it receives (see `TransferMessage.End.epoch`).
+        var validated: SocketAddress?
     }
 
     /// What is remembered of a decided incoming transfer, to answer its late messages.
@@ -61,8 +64,11 @@ public actor TransferEndpoint {
     public nonisolated let deliveries: AsyncStream<Delivery>
     private let deliveryContinuation: AsyncStream<Delivery>.Continuation
     private let keys: WireKeys
-    private let nodeID: UInt64
+    private var origin: WireOrigin
     private let receiverConfiguration: TransferReceiver.Configuration
+    /// Which incoming transfers may allocate: announced ones, and a small budget for the rest.
+    private var admission: TransferAdmission<SocketAddress>
+    private var nextExpiry = Instant.zero
     private let logger: Logger
     private let clock = ProtocolClock()
     private var outgoing: [UInt64: Outgoing] = [:]
@@ -71,7 +77,6 @@ public actor TransferEndpoint {
     /// Oldest first from `finishedHead` (popping the front of an array is a copy of the rest).
     private var finishedOrder: [UInt64] = []
     private var finishedHead = 0
-    private var nextMessageID: UInt64 = 1
     /// Datagrams dropped because the socket's send buffer was full.
     public private(set) var sendBufferDrops = 0
     private var ticking = false
@@ -88,13 +93,18 @@ public actor TransferEndpoint {
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var sendBuffer: [UInt8] = []
 
+    /// `receiver` sets timeouts and digests of incoming transfers; `admission`
+    /// how large they may be: an announced one (`expect`) up to its
+    /// announcement, any other within the budget for strangers.
     public init(socket: UDPSocket, loop: EventLoop = .shared, keys: WireKeys = WireKeys(), nodeID: UInt64 = UInt64.random(in: 1...UInt64.max),
-                receiver: TransferReceiver.Configuration = .init(), logger: Logger = Logger(label: "photocloud.transfer")) {
+                receiver: TransferReceiver.Configuration = .init(), admission: TransferAdmission<SocketAddress>.Limits = .init(),
+                logger: Logger = Logger(label: "photocloud.transfer")) {
         self.socket = socket
         self.loop = loop
         self.keys = keys
-        self.nodeID = nodeID
+        origin = WireOrigin(sender: nodeID)
         receiverConfiguration = receiver
+        self.admission = TransferAdmission(limits: admission)
         self.logger = logger
         (deliveries, deliveryContinuation) = AsyncStream.makeStream(of: Delivery.self, bufferingPolicy: .unbounded)
     }
@@ -146,6 +156,18 @@ public actor TransferEndpoint {
             let directives = outgoing[id]!.machine.start(now: now())
             applySender(directives, id: id)
         }
+    }
+
+    /// Announces an object this node asked for: a transfer `id` of at most
+    /// `maxBytes` is taken in full if its first chunk comes within `within`.
+    public func expect(_ id: UInt64, maxBytes: Int, within: Duration) {
+        admission.expect(id, maxBytes: maxBytes, until: now() + within)
+        if incoming[id] == nil { finished[id] = nil }   // asked for anew: an earlier copy under this id does not count
+    }
+
+    /// The announced object is no longer wanted.
+    public func forget(_ id: UInt64) {
+        if incoming[id] == nil { admission.forget(id) }
     }
 
     private func senderDigest(_ digest: [UInt8], id: UInt64) {
@@ -202,21 +224,33 @@ public actor TransferEndpoint {
                     sendMessage(.ack(.init(transferID: id, epoch: 0, cumulative: 0, largest: 0, ranges: [])), to: address)
                     return
                 }
+                let grant: TransferAdmission<SocketAddress>.Grant
+                switch admission.admit(id, totalBytes: first.totalBytes, from: address, now: at) {
+                case .success(let granted): grant = granted
+                case .failure(let status):
+                    logger.debug("refused transfer \(id) from \(address): \(status)")
+                    sendMessage(.done(.init(transferID: id, status: status)), to: address)
+                    return
+                }
                 var configuration = receiverConfiguration
+                configuration.maxBytes = if case .expected(let maxBytes) = grant { maxBytes } else { admission.limits.unsolicitedBytes }
                 let large = first.totalBytes >= UInt64(DigestPipeline.threshold)
                 if large { configuration.digest = .external }
                 switch TransferReceiver.accept(first, configuration: configuration, epoch: UInt32.random(in: 1...UInt32.max), now: at) {
                 case .success(let machine):
                     finished[id] = nil
                     incoming[id] = Incoming(machine: machine, peer: address, digest: large ? DigestPipeline() : nil)
-                    if machine.buffer.isLarge { Self.faultInAhead(machine.buffer) }
+                    // Fault in ahead only what this node asked for: a stranger's object grows as it arrives.
+                    if machine.buffer.isLarge, case .expected = grant { Self.faultInAhead(machine.buffer) }
                 case .failure(let status):
+                    admission.close(id)
                     logger.debug("refused transfer \(id) from \(address): \(status)")
                     sendMessage(.done(.init(transferID: id, status: status)), to: address)
                     return
                 }
             }
             incoming[id]!.peer = address   // a restarted sender may come from a new port
+            if case .end(let end) = message, end.epoch == incoming[id]!.machine.epoch { incoming[id]!.validated = address }
             let directives = incoming[id]!.machine.on(message, now: at)
             applyReceiver(directives, id: id)
         }
@@ -239,6 +273,10 @@ public actor TransferEndpoint {
 
     private func tick() {
         let at = now()
+        if at >= nextExpiry {
+            nextExpiry = at + .seconds(1)
+            admission.expire(now: at)
+        }
         for due in timers.popDue(now: at) {
             switch due {
             case .outgoing(let id):
@@ -301,7 +339,7 @@ public actor TransferEndpoint {
                 }
             case .deliver(let id, let object):
                 remember(id, transfer.machine, .delivered)
-                deliveryContinuation.yield(Delivery(transferID: id, from: transfer.peer, object: object))
+                deliveryContinuation.yield(Delivery(transferID: id, from: transfer.validated ?? transfer.peer, object: object))
             case .fail(_, let error):
                 logger.notice("incoming transfer \(id) from \(transfer.peer) failed: \(error)")
                 // A late `end` then learns why: a bad digest, or a transfer given up on.
@@ -313,6 +351,7 @@ public actor TransferEndpoint {
 
     private func remember(_ id: UInt64, _ machine: TransferReceiver, _ status: TransferMessage.Done.Status) {
         incoming[id] = nil
+        admission.close(id)
         timers.cancel(.incoming(id))
         finished[id] = Finished(status: status, epoch: machine.epoch, chunkCount: UInt32(machine.chunkCount))
         finishedOrder.append(id)
@@ -327,9 +366,8 @@ public actor TransferEndpoint {
     }
 
     private func sendMessage(_ message: TransferMessage, to peer: SocketAddress) {
-        nextMessageID &+= 1
         do {
-            try Wire.encode(into: &sendBuffer, type: message.type, sender: nodeID, messageID: nextMessageID, keys: keys,
+            try Wire.encode(into: &sendBuffer, header: origin.next(message.type), keys: keys,
                             writePayload: message.encodeHead(into:), trailer: message.trailer)
         } catch {
             return

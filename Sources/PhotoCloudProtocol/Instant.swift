@@ -20,17 +20,21 @@ public struct Instant: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// The time from `earlier` to this instant (zero if `earlier` is later).
     public func since(_ earlier: Instant) -> Duration {
-        nanoseconds > earlier.nanoseconds ? .nanoseconds(Int64(nanoseconds - earlier.nanoseconds)) : .zero
+        nanoseconds > earlier.nanoseconds ? .nanoseconds(Int64(clamping: nanoseconds - earlier.nanoseconds)) : .zero
     }
 
     public var description: String { "t+\(Double(nanoseconds) / 1e6)ms" }
 }
 
 extension Duration {
-    /// Whole nanoseconds, clamped to 0 for negative durations.
+    /// Whole nanoseconds, clamped to 0 for negative durations and to
+    /// `UInt64.max` for ones beyond 584 years.
     public var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return .max }
+        let (total, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return carry ? .max : total
     }
 }

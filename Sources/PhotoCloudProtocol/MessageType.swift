@@ -4,6 +4,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     // 0x01-0x0F: liveness and diagnostics
     case ping = 0x01
     case pong = 0x02
+    /// Server -> client: ask again with this cookie (`AddressCheck`).
+    case addressCheck = 0x03
 
     // 0x10-0x1F: work token and membership (docs/protocol.md, "Work token")
     case ringHeartbeat = 0x10

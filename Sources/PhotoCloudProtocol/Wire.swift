@@ -9,20 +9,32 @@ public enum AuthScheme: UInt8, Sendable {
     case open = 0
     /// HMAC-SHA256 with the cluster secret: only servers of the cluster can make the tag.
     case cluster = 1
+    /// A server's answer to a client: the CRC-32C tag, and an Ed25519 signature
+    /// (64 bytes, after the body) by the sending server's key, which the
+    /// cluster file publishes. Nobody but that server can make it.
+    case signed = 2
 }
 
 /// One decoded datagram.
 public struct Envelope: Sendable, Equatable {
     public var type: MessageType
     public var sender: UInt64
-    public var messageID: UInt64
+    /// The sender's incarnation: a server's grows with every restart.
+    public var boot: UInt64
+    /// The message's number within the boot, never reused.
+    public var counter: UInt64
+    /// The receiver's boot as the sender last heard it (0: not known).
+    public var echo: UInt64
     public var auth: AuthScheme
     public var payload: [UInt8]
 
-    public init(type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open, payload: [UInt8] = []) {
+    public init(type: MessageType, sender: UInt64, boot: UInt64 = 0, counter: UInt64 = 0, echo: UInt64 = 0,
+                auth: AuthScheme = .open, payload: [UInt8] = []) {
         self.type = type
         self.sender = sender
-        self.messageID = messageID
+        self.boot = boot
+        self.counter = counter
+        self.echo = echo
         self.auth = auth
         self.payload = payload
     }
@@ -32,95 +44,129 @@ public struct Envelope: Sendable, Equatable {
 public struct Frame: Sendable {
     public var type: MessageType
     public var sender: UInt64
-    public var messageID: UInt64
+    public var boot: UInt64
+    public var counter: UInt64
+    public var echo: UInt64
     public var auth: AuthScheme
+    /// The body (for `signed`, without its signature, which was checked).
     public var payload: ArraySlice<UInt8>
 }
 
-/// The keys a node can tag and verify with (the open scheme needs none).
+/// The keys a node can tag, sign and verify with (the open scheme needs none).
 public struct WireKeys: Sendable {
     public let cluster: SymmetricKey?
     /// HMAC already keyed with `cluster`: each datagram copies it instead of
     /// hashing the key's pads again (a third of the work for small messages).
     let clusterMAC: HMAC<SHA256>?
+    /// This node's signing key (a server's), for the `signed` scheme.
+    public let signing: Curve25519.Signing.PrivateKey?
+    /// The servers' public keys by server id, to check `signed` datagrams.
+    public let servers: [UInt64: Curve25519.Signing.PublicKey]
 
-    public init(clusterSecret: [UInt8]? = nil) {
+    public init(clusterSecret: [UInt8]? = nil, signing: Curve25519.Signing.PrivateKey? = nil,
+                servers: [UInt64: Curve25519.Signing.PublicKey] = [:]) {
         cluster = clusterSecret.map { SymmetricKey(data: $0) }
         clusterMAC = cluster.map { HMAC<SHA256>(key: $0) }
+        self.signing = signing
+        self.servers = servers
     }
 }
 
 /// The datagram framing (docs/protocol.md, "Framing"):
 ///
 ///     0 magic "PC" | 2 version | 3 type | 4 auth scheme | 5 reserved (3 zero bytes)
-///     8 sender id (u64) | 16 message id (u64) | 24 payload length (u32)
-///     28 tag (16 bytes) | 44 payload
+///     8 sender id (u64) | 16 boot (u64) | 24 counter (u64) | 32 echo (u64)
+///     40 payload length (u32) | 44 tag (16 bytes) | 60 payload
 ///
-/// The tag covers bytes 0..<28 and the payload. Scheme `open`: CRC-32C in the
+/// The tag covers bytes 0..<44 and the payload. Scheme `open`: CRC-32C in the
 /// first 4 bytes, 12 zero bytes. Scheme `cluster`: HMAC-SHA256 with the
-/// cluster secret, truncated to 16 bytes. All integers big-endian. Decoding
-/// is total: any byte string decodes or throws a `WireError`; no length is
-/// trusted before it is checked against the bytes actually present.
+/// cluster secret, truncated to 16 bytes. Scheme `signed`: as `open`, and the
+/// payload ends with an Ed25519 signature over bytes 0..<44 and the body. All
+/// integers big-endian. Decoding is total: any byte string decodes or throws
+/// a `WireError`; no length is trusted before it is checked against the bytes
+/// actually present.
 public enum Wire {
     public static let magic: (UInt8, UInt8) = (0x50, 0x43)
-    public static let version: UInt8 = 1
-    public static let headerSize = 44
+    public static let version: UInt8 = 2
+    public static let headerSize = 60
     public static let tagSize = 16
+    static let tagOffset = 44
+    public static let signatureSize = 64
     /// The largest payload that fits one UDP datagram with the header.
     public static let maxPayload = 65_507 - headerSize
 
     public static func encode(_ envelope: Envelope, keys: WireKeys) throws(WireError) -> [UInt8] {
-        try encode(type: envelope.type, sender: envelope.sender, messageID: envelope.messageID, auth: envelope.auth,
-                   keys: keys, payloadCapacity: envelope.payload.count) { $0.append(contentsOf: envelope.payload) }
-    }
-
-    /// Frames the payload that `writePayload` appends, with no intermediate copy.
-    public static func encode(type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open, keys: WireKeys,
-                              payloadCapacity: Int = 0, writePayload: (inout [UInt8]) -> Void) throws(WireError) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(headerSize + payloadCapacity)
-        try encode(into: &bytes, type: type, sender: sender, messageID: messageID, auth: auth, keys: keys, writePayload: writePayload)
+        bytes.reserveCapacity(headerSize + envelope.payload.count + signatureSize)
+        try encode(into: &bytes, header: Header(envelope), auth: envelope.auth, keys: keys,
+                   writePayload: { $0.append(contentsOf: envelope.payload) }, trailer: [])
         return bytes
     }
 
-    /// Frames into `bytes`, replacing what it held but keeping its storage (a
-    /// sender's reusable buffer).
-    public static func encode(into bytes: inout [UInt8], type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open,
-                              keys: WireKeys, writePayload: (inout [UInt8]) -> Void) throws(WireError) {
-        try encode(into: &bytes, type: type, sender: sender, messageID: messageID, auth: auth, keys: keys,
-                   writePayload: writePayload, trailer: [])
+    /// The fields of a header that the sender chooses.
+    public struct Header: Sendable, Equatable {
+        public var type: MessageType
+        public var sender: UInt64
+        public var boot: UInt64
+        public var counter: UInt64
+        public var echo: UInt64
+
+        public init(type: MessageType, sender: UInt64, boot: UInt64, counter: UInt64, echo: UInt64 = 0) {
+            self.type = type
+            self.sender = sender
+            self.boot = boot
+            self.counter = counter
+            self.echo = echo
+        }
+
+        init(_ envelope: Envelope) {
+            self.init(type: envelope.type, sender: envelope.sender, boot: envelope.boot, counter: envelope.counter, echo: envelope.echo)
+        }
     }
 
     /// Frames a datagram whose payload is what `writePayload` appends to
     /// `bytes` followed by `trailer`, which stays where it is: the datagram is
     /// `bytes` then `trailer`, sent as two pieces (a chunk's data is not copied
     /// into the send buffer). Length and tag cover both.
-    public static func encode(into bytes: inout [UInt8], type: MessageType, sender: UInt64, messageID: UInt64, auth: AuthScheme = .open,
-                              keys: WireKeys, writePayload: (inout [UInt8]) -> Void, trailer: ArraySlice<UInt8>) throws(WireError) {
+    /// A signed datagram's trailer is its signature, so only the other schemes take one.
+    public static func encode(into bytes: inout [UInt8], header: Header, auth: AuthScheme = .open,
+                              keys: WireKeys, writePayload: (inout [UInt8]) -> Void, trailer: ArraySlice<UInt8> = []) throws(WireError) {
         bytes.removeAll(keepingCapacity: true)
         bytes.append(magic.0)
         bytes.append(magic.1)
         bytes.append(version)
-        bytes.append(type.rawValue)
+        bytes.append(header.type.rawValue)
         bytes.append(auth.rawValue)
         bytes.append(contentsOf: [0, 0, 0])
-        bytes.appendBigEndian(sender)
-        bytes.appendBigEndian(messageID)
+        bytes.appendBigEndian(header.sender)
+        bytes.appendBigEndian(header.boot)
+        bytes.appendBigEndian(header.counter)
+        bytes.appendBigEndian(header.echo)
         bytes.appendBigEndian(UInt32(0))
         bytes.append(contentsOf: repeatElement(0, count: tagSize))
         writePayload(&bytes)
-        let length = bytes.count - headerSize + trailer.count
+        let signature = auth == .signed ? signatureSize : 0
+        guard auth != .signed || trailer.isEmpty else { throw WireError(.malformedBody, "a signed datagram carries no trailer") }
+        let length = bytes.count - headerSize + trailer.count + signature
         guard length <= maxPayload else {
             throw WireError(.tooLarge, "a payload of \(length) bytes does not fit one datagram (at most \(maxPayload))")
         }
-        bytes.replaceSubrange(24..<28, with: UInt32(length).bigEndianBytes)
-        let tag = try Self.tag(auth, header: bytes[0..<28], payload: bytes[headerSize...], trailer: trailer, keys: keys)
-        bytes.replaceSubrange(28..<headerSize, with: tag)
+        bytes.replaceSubrange(40..<tagOffset, with: UInt32(length).bigEndianBytes)
+        if auth == .signed {
+            guard let key = keys.signing else { throw WireError(.missingKey, "a signed datagram needs this server's signing key") }
+            var signed = Array(bytes[0..<tagOffset])
+            signed += bytes[headerSize...]
+            guard let made = try? key.signature(for: signed) else { throw WireError(.missingKey, "signing failed") }
+            bytes.append(contentsOf: made)
+        }
+        let tag = try Self.tag(auth, header: bytes[0..<tagOffset], payload: bytes[headerSize...], trailer: trailer, keys: keys)
+        bytes.replaceSubrange(tagOffset..<headerSize, with: tag)
     }
 
     public static func decode(_ bytes: [UInt8], keys: WireKeys) throws(WireError) -> Envelope {
         let frame = try decodeFrame(bytes, keys: keys)
-        return Envelope(type: frame.type, sender: frame.sender, messageID: frame.messageID, auth: frame.auth, payload: Array(frame.payload))
+        return Envelope(type: frame.type, sender: frame.sender, boot: frame.boot, counter: frame.counter, echo: frame.echo,
+                        auth: frame.auth, payload: Array(frame.payload))
     }
 
     /// Checks and decodes a datagram, leaving the payload in place.
@@ -149,26 +195,41 @@ public enum Wire {
         guard bytes[base + 5] == 0, bytes[base + 6] == 0, bytes[base + 7] == 0 else {
             throw WireError(.reservedBitsSet, "reserved header bytes are not zero")
         }
-        var reader = ByteReader(bytes[(base + 8)..<(base + 28)])
+        var reader = ByteReader(bytes[(base + 8)..<(base + tagOffset)])
         let sender = try reader.readUInt64()
-        let messageID = try reader.readUInt64()
+        let boot = try reader.readUInt64()
+        let counter = try reader.readUInt64()
+        let echo = try reader.readUInt64()
         let length = try reader.readUInt32()
-        guard Int(length) == bytes.count - headerSize else {
+        guard UInt64(length) == UInt64(bytes.count - headerSize) else {
             throw WireError(.lengthMismatch, "header says \(length) payload bytes, datagram carries \(bytes.count - headerSize)")
         }
-        let expected = try Self.tag(auth, header: bytes[base..<(base + 28)], payload: bytes[(base + headerSize)...], keys: keys)
-        guard constantTimeEqual(expected, bytes[(base + 28)..<(base + headerSize)]) else {
-            throw WireError(.badTag, auth == .open
-                ? "checksum does not match (a damaged datagram)"
-                : "authentication tag does not match (damaged, forged, or a different cluster secret)")
+        let header = bytes[base..<(base + tagOffset)], payload = bytes[(base + headerSize)...]
+        let expected = try Self.tag(auth, header: header, payload: payload, keys: keys)
+        guard constantTimeEqual(expected, bytes[(base + tagOffset)..<(base + headerSize)]) else {
+            throw WireError(.badTag, auth == .cluster
+                ? "authentication tag does not match (damaged, forged, or a different cluster secret)"
+                : "checksum does not match (a damaged datagram)")
         }
-        return Frame(type: type, sender: sender, messageID: messageID, auth: auth, payload: bytes[(base + headerSize)...])
+        var body = payload
+        if auth == .signed {
+            guard payload.count >= signatureSize else { throw WireError(.truncated, "a signed datagram without its signature") }
+            guard let key = keys.servers[sender] else {
+                throw WireError(.missingKey, "a datagram signed by server \(sender), whose key this node does not know")
+            }
+            body = payload.dropLast(signatureSize)
+            let signed = Array(header) + Array(body)
+            guard key.isValidSignature(payload.suffix(signatureSize), for: signed) else {
+                throw WireError(.badTag, "the signature of server \(sender) does not verify (forged, or another cluster's key)")
+            }
+        }
+        return Frame(type: type, sender: sender, boot: boot, counter: counter, echo: echo, auth: auth, payload: body)
     }
 
     private static func tag(_ scheme: AuthScheme, header: ArraySlice<UInt8>, payload: ArraySlice<UInt8>, trailer: ArraySlice<UInt8> = [],
                             keys: WireKeys) throws(WireError) -> [UInt8] {
         switch scheme {
-        case .open:
+        case .open, .signed:
             var crc = header.withUnsafeBytes { cchecksum_crc32c(0, $0.baseAddress, $0.count) }
             crc = payload.withUnsafeBytes { cchecksum_crc32c(crc, $0.baseAddress, $0.count) }
             crc = trailer.withUnsafeBytes { cchecksum_crc32c(crc, $0.baseAddress, $0.count) }

@@ -43,14 +43,24 @@ public struct BinaryRunner: Sendable {
         try start(["server", "--id", "\(id)", "--cluster", cluster, "--data", data], log: log)
     }
 
+    /// A photocloud home for the binaries a test process runs (the built-in
+    /// layout's secret is made there), so that tests never write to the user's own.
+    public static let home: String = {
+        let path = NSTemporaryDirectory() + "photocloud-test-home-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return path
+    }()
+
     /// The binary with `arguments`, in this environment plus `environment`,
-    /// without any cluster file the tests' own environment names.
+    /// without any cluster file the tests' own environment names, and with a
+    /// home of the tests' own unless `environment` names one.
     private func process(_ arguments: [String], environment: [String: String]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "PHOTOCLOUD_CLUSTER")
+        env["PHOTOCLOUD_HOME"] = Self.home
         for (key, value) in environment { env[key] = value }
         process.environment = env
         return process

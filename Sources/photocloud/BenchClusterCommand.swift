@@ -16,7 +16,8 @@ extension BenchCommand {
                 it kills -9 the token holder 300 ms in and restarts it 500 ms later with the same data \\
                 folder. --faults offline-token runs the servers with the offline token (with --cluster, \\
                 start them with `--faults offline-token`). --balancing none sends everything to server 1, \\
-                served without the token (the original's baseline). A request fails if no correct stego \\
+                served without the token (the original's baseline; with --cluster, start the servers with \\
+                `--allow-direct`). A request fails if no correct stego \\
                 PNG arrives before --deadline-ms. Measure release builds.
                 """
         )
@@ -56,6 +57,7 @@ extension BenchCommand {
                 var arguments: [String] = []
                 if let covers { arguments += ["--covers", (covers as NSString).standardizingPath] }
                 if faults == .offlineToken { arguments += ["--faults", "offline-token"] }
+                if balancing == "none" { arguments += ["--allow-direct"] }
                 let local = try LocalCluster(folder: path, servers: servers, serverArguments: arguments)
                 cloud = local
                 config = local.config

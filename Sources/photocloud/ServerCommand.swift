@@ -22,6 +22,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Folder of cover PNGs (default: built-in synthetic covers).") var covers: String?
     @Option(help: "Fault injection: none, or offline-token (the holder of a second token sleeps offline, then passes it on).")
     var faults: Faults = .none
+    @Flag(help: "Serve requests marked direct without the work token (the benchmark's baseline without balancing); off, anyone could skip the token.")
+    var allowDirect = false
 
     enum Faults: String, ExpressibleByArgument, CaseIterable, Sendable {
         case none
@@ -34,7 +36,8 @@ struct ServerCommand: AsyncParsableCommand {
         let library = try covers.map { CoverSource(try CoverLibrary(directory: $0)) } ?? CoverSource.builtIn()
         let loop = try EventLoop(name: "photocloud-server-\(id)")
         let server = try ServerActor(id: id, config: config, dataDirectory: folder, loop: loop,
-                                     covers: library, offlineToken: faults == .offlineToken, logger: Logger(label: "photocloud.server"))
+                                     covers: library, offlineToken: faults == .offlineToken, allowDirect: allowDirect,
+                                     logger: Logger(label: "photocloud.server"))
         let me = config.server(id: id)!
         // Written straight to the descriptor: a supervisor reading a pipe sees it at once.
         FileHandle.standardOutput.write(Data("server \(id) of \(config.servers.count) (\(config.source)): control \(me.control), data \(me.data), data folder \(folder)\n".utf8))

@@ -38,7 +38,7 @@ struct ClusterConfigTests {
         (Self.text(servers: [(1, "127.0.0.1:99999", "127.0.0.1:2")]), "bad address"),
         (Self.text(secret: "abc", servers: [(1, "127.0.0.1:1", "127.0.0.1:2")]), "secret must be 64 hex digits"),
         (Self.text(secret: String(repeating: "zz", count: 32), servers: [(1, "127.0.0.1:1", "127.0.0.1:2")]), "secret must be 64 hex digits"),
-        ("[[server]]\nid = 1\ncontrol = \"127.0.0.1:1\"\ndata = \"127.0.0.1:2\"\n", "missing [cluster] secret"),
+        ("[[server]]\nid = 1\ncontrol = \"127.0.0.1:1\"\ndata = \"127.0.0.1:2\"\n", "has no key"),
         (Self.text(servers: []), "no [[server]] entries"),
         (Self.text(servers: [(1, "127.0.0.1:1", "127.0.0.1:1")]), "used twice"),
         (Self.text(servers: [(0, "127.0.0.1:1", "127.0.0.1:2")]), "is not between 1 and 65535"),
@@ -82,9 +82,49 @@ struct ClusterConfigTests {
         }
     }
 
-    @Test func builtInLayoutHasThreeLoopbackServers() {
-        let config = ClusterConfig.builtInLocal()
-        #expect(config.servers.map(\.control.description) == ["127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103"])
-        #expect(config.servers.map(\.data.port) == [7201, 7202, 7203])
+    @Test func builtInLayoutHasThreeLoopbackServersAndASecretOfItsOwn() async throws {
+        try await withTemporaryFolder { home in
+            let config = try ClusterFile.resolve(explicit: nil, environment: ["PHOTOCLOUD_HOME": home], currentDirectory: home)
+            #expect(config.source == ClusterConfig.builtInSource)
+            #expect(config.servers.map(\.control.description) == ["127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103"])
+            #expect(config.servers.map(\.data.port) == [7201, 7202, 7203])
+            // Made on first use, owner-only, the same the next time; another home has another.
+            let path = home + "/" + ClusterFile.localSecretName
+            let mode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+            #expect(mode == 0o600)
+            #expect(try ClusterFile.resolve(explicit: nil, environment: ["PHOTOCLOUD_HOME": home], currentDirectory: home) == config)
+            let another = try await withTemporaryFolder { other throws -> [UInt8]? in
+                try ClusterFile.resolve(explicit: nil, environment: ["PHOTOCLOUD_HOME": other], currentDirectory: other).secret
+            }
+            #expect(another != config.secret)
+            // A secret others can read is refused, as ssh refuses such a key.
+            chmod(path, 0o644)
+            #expect { try ClusterFile.resolve(explicit: nil, environment: ["PHOTOCLOUD_HOME": home], currentDirectory: home) } throws: {
+                ($0 as? NodeError)?.message.contains("chmod 600") == true
+            }
+        }
+    }
+
+    @Test func publicFilesCarryTheKeysButNotTheSecret() throws {
+        let config = try ClusterConfig.local(servers: 3, basePort: 9000, secret: ClusterConfig.randomSecret(), source: "x")
+        let text = config.publicFile.rendered()
+        #expect(!text.contains("secret ="))
+        let parsed = try ClusterConfig.parse(text, source: "public.toml")
+        #expect(parsed.secret == nil && parsed.servers.map(\.key) == config.servers.map(\.key))
+        // The keys are the ones the secret derives: a server signs with what clients check.
+        for server in config.servers {
+            #expect(config.signingKey(forServer: server.id).map { Array($0.publicKey.rawRepresentation) } == server.key)
+        }
+        #expect(parsed.signingKey(forServer: 1) == nil)
+        // A key that does not belong to the secret is refused.
+        var wrong = config
+        wrong.servers[0].key = config.servers[1].key
+        #expect { try ClusterConfig.parse(wrong.rendered(), source: "w.toml") } throws: {
+            ($0 as? NodeError)?.message.contains("does not belong to this file's secret") == true
+        }
+        // Without a secret every server needs its key.
+        #expect { try ClusterConfig.parse("[[server]]\nid = 1\ncontrol = \"127.0.0.1:1\"\ndata = \"127.0.0.1:2\"\n", source: "k.toml") } throws: {
+            ($0 as? NodeError)?.message.contains("has no key") == true
+        }
     }
 }

@@ -13,12 +13,12 @@ struct TransferEndpointTests {
         return random.bytes(count)
     }
 
-    static func endpoints(faults: FaultProfile? = nil, maxBytes: Int = 256 << 20) throws -> (TransferEndpoint, TransferEndpoint) {
+    static func endpoints(faults: FaultProfile? = nil, admission: TransferAdmission<SocketAddress>.Limits = .init()) throws -> (TransferEndpoint, TransferEndpoint) {
         var ackFaults = faults
         ackFaults?.seed &+= 1
         let sender = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: .init(receiveBufferSize: 1 << 20, faults: faults)))
         let receiver = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: .init(receiveBufferSize: 4 << 20, faults: ackFaults)),
-                                        receiver: .init(maxBytes: maxBytes))
+                                        admission: admission)
         return (sender, receiver)
     }
 
@@ -28,7 +28,8 @@ struct TransferEndpointTests {
         await sender.start()
         await receiver.start()
         let data = Self.object(3_000_000, seed: 1)
-        let report = try await sender.send(data, to: receiver.socket.localAddress, configuration: .init(chunkSize: 30_000))
+        await receiver.expect(7, maxBytes: data.count, within: .seconds(30))
+        let report = try await sender.send(data, to: receiver.socket.localAddress, transferID: 7, configuration: .init(chunkSize: 30_000))
         #expect(report.retransmittedChunks > 0)
         var iterator = receiver.deliveries.makeAsyncIterator()
         let delivery = try #require(await iterator.next())
@@ -59,13 +60,36 @@ struct TransferEndpointTests {
         await receiver.close()
     }
 
-    @Test func anOversizeObjectIsRefusedWithAClearError() async throws {
-        let (sender, receiver) = try Self.endpoints(maxBytes: 100_000)
+    @Test func anObjectLargerThanAnnouncedIsRefusedWithAClearError() async throws {
+        let (sender, receiver) = try Self.endpoints()
+        await sender.start()
+        await receiver.start()
+        await receiver.expect(8, maxBytes: 100_000, within: .seconds(30))
+        await #expect {
+            try await sender.send(Self.object(200_000, seed: 2), to: receiver.socket.localAddress, transferID: 8)
+        } throws: { ($0 as? TransferError)?.code == .refusedTooLarge }
+        // Unannounced, an object is taken only within the budget for strangers.
+        await #expect {
+            try await sender.send(Self.object(2 << 20, seed: 2), to: receiver.socket.localAddress)
+        } throws: { ($0 as? TransferError)?.code == .refusedTooLarge }
+        _ = try await sender.send(Self.object(100_000, seed: 2), to: receiver.socket.localAddress)
+        await sender.close()
+        await receiver.close()
+    }
+
+    @Test func anEndpointThatTakesOnlyWhatItAskedForRefusesTheRest() async throws {
+        let (sender, receiver) = try Self.endpoints(admission: .announcedOnly())
         await sender.start()
         await receiver.start()
         await #expect {
-            try await sender.send(Self.object(200_000, seed: 2), to: receiver.socket.localAddress)
-        } throws: { ($0 as? TransferError)?.code == .refusedTooLarge }
+            try await sender.send(Self.object(5_000, seed: 6), to: receiver.socket.localAddress, transferID: 9)
+        } throws: { ($0 as? TransferError)?.code == .refused }
+        await receiver.expect(9, maxBytes: 5_000, within: .seconds(30))
+        _ = try await sender.send(Self.object(5_000, seed: 6), to: receiver.socket.localAddress, transferID: 9)
+        // Taken once: the announcement is used up by the delivery.
+        await #expect {
+            try await sender.send(Self.object(5_000, seed: 7), to: receiver.socket.localAddress, transferID: 10)
+        } throws: { ($0 as? TransferError)?.code == .refused }
         await sender.close()
         await receiver.close()
     }
@@ -92,6 +116,7 @@ struct TransferEndpointTests {
         await first.start()
         await receiver.start()
         let halfway = Once()
+        await receiver.expect(42, maxBytes: data.count, within: .seconds(60))
         await #expect(throws: TransferError.self) {
             _ = try await first.send(data, to: receiver.socket.localAddress, transferID: 42) { acknowledged, total in
                 // The sending process dies half-way.
@@ -120,9 +145,10 @@ struct TransferEndpointTests {
         let port = first.socket.localAddress
         let (third, reached) = AsyncStream.makeStream(of: Void.self)
         let once = Once()
+        await first.expect(43, maxBytes: data.count, within: .seconds(60))
         let sending = Task {
             defer { reached.finish() }
-            return try await sender.send(data, to: port) { acknowledged, total in
+            return try await sender.send(data, to: port, transferID: 43) { acknowledged, total in
                 if acknowledged * 3 >= total, once.first() { reached.yield() }
             }
         }
@@ -131,6 +157,7 @@ struct TransferEndpointTests {
         for await _ in third { break }
         await first.close()
         let again = TransferEndpoint(socket: try UDPSocket(bind: port, options: .init(receiveBufferSize: 4 << 20)))
+        await again.expect(43, maxBytes: data.count, within: .seconds(60))   // its control plane asks again
         await again.start()
         let report = try await sending.value
         #expect(report.chunksSent > 400, "everything the first receiver had is sent again")

@@ -16,7 +16,7 @@ struct DirectoryTests {
 
     @Test func aNameIsBoundToItsFirstKeyAndOnlyNewerSignedRecordsCount() throws {
         var directory = Directory(expiry: .seconds(3))
-        #expect(directory.register(try record("alice", key: alice, sequence: 10), now: at(0)) == .accepted)
+        #expect(directory.register(try record("alice", key: alice, sequence: 10), now: at(0)) == .bound)
         #expect(directory.register(try record("alice", key: alice, sequence: 10), now: at(5)) == .stale, "a replay")
         #expect(directory.register(try record("alice", key: alice, sequence: 9), now: at(5)) == .stale)
         guard case .refused = directory.register(try record("alice", key: mallory, sequence: 99), now: at(5)) else {
@@ -70,10 +70,12 @@ struct DirectoryTests {
     @Test func messagesRoundTripAndTruncationsAreTypedErrors() throws {
         let messages: [DirectoryMessage] = [
             .register(try record("alice", key: alice, sequence: 1)),
-            .registered(name: "alice", refusal: nil),
-            .registered(name: "alice", refusal: "taken"),
-            .whoRequest(offset: 3),
-            .whoReply(total: 2, offset: 0, users: [.init(name: "alice", online: true), .init(name: "bob", online: false)]),
+            .registered(name: "alice", sequence: 5, refusal: nil),
+            .registered(name: "alice", sequence: 6, refusal: .init("taken", permanent: true)),
+            .registered(name: "alice", sequence: 7, refusal: .init("later", permanent: false)),
+            .whoRequest(QueryHeader(nonce: 9), offset: 3),
+            .whoRequest(QueryHeader(nonce: 9, cookie: [UInt8](repeating: 4, count: AddressCookies.size)), offset: 3),
+            .whoReply(nonce: 9, total: 2, offset: 0, users: [.init(name: "alice", online: true), .init(name: "bob", online: false)]),
             .syncRequest,
             .sync([.init(record: try record("bob", key: mallory, sequence: 2), ageMilliseconds: 700)]),
         ]
@@ -84,5 +86,73 @@ struct DirectoryTests {
                 #expect(throws: WireError.self) { try DirectoryMessage.decode(type: message.type, body: body[0..<cut]) }
             }
         }
+    }
+}
+
+@Suite("Directory against strangers")
+struct DirectoryLimitsTests {
+    let at = { (ms: UInt64) in Instant(nanoseconds: ms * 1_000_000) }
+
+    func record(_ name: String, key: Curve25519.Signing.PrivateKey, sequence: UInt64, endpoint: String = "127.0.0.1:9000") throws -> Directory.Record {
+        try Directory.Record(name: name, signingKey: Array(key.publicKey.rawRepresentation),
+                             agreementKey: Array(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation),
+                             endpoint: endpoint, sequence: sequence).signed(with: key)
+    }
+
+    @Test func aReplayedHeartbeatDoesNotKeepAUserOnline() throws {
+        let alice = Curve25519.Signing.PrivateKey()
+        var directory = Directory(expiry: .seconds(3))
+        let last = try record("alice", key: alice, sequence: 10)
+        #expect(directory.register(last, now: at(0)) == .bound)
+        // Her daemon dies; someone who captured its last heartbeat sends it again and again.
+        for time in stride(from: UInt64(1_000), through: 6_000, by: 1_000) {
+            #expect(directory.register(last, now: at(time)) == .stale)
+        }
+        #expect(!directory.isOnline("alice", now: at(6_000)))
+    }
+
+    @Test func oneKeyHoldsAFewNamesAndTheDirectoryIsBounded() throws {
+        let mallory = Curve25519.Signing.PrivateKey()
+        var directory = Directory(capacity: 20, namesPerKey: 3)
+        for index in 0..<3 { #expect(directory.register(try record("m\(index)", key: mallory, sequence: 1), now: at(0)) == .bound) }
+        guard case .refused = directory.register(try record("m3", key: mallory, sequence: 1), now: at(0)) else {
+            Issue.record("a fourth name for one key is refused")
+            return
+        }
+        for index in 0..<17 { _ = directory.register(try record("u\(index)", key: Curve25519.Signing.PrivateKey(), sequence: 1), now: at(0)) }
+        guard case .deferred = directory.register(try record("late", key: Curve25519.Signing.PrivateKey(), sequence: 1), now: at(0)) else {
+            Issue.record("a full directory defers new names")
+            return
+        }
+        #expect(directory.entries.count == 20)
+    }
+
+    @Test func pagesComeFromTheSortedIndex() throws {
+        var directory = Directory()
+        let names = (0..<1_200).map { String(format: "user%04d", ($0 * 7_919) % 1_200) }
+        for name in names { _ = directory.register(try record(name, key: Curve25519.Signing.PrivateKey(), sequence: 1), now: at(0)) }
+        #expect(directory.names == names.sorted())
+        let page = directory.page(from: 500, limit: 500, now: at(1))
+        #expect(page.map(\.name) == Array(names.sorted()[500..<1_000]) && page.allSatisfy(\.online))
+        #expect(directory.page(from: 1_100, limit: 500, now: at(1)).count == 100)
+        #expect(directory.page(from: 5_000, limit: 500, now: at(1)).isEmpty)
+        // A binding that could not be saved is taken back, and the index with it.
+        let key = try #require(directory.entries["user0001"]?.record.signingKey)
+        directory.unbind("user0001", key: key)
+        #expect(directory.names.count == 1_199 && !directory.names.contains("user0001"))
+    }
+
+    @Test func changesOfKeysOrEndpointAreWorthSavingHeartbeatsAreNot() throws {
+        let alice = Curve25519.Signing.PrivateKey()
+        var directory = Directory()
+        var first = try record("alice", key: alice, sequence: 1)
+        #expect(directory.register(first, now: at(0)) == .bound)
+        first.sequence = 2
+        first = try first.signed(with: alice)
+        #expect(directory.register(first, now: at(1)) == .accepted)
+        #expect(directory.register(try record("alice", key: alice, sequence: 3, endpoint: "127.0.0.1:9001"), now: at(2)) == .updated)
+        var restored = Directory()
+        restored.restore(first)
+        #expect(restored.names == ["alice"] && !restored.isOnline("alice", now: at(0)))
     }
 }

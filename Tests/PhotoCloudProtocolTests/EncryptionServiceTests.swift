@@ -52,21 +52,26 @@ struct EncryptionServiceTests {
 
     // MARK: Server jobs
 
+    var expectation: EncryptionJobs<Int>.Directive {
+        .expectPayload(id, bytes: payload.count + 20, within: .seconds(20))
+    }
+
     @Test func acceptedRequestWaitsForItsPayloadThenEmbedsAndAnswers() {
         var jobs = EncryptionJobs<Int>(server: 2)
         #expect(jobs.onRequest(request, from: 100, data: 200) == nil)
-        #expect(jobs.onAccepted(id, now: at(0)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .awaitingPayload)))])
+        #expect(jobs.onAccepted(id, now: at(0)) == [expectation, .notify(100, .accepted(.init(id: id, server: 2, phase: .awaitingPayload)))],
+                "the payload is announced to the data endpoint as the client is told")
         // A payload that is not the announced one is refused, and the request finished here.
-        let wrong = jobs.onPayload(id, payload, digest: [UInt8](repeating: 0, count: 32))
+        let wrong = jobs.onPayload(id, payload, digest: [UInt8](repeating: 0, count: 32), from: 200)
         #expect(wrong.contains(.finished(id)))
         #expect(wrong.contains { if case .notify(100, .refused) = $0 { true } else { false } })
 
         var fresh = EncryptionJobs<Int>(server: 2)
         _ = fresh.onRequest(request, from: 100, data: 200)
         _ = fresh.onAccepted(id, now: at(0))
-        #expect(fresh.onPayload(id, payload, digest: request.payloadDigest) == [.embed(request, payload: payload)])
+        #expect(fresh.onPayload(id, payload, digest: request.payloadDigest, from: 200) == [.embed(request, payload: payload)])
         // The same payload again (a resend) is embedded once.
-        #expect(fresh.onPayload(id, payload, digest: request.payloadDigest) == [])
+        #expect(fresh.onPayload(id, payload, digest: request.payloadDigest, from: 200) == [])
         #expect(fresh.onAccepted(id, now: at(1)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .working)))])
         #expect(fresh.onEmbedded(id, .success([1, 2, 3])) == [.sendAnswer(id, png: [1, 2, 3], to: 200), .finished(id)])
         #expect(fresh.answered == 1)
@@ -75,10 +80,46 @@ struct EncryptionServiceTests {
         fresh.onAnswerSent(id)
         #expect(fresh.onAccepted(id, now: at(3)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))),
                                                   .sendAnswer(id, png: [1, 2, 3], to: 200)])
-        // The same request from elsewhere (the client restarted): the answer goes to whoever asked last.
-        fresh.onAnswerSent(id)
-        #expect(fresh.onRequest(request, from: 300, data: 400) == nil)
-        #expect(fresh.onAccepted(id, now: at(4)).contains(.sendAnswer(id, png: [1, 2, 3], to: 400)))
+    }
+
+    @Test func answersGoOnlyWhereThePayloadCameFrom() {
+        var jobs = EncryptionJobs<Int>(server: 2)
+        _ = jobs.onRequest(request, from: 100, data: 200)
+        _ = jobs.onAccepted(id, now: at(0))
+        // The payload arrived from 250 (the transfer's validated source), not the request's claim of 200.
+        _ = jobs.onPayload(id, payload, digest: request.payloadDigest, from: 250)
+        #expect(jobs.onEmbedded(id, .success([7])).contains(.sendAnswer(id, png: [7], to: 250)))
+        jobs.onAnswerSent(id)
+        // A replay of the request from anywhere, claiming any data port: the answer never goes
+        // there; the asker is asked for the payload (which only a real client has and can send).
+        #expect(jobs.onRequest(request, from: 666, data: 667) == nil)
+        let replayed = jobs.onAccepted(id, now: at(1))
+        #expect(!replayed.contains { if case .sendAnswer = $0 { true } else { false } })
+        #expect(replayed == [expectation, .notify(666, .accepted(.init(id: id, server: 2, phase: .awaitingPayload)))])
+        // The client itself, from a new data endpoint, sends the payload again: the kept answer goes there.
+        #expect(jobs.onPayload(id, payload, digest: request.payloadDigest, from: 400) == [.sendAnswer(id, png: [7], to: 400)])
+        // A wrong payload cannot re-point it.
+        jobs.onAnswerSent(id)
+        #expect(jobs.onPayload(id, [1, 2], digest: [UInt8](repeating: 3, count: 32), from: 999) == [])
+        _ = jobs.onRequest(request, from: 100, data: 400)
+        #expect(jobs.onAccepted(id, now: at(2)).contains(.sendAnswer(id, png: [7], to: 400)))
+    }
+
+    @Test func openJobsAreCapped() {
+        var jobs = EncryptionJobs<Int>(server: 1, configuration: .init(maxOpenJobs: 2))
+        for number in 1...3 {
+            var request = self.request
+            request.id = RequestID(client: 9, number: UInt64(number))
+            _ = jobs.onRequest(request, from: 1, data: 2)
+        }
+        _ = jobs.onAccepted(RequestID(client: 9, number: 1), now: at(0))
+        _ = jobs.onAccepted(RequestID(client: 9, number: 2), now: at(0))
+        let third = RequestID(client: 9, number: 3)
+        #expect(jobs.onAccepted(third, now: at(0)) == [.finished(third)], "let go: the ring forgets it and the retry brings it back")
+        #expect(jobs.openCount == 2 && jobs.shedCount == 1)
+        #expect(jobs.onTimer(now: at(20_000)).count == 2)
+        #expect(jobs.openCount == 0)
+        #expect(jobs.onAccepted(third, now: at(20_001)).contains(.notify(1, .accepted(.init(id: third, server: 1, phase: .awaitingPayload)))))
     }
 
     @Test func refusalsAndTimeouts() {
@@ -99,9 +140,10 @@ struct EncryptionServiceTests {
         #expect(jobs.openCount == 0)
         // A failed embedding is refused to the client.
         _ = jobs.onAccepted(id, now: at(2_000))
-        _ = jobs.onPayload(id, payload, digest: request.payloadDigest)
+        _ = jobs.onPayload(id, payload, digest: request.payloadDigest, from: 105)
         let failed = jobs.onEmbedded(id, .failure(.init("no cover")))
         #expect(failed.contains(.finished(id)) && failed.contains(.notify(5, .refused(.init(id: id, reason: "no cover")))))
+        #expect(jobs.openCount == 0)
     }
 
     @Test func answersBeyondTheCacheAreForgottenOldestFirst() {
@@ -112,12 +154,19 @@ struct EncryptionServiceTests {
             request.id = id
             _ = jobs.onRequest(request, from: 1, data: 101)
             _ = jobs.onAccepted(id, now: at(0))
-            _ = jobs.onPayload(id, payload, digest: request.payloadDigest)
+            _ = jobs.onPayload(id, payload, digest: request.payloadDigest, from: 101)
             _ = jobs.onEmbedded(id, .success([UInt8](repeating: 0, count: 6)))
         }
         // Only the newest answer is kept: an older one's retry starts over (and gets the same bytes).
         let first = RequestID(client: 1, number: 1)
-        #expect(jobs.onAccepted(first, now: at(1)) == [.notify(1, .accepted(.init(id: first, server: 1, phase: .awaitingPayload)))])
+        #expect(jobs.onAccepted(first, now: at(1)).contains(.notify(1, .accepted(.init(id: first, server: 1, phase: .awaitingPayload)))))
+    }
+
+    @Test func requestsNameTheirTransfers() {
+        let other = RequestID(client: 7, number: 2)
+        #expect(id.payloadTransfer != id.answerTransfer)
+        #expect(id.payloadTransfer != other.payloadTransfer && id.answerTransfer != other.answerTransfer)
+        #expect(id.payloadTransfer == RequestID(client: 7, number: 1).payloadTransfer, "the same request, the same transfer: a retry resumes")
     }
 
     // MARK: Client attempt

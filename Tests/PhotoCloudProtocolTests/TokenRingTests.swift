@@ -145,7 +145,7 @@ struct RingMessageCodingTests {
     @Test("round trips through Wire with the cluster secret", arguments: samples)
     func roundTrip(message: RingMessage) throws {
         let keys = WireKeys(clusterSecret: [UInt8](repeating: 1, count: 32))
-        let bytes = try Wire.encode(Envelope(type: message.type, sender: 2, messageID: 5, auth: .cluster, payload: message.encoded()), keys: keys)
+        let bytes = try Wire.encode(Envelope(type: message.type, sender: 2, boot: 1, counter: 5, auth: .cluster, payload: message.encoded()), keys: keys)
         let frame = try Wire.decodeFrame(bytes, keys: keys)
         #expect(try RingMessage.decode(type: frame.type, body: frame.payload) == message)
     }

@@ -10,8 +10,8 @@ struct TransferMessageTests {
     @Test func roundTrips() throws {
         let messages: [TransferMessage] = [
             .chunk(Self.chunk),
-            .ack(.init(transferID: 9, epoch: 77, cumulative: 2, largest: 5, ranges: [4..<6, 3..<4])),
-            .end(.init(transferID: 9, totalBytes: 3_500, digest: [UInt8](repeating: 1, count: 32))),
+            .ack(.init(transferID: 9, epoch: 77, cumulative: 2, largest: 6, ranges: [5..<7, 3..<4])),
+            .end(.init(transferID: 9, totalBytes: 3_500, digest: [UInt8](repeating: 1, count: 32), epoch: 77)),
             .done(.init(transferID: 9, status: .digestMismatch)),
         ]
         for message in messages {

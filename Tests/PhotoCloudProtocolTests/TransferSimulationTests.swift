@@ -195,7 +195,7 @@ struct TransferSimulationTests {
         #expect(!acked.contains { if case .send(.end) = $0 { true } else { false } })
         let digest = Array(SHA256.hash(data: data))
         let ended = sender.onDigest(digest, now: .zero + .milliseconds(2))
-        #expect(ended.contains(.send(.end(.init(transferID: 2, totalBytes: 2_000, digest: digest)))))
+        #expect(ended.contains(.send(.end(.init(transferID: 2, totalBytes: 2_000, digest: digest, epoch: 9)))), "naming the receiver's epoch")
     }
 
     @Test func inOrderChunksAreAcknowledgedEverySecondOne() throws {

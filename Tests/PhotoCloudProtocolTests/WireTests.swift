@@ -1,3 +1,4 @@
+import Crypto
 import PhotoCloudProtocol
 import PhotoCloudTestKit
 import Testing
@@ -5,21 +6,43 @@ import Testing
 @Suite("Wire framing")
 struct WireTests {
     static let secret = [UInt8](repeating: 7, count: 32)
-    static let keys = WireKeys(clusterSecret: secret)
+    static let serverKey = Curve25519.Signing.PrivateKey()
+    /// Server 0x0102... signs with `serverKey`; everyone knows its public key.
+    static let keys = WireKeys(clusterSecret: secret, signing: serverKey, servers: [0x0102_0304_0506_0708: serverKey.publicKey])
 
     static func sample(_ size: Int, auth: AuthScheme = .open) -> Envelope {
-        Envelope(type: .ping, sender: 0x0102_0304_0506_0708, messageID: 99, auth: auth,
+        Envelope(type: .ping, sender: 0x0102_0304_0506_0708, boot: 77, counter: 99, echo: 5, auth: auth,
                  payload: (0..<size).map { UInt8(truncatingIfNeeded: $0 * 31) })
     }
 
-    @Test("round trips", arguments: [0, 1, 44, 1_400, 60_000, Wire.maxPayload])
+    @Test("round trips", arguments: [0, 1, 44, 1_400, 60_000, Wire.maxPayload - Wire.signatureSize])
     func roundTrip(size: Int) throws {
-        for auth in [AuthScheme.open, .cluster] {
+        for auth in [AuthScheme.open, .cluster, .signed] {
             let envelope = Self.sample(size, auth: auth)
             let bytes = try Wire.encode(envelope, keys: Self.keys)
-            #expect(bytes.count == Wire.headerSize + size)
+            #expect(bytes.count == Wire.headerSize + size + (auth == .signed ? Wire.signatureSize : 0))
             #expect(try Wire.decode(bytes, keys: Self.keys) == envelope)
         }
+    }
+
+    @Test func signedDatagramsAreCheckedAgainstTheSendersPublishedKey() throws {
+        let bytes = try Wire.encode(Self.sample(40, auth: .signed), keys: Self.keys)
+        // A client knows only the public key: it verifies, and cannot sign.
+        let client = WireKeys(servers: [0x0102_0304_0506_0708: Self.serverKey.publicKey])
+        #expect(try Wire.decode(bytes, keys: client).payload == Self.sample(40).payload)
+        #expect { try Wire.encode(Self.sample(4, auth: .signed), keys: client) } throws: { ($0 as? WireError)?.code == .missingKey }
+        // Another server's key, or none for this sender, is refused.
+        let stranger = WireKeys(servers: [0x0102_0304_0506_0708: Curve25519.Signing.PrivateKey().publicKey])
+        #expect { try Wire.decode(bytes, keys: stranger) } throws: { ($0 as? WireError)?.code == .badTag }
+        #expect { try Wire.decode(bytes, keys: WireKeys()) } throws: { ($0 as? WireError)?.code == .missingKey }
+        // Someone who re-frames the body under the same sender id, with a fresh CRC, cannot make the signature.
+        let forger = WireKeys(signing: Curve25519.Signing.PrivateKey())
+        let forged = try Wire.encode(Self.sample(40, auth: .signed), keys: forger)
+        #expect { try Wire.decode(forged, keys: client) } throws: { ($0 as? WireError)?.code == .badTag }
+        // Too short to hold a signature.
+        var short = try Wire.encode(Envelope(type: .pong, sender: 1, auth: .open, payload: [1, 2]), keys: client)
+        short[4] = AuthScheme.signed.rawValue
+        #expect(throws: WireError.self) { try Wire.decode(short, keys: client) }
     }
 
     @Test func refusesOversizePayloads() {
@@ -33,7 +56,7 @@ struct WireTests {
         }
     }
 
-    @Test("every single-byte change is refused", arguments: [AuthScheme.open, .cluster])
+    @Test("every single-byte change is refused", arguments: [AuthScheme.open, .cluster, .signed])
     func everySingleByteChangeIsRefused(auth: AuthScheme) throws {
         let bytes = try Wire.encode(Self.sample(64, auth: auth), keys: Self.keys)
         for index in bytes.indices {
@@ -50,14 +73,14 @@ struct WireTests {
         let buffer = [UInt8](repeating: 0xAA, count: 17) + bytes + [UInt8](repeating: 0x55, count: 40)
         let frame = try Wire.decodeFrame(buffer[17..<(17 + bytes.count)], keys: Self.keys)
         #expect(Array(frame.payload) == Self.sample(300).payload)
-        #expect(frame.sender == 0x0102_0304_0506_0708 && frame.messageID == 99 && frame.type == .ping)
+        #expect(frame.sender == 0x0102_0304_0506_0708 && frame.boot == 77 && frame.counter == 99 && frame.echo == 5 && frame.type == .ping)
     }
 
     @Test func encodingIntoAReusedBufferReplacesItsContents() throws {
         var buffer = [UInt8](repeating: 9, count: 5_000)
-        try Wire.encode(into: &buffer, type: .pong, sender: 5, messageID: 6, keys: Self.keys) { $0.append(contentsOf: [1, 2, 3]) }
+        try Wire.encode(into: &buffer, header: .init(type: .pong, sender: 5, boot: 1, counter: 6), keys: Self.keys, writePayload: { $0.append(contentsOf: [1, 2, 3]) })
         #expect(buffer.count == Wire.headerSize + 3)
-        #expect(try Wire.decode(buffer, keys: Self.keys) == Envelope(type: .pong, sender: 5, messageID: 6, payload: [1, 2, 3]))
+        #expect(try Wire.decode(buffer, keys: Self.keys) == Envelope(type: .pong, sender: 5, boot: 1, counter: 6, payload: [1, 2, 3]))
     }
 
     @Test func specificRefusals() throws {
@@ -73,8 +96,10 @@ struct WireTests {
         #expect(code { $0[4] = 7 } == .unknownAuthScheme)
         #expect(code { $0[6] = 1 } == .reservedBitsSet)
         #expect(code { $0.append(0) } == .lengthMismatch)
-        #expect(code { $0[27] ^= 1 } == .lengthMismatch)
-        #expect(code { $0[30] ^= 1 } == .badTag)
+        #expect(code { $0[43] ^= 1 } == .lengthMismatch)
+        #expect(code { $0[40] ^= 0x80 } == .lengthMismatch, "a length of 2^31 and more, compared wide")
+        #expect(code { $0[46] ^= 1 } == .badTag)
+        #expect(code { $0[20] ^= 1 } == .badTag, "the boot is covered by the tag")
         #expect(code { $0[$0.count - 1] ^= 1 } == .badTag)
     }
 

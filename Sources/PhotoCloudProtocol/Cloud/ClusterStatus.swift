@@ -1,6 +1,6 @@
 /// One server's view of the cluster, as `photocloud status` shows it: asked
-/// for with a `statusRequest` (open scheme, empty body), answered with a
-/// `statusReply` carrying this.
+/// for with a `statusRequest` (open scheme, a `QueryHeader`), answered with a
+/// `statusReply` (signed) carrying the query's nonce and this.
 public struct ClusterStatus: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var id: UInt64
@@ -32,8 +32,10 @@ public struct ClusterStatus: Sendable, Equatable {
 
     public static let maxServers = 1_024
 
-    public func encoded() -> [UInt8] {
+    /// The reply to the query with `nonce`.
+    public func encoded(nonce: UInt64) -> [UInt8] {
         var bytes: [UInt8] = []
+        bytes.appendBigEndian(nonce)
         bytes.appendBigEndian(reporter)
         RingMessage.append(seen, to: &bytes)
         bytes.appendBigEndian(holder ?? 0)
@@ -48,8 +50,10 @@ public struct ClusterStatus: Sendable, Equatable {
         return bytes
     }
 
-    public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> ClusterStatus {
+    /// A reply's nonce and status.
+    public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> (nonce: UInt64, status: ClusterStatus) {
         var reader = ByteReader(body)
+        let nonce = try reader.readUInt64()
         let reporter = try reader.readUInt64()
         let seen = try RingMessage.readPosition(&reader)
         let holder = try reader.readUInt64()
@@ -65,6 +69,6 @@ public struct ClusterStatus: Sendable, Equatable {
             servers.append(Entry(id: id, alive: alive == 1, accepted: try reader.readUInt64(), pending: try reader.readUInt32()))
         }
         try reader.expectEnd()
-        return ClusterStatus(reporter: reporter, seen: seen, holder: holder == 0 ? nil : holder, servers: servers)
+        return (nonce, ClusterStatus(reporter: reporter, seen: seen, holder: holder == 0 ? nil : holder, servers: servers))
     }
 }

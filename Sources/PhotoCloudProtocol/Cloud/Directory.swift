@@ -64,10 +64,20 @@ public struct Directory: Sendable {
     }
 
     public enum Outcome: Sendable, Equatable {
+        /// A name new here, now bound to the record's key (to be persisted before it is confirmed).
+        case bound
+        /// A newer record whose keys or endpoint changed (worth persisting).
+        case updated
+        /// A newer record that changes only presence (a heartbeat).
         case accepted
         /// Not newer than the record held (a replay or a late duplicate).
         case stale
+        /// Never to be taken (another key's name, a bad signature).
         case refused(String)
+        /// Not now (the directory is full); the owner may try again later.
+        case deferred(String)
+
+        public var isTaken: Bool { self == .bound || self == .updated || self == .accepted }
     }
 
     public struct Entry: Sendable {
@@ -78,17 +88,24 @@ public struct Directory: Sendable {
 
     public let expiry: Duration
     public private(set) var entries: [String: Entry] = [:]
+    /// Every name, sorted: `who` reads a page of it instead of sorting per request.
+    public private(set) var names: [String] = []
+    /// How many names each signing key holds.
+    private var namesPerKey: [[UInt8]: Int] = [:]
     /// Users at most; further new names are refused.
     public let capacity: Int
+    /// Names one signing key may hold at most.
+    public let namesPerKeyLimit: Int
 
-    public init(expiry: Duration = .milliseconds(3_500), capacity: Int = 100_000) {
+    public init(expiry: Duration = .milliseconds(3_500), capacity: Int = 100_000, namesPerKey: Int = 8) {
         self.expiry = expiry
         self.capacity = capacity
+        namesPerKeyLimit = namesPerKey
     }
 
     /// A record from its owner (a registration or heartbeat).
     public mutating func register(_ record: Record, now: Instant) -> Outcome {
-        take(record, heard: now)
+        take(record, heard: now, sameRecordRefreshes: false)
     }
 
     /// A record another server held, heard by it `age` ago.
@@ -96,7 +113,7 @@ public struct Directory: Sendable {
     public mutating func merge(_ record: Record, age: Duration, now: Instant) -> Outcome {
         // Instants start at this server's start: an age beyond it is approximated by the start.
         let heard = age >= expiry ? nil : Instant(nanoseconds: now.nanoseconds - min(now.nanoseconds, age.nanoseconds))
-        return take(record, heard: heard)
+        return take(record, heard: heard, sameRecordRefreshes: true)
     }
 
     public func isOnline(_ name: String, now: Instant) -> Bool {
@@ -106,26 +123,77 @@ public struct Directory: Sendable {
 
     /// Every known user, online or not, sorted by name.
     public func who(now: Instant) -> (online: [String], offline: [String]) {
-        let names = entries.keys.sorted()
-        return (names.filter { isOnline($0, now: now) }, names.filter { !isOnline($0, now: now) })
+        (names.filter { isOnline($0, now: now) }, names.filter { !isOnline($0, now: now) })
     }
 
-    private mutating func take(_ record: Record, heard: Instant?) -> Outcome {
-        guard Record.isValidName(record.name) else { return .refused("\"\(record.name)\" is not a valid user name (1-32 of a-z 0-9 - _ .)") }
-        guard record.hasValidSignature else { return .refused("the record for \(record.name) is not signed by the key it carries") }
-        if let known = entries[record.name] {
+    /// Up to `limit` users from position `offset` in name order, each with
+    /// whether it is online: the cost is the page, not the directory.
+    public func page(from offset: Int, limit: Int, now: Instant) -> [(name: String, online: Bool)] {
+        guard offset >= 0, offset < names.count, limit > 0 else { return [] }
+        return names[offset..<min(names.count, offset + limit)].map { ($0, isOnline($0, now: now)) }
+    }
+
+    /// A record this server saved itself (at start): trusted as its own disk, offline until heard.
+    public mutating func restore(_ record: Record) {
+        guard Record.isValidName(record.name), entries[record.name] == nil, entries.count < capacity else { return }
+        entries[record.name] = Entry(record: record, lastHeard: nil)
+        insertName(record.name, key: record.signingKey)
+    }
+
+    /// Forgets a binding that could not be saved (before anyone was told of it).
+    public mutating func unbind(_ name: String, key: [UInt8]) {
+        guard entries[name]?.record.signingKey == key else { return }
+        entries[name] = nil
+        if let index = sortedIndex(of: name), index < names.count, names[index] == name { names.remove(at: index) }
+        namesPerKey[key, default: 1] -= 1
+        if namesPerKey[key] == 0 { namesPerKey[key] = nil }
+    }
+    /// `sameRecordRefreshes`: a copy of the record held, heard more recently,
+    /// renews presence (another server heard it later); a peer's replay does not.
+    private mutating func take(_ record: Record, heard: Instant?, sameRecordRefreshes: Bool) -> Outcome {
+        guard Record.isValidName(record.name) else { return .refused("not a valid user name (1-32 of a-z 0-9 - _ .)") }
+        guard record.signingKey.count == 32, record.agreementKey.count == 32, record.endpoint.utf8.count <= 128 else {
+            return .refused("the record for \(record.name) is malformed")
+        }
+        let known = entries[record.name]
+        if let known {
             guard known.record.signingKey == record.signingKey else {
                 return .refused("the name \(record.name) belongs to another key; choose another name")
             }
+            // Cheap checks first: a stale record costs no signature check.
             guard record.sequence > known.record.sequence else {
-                if record.sequence == known.record.sequence, let heard, heard > known.lastHeard ?? .zero { entries[record.name]?.lastHeard = heard }
+                if sameRecordRefreshes, record.sequence == known.record.sequence, record.signature == known.record.signature,
+                   let heard, heard > known.lastHeard ?? .zero { entries[record.name]?.lastHeard = heard }
                 return .stale
             }
-        } else if entries.count >= capacity {
-            return .refused("the directory is full")
+        } else {
+            guard entries.count < capacity else { return .deferred("the directory is full") }
+            guard namesPerKey[record.signingKey, default: 0] < namesPerKeyLimit else {
+                return .refused("this key holds \(namesPerKeyLimit) names already")
+            }
         }
-        let previous = entries[record.name]?.lastHeard
-        entries[record.name] = Entry(record: record, lastHeard: [heard, previous].compactMap { $0 }.max())
-        return .accepted
+        guard record.hasValidSignature else { return .refused("the record for \(record.name) is not signed by the key it carries") }
+        entries[record.name] = Entry(record: record, lastHeard: [heard, known?.lastHeard].compactMap { $0 }.max())
+        guard let known else {
+            insertName(record.name, key: record.signingKey)
+            return .bound
+        }
+        let changed = known.record.agreementKey != record.agreementKey || known.record.endpoint != record.endpoint
+        return changed ? .updated : .accepted
+    }
+
+    private mutating func insertName(_ name: String, key: [UInt8]) {
+        names.insert(name, at: sortedIndex(of: name) ?? names.count)
+        namesPerKey[key, default: 0] += 1
+    }
+
+    /// Where `name` is, or would be inserted, in `names` (binary search).
+    private func sortedIndex(of name: String) -> Int? {
+        var low = 0, high = names.count
+        while low < high {
+            let middle = (low + high) / 2
+            if names[middle] < name { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 }

@@ -4,16 +4,27 @@
 public enum DirectoryMessage: Sendable, Equatable {
     /// Peer -> every server: a signed record (registration and heartbeat).
     case register(Directory.Record)
-    /// Server -> peer: taken, or why not.
-    case registered(name: String, refusal: String?)
+    /// Server -> peer (signed): the record of `sequence` was taken, or why not.
+    case registered(name: String, sequence: UInt64, refusal: Refusal?)
     /// Anyone -> a server: the users it knows, from `offset` on.
-    case whoRequest(offset: UInt32)
-    /// Server -> asker: `total` users; these, from `offset`, with whether each is online.
-    case whoReply(total: UInt32, offset: UInt32, users: [User])
+    case whoRequest(QueryHeader, offset: UInt32)
+    /// Server -> asker (signed): `total` users; these, from `offset`, with whether each is online.
+    case whoReply(nonce: UInt64, total: UInt32, offset: UInt32, users: [User])
     /// Server -> servers, at start: send me your records.
     case syncRequest
     /// Server -> server: records, each with how long ago it was heard (milliseconds).
     case sync([Held])
+
+    /// Why a record was not taken; `permanent` if trying again cannot help.
+    public struct Refusal: Sendable, Equatable {
+        public var reason: String
+        public var permanent: Bool
+
+        public init(_ reason: String, permanent: Bool) {
+            self.reason = reason
+            self.permanent = permanent
+        }
+    }
 
     public struct User: Sendable, Equatable {
         public var name: String
@@ -38,6 +49,8 @@ public enum DirectoryMessage: Sendable, Equatable {
     /// Per datagram: about 40 bytes a user, 240 a record.
     public static let usersPerReply = 500
     public static let recordsPerSync = 100
+    /// A refusal's reason at most, in bytes: a `registered` stays within three times its `register`.
+    public static let maxRefusal = 200
 
     public var type: MessageType {
         switch self {
@@ -55,13 +68,16 @@ public enum DirectoryMessage: Sendable, Equatable {
         switch self {
         case .register(let record):
             Self.append(record, to: &bytes)
-        case .registered(let name, let refusal):
+        case .registered(let name, let sequence, let refusal):
             bytes.appendString(name)
-            bytes.append(refusal == nil ? 0 : 1)
-            bytes.appendString(String((refusal ?? "").prefix(300)))
-        case .whoRequest(let offset):
+            bytes.appendBigEndian(sequence)
+            bytes.append(refusal.map { $0.permanent ? 1 : 2 } ?? 0)
+            bytes.appendString(String((refusal?.reason ?? "").utf8Prefix(Self.maxRefusal)))
+        case .whoRequest(let query, let offset):
+            query.append(to: &bytes)
             bytes.appendBigEndian(offset)
-        case .whoReply(let total, let offset, let users):
+        case .whoReply(let nonce, let total, let offset, let users):
+            bytes.appendBigEndian(nonce)
             bytes.appendBigEndian(total)
             bytes.appendBigEndian(offset)
             let list = users.prefix(Self.usersPerReply)
@@ -91,18 +107,22 @@ public enum DirectoryMessage: Sendable, Equatable {
             message = .register(try readRecord(&reader))
         case .directoryRegistered:
             let name = try reader.readString(limit: 64)
-            let refused = try readFlag(&reader, "refusal")
-            let reason = try reader.readString(limit: 1_024)
-            message = .registered(name: name, refusal: refused ? reason : nil)
+            let sequence = try reader.readUInt64()
+            let kind = try reader.readUInt8()
+            guard kind <= 2 else { throw WireError(.malformedBody, "unknown refusal kind \(kind)") }
+            let reason = try reader.readString(limit: maxRefusal)
+            message = .registered(name: name, sequence: sequence, refusal: kind == 0 ? nil : Refusal(reason, permanent: kind == 1))
         case .whoRequest:
-            message = .whoRequest(offset: try reader.readUInt32())
+            let query = try QueryHeader.read(&reader)
+            message = .whoRequest(query, offset: try reader.readUInt32())
         case .whoReply:
+            let nonce = try reader.readUInt64()
             let total = try reader.readUInt32(), offset = try reader.readUInt32()
             let count = Int(try reader.readUInt16())
             guard count <= usersPerReply, count * 3 <= reader.remaining else { throw WireError(.malformedBody, "a who reply announces \(count) users") }
             var users: [User] = []
             for _ in 0..<count { users.append(User(name: try reader.readString(limit: 64), online: try readFlag(&reader, "online"))) }
-            message = .whoReply(total: total, offset: offset, users: users)
+            message = .whoReply(nonce: nonce, total: total, offset: offset, users: users)
         case .directorySyncRequest:
             message = .syncRequest
         case .directorySync:
@@ -143,5 +163,19 @@ public enum DirectoryMessage: Sendable, Equatable {
         let flag = try reader.readUInt8()
         guard flag <= 1 else { throw WireError(.malformedBody, "the \(what) flag is \(flag)") }
         return flag == 1
+    }
+}
+
+extension String {
+    /// The longest prefix of at most `limit` UTF-8 bytes that ends on a character boundary.
+    public func utf8Prefix(_ limit: Int) -> Substring {
+        var end = startIndex, used = 0
+        for index in indices {
+            let next = self.index(after: index)
+            used += self[index..<next].utf8.count
+            guard used <= limit else { break }
+            end = next
+        }
+        return self[startIndex..<end]
     }
 }

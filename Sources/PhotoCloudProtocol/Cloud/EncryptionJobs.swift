@@ -3,10 +3,17 @@
 /// a number in simulations).
 ///
 /// A request reaches every server; the work token decides which one accepts
-/// it (`TokenRing`'s `.accept`). The acceptor tells the client, waits for the
-/// payload on its data endpoint, has it embedded, keeps the answer and sends
-/// it. Everything is idempotent: a retried request gets the acceptance again,
-/// or the kept answer again; a payload that arrives twice is embedded once.
+/// it (`TokenRing`'s `.accept`). The acceptor tells the client, announces the
+/// payload to its data endpoint (nothing else may make it allocate), waits
+/// for it, has it embedded, keeps the answer and sends it. Everything is
+/// idempotent: a retried request gets the acceptance again, or the kept
+/// answer again; a payload that arrives twice is embedded once.
+///
+/// The answer goes only to the data endpoint that delivered the payload (a
+/// transfer's end proves that its source receives): a request anyone can
+/// forge never points a large answer at an address that did not ask. A retry
+/// whose data endpoint is another one is asked for the payload again, from
+/// there.
 public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     public struct Configuration: Sendable {
         /// An accepted request whose payload has not come by then is given up.
@@ -15,20 +22,27 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         public var answerCacheBytes: Int
         /// Payloads larger than this are refused.
         public var maxPayloadBytes: Int
+        /// Accepted requests not answered yet, at most; beyond, a new one is let go
+        /// (the ring forgets it, and the client's retry brings it back).
+        public var maxOpenJobs: Int
 
-        public init(payloadTimeout: Duration = .seconds(20), answerCacheBytes: Int = 256 << 20, maxPayloadBytes: Int = 32 << 20) {
+        public init(payloadTimeout: Duration = .seconds(20), answerCacheBytes: Int = 256 << 20, maxPayloadBytes: Int = 32 << 20,
+                    maxOpenJobs: Int = 16_384) {
             self.payloadTimeout = payloadTimeout
             self.answerCacheBytes = answerCacheBytes
             self.maxPayloadBytes = maxPayloadBytes
+            self.maxOpenJobs = maxOpenJobs
         }
     }
 
     public enum Directive: Sendable, Equatable {
         /// A control message to a client.
         case notify(Peer, EncryptionMessage)
+        /// Tell the data endpoint to take the payload transfer of `request` (`RequestID.payloadTransfer`), of `bytes` at most, for `within`.
+        case expectPayload(RequestID, bytes: Int, within: Duration)
         /// Hide `payload` for `request` (the server answers with `onEmbedded`).
         case embed(EncryptionMessage.Request, payload: [UInt8])
-        /// Send the answer to the data endpoint of the client that asked last (the server reports with `onAnswerSent`).
+        /// Send the answer to the data endpoint that delivered the payload (the server reports with `onAnswerSent`).
         case sendAnswer(RequestID, png: [UInt8], to: Peer)
         /// The request is finished here (answered, refused or given up): tell the ring.
         case finished(RequestID)
@@ -43,14 +57,18 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     private struct Job: Sendable {
         var request: EncryptionMessage.Request
         var phase: Phase
+        /// The data endpoint that delivered the payload: the only one answers go to.
+        var answerTo: Peer?
     }
 
     public let server: UInt64
     public let configuration: Configuration
-    /// Every request heard recently, with the control and data addresses of the client that sent it last.
+    /// Every request heard recently, with the control and (claimed) data addresses of the client that sent it last.
     private var heard = BoundedMap<RequestID, Heard>(capacity: 131_072)
     private var jobs: [RequestID: Job] = [:]
+    /// Answers kept, oldest first from `answerHead`.
     private var answerOrder: [RequestID] = []
+    private var answerHead = 0
     private var answerBytes = 0
     /// Requests this server has answered, in total.
     public private(set) var answered = 0
@@ -67,7 +85,14 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     }
 
     /// Requests accepted here that are not answered yet.
-    public var openCount: Int { jobs.values.count { if case .answered = $0.phase { false } else { true } } }
+    public private(set) var openCount = 0
+    /// Jobs let go because `maxOpenJobs` were open.
+    public private(set) var shedCount = 0
+
+    /// The bytes of the payload object (`EncryptionObject.payload`) of `request`.
+    public static func payloadObjectBytes(_ request: EncryptionMessage.Request) -> Int {
+        EncryptionObject.payloadOverhead + Int(request.payloadBytes)
+    }
 
     // MARK: Events
 
@@ -89,17 +114,26 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     public mutating func onAccepted(_ id: RequestID, now: Instant) -> [Directive] {
         guard let known = heard[id] else { return [] }   // never heard of: the client's retry will bring it
         guard let job = jobs[id] else {
+            guard openCount < configuration.maxOpenJobs else {
+                shedCount += 1
+                return [.finished(id)]
+            }
             jobs[id] = Job(request: known.request, phase: .awaitingPayload(since: now))
-            return [accepted(id, .awaitingPayload, to: known.client)]
+            openCount += 1
+            return [expectPayload(known.request), accepted(id, .awaitingPayload, to: known.client)]
         }
         switch job.phase {
-        case .awaitingPayload: return [accepted(id, .awaitingPayload, to: known.client)]
+        case .awaitingPayload: return [expectPayload(job.request), accepted(id, .awaitingPayload, to: known.client)]
         case .working: return [accepted(id, .working, to: known.client)]
         case .answered(let png, let sending):
+            guard let answerTo = job.answerTo, answerTo == known.data else {
+                // Asked from another data endpoint: it shows it receives by sending the payload again.
+                return [expectPayload(job.request), accepted(id, .awaitingPayload, to: known.client)]
+            }
             var out = [accepted(id, .answered, to: known.client)]
             if !sending {
                 jobs[id]?.phase = .answered(png: png, sending: true)
-                out.append(.sendAnswer(id, png: png, to: known.data))
+                out.append(.sendAnswer(id, png: png, to: answerTo))
             }
             return out
         }
@@ -111,28 +145,44 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         return [.notify(known.client, .accepted(.init(id: id, server: owner, phase: .claimedElsewhere)))]
     }
 
-    /// A payload object arrived on the data endpoint.
-    public mutating func onPayload(_ id: RequestID, _ payload: [UInt8], digest: [UInt8]) -> [Directive] {
-        guard let job = jobs[id], case .awaitingPayload = job.phase else { return [] }   // not ours, or had it already
-        guard payload.count == Int(job.request.payloadBytes), digest == job.request.payloadDigest else {
-            jobs[id] = nil
-            let reason = "the payload that arrived for request \(id) is not the one the request announced (size or SHA-256 differ)"
-            return [.finished(id)] + (heard[id].map { [.notify($0.client, .refused(.init(id: id, reason: reason)))] } ?? [])
+    /// A payload object arrived on the data endpoint, from `source` (validated by the transfer).
+    public mutating func onPayload(_ id: RequestID, _ payload: [UInt8], digest: [UInt8], from source: Peer) -> [Directive] {
+        guard let job = jobs[id] else { return [] }   // not ours
+        let matches = payload.count == Int(job.request.payloadBytes) && digest == job.request.payloadDigest
+        switch job.phase {
+        case .working:
+            return []   // had it already
+        case .answered(let png, let sending):
+            // The client, from a new data endpoint: the kept answer goes there now.
+            guard matches else { return [] }
+            jobs[id]?.answerTo = source
+            guard !sending else { return [] }
+            jobs[id]?.phase = .answered(png: png, sending: true)
+            return [.sendAnswer(id, png: png, to: source)]
+        case .awaitingPayload:
+            guard matches else {
+                jobs[id] = nil
+                openCount -= 1
+                let reason = "the payload that arrived for request \(id) is not the one the request announced (size or SHA-256 differ)"
+                return [.finished(id)] + (heard[id].map { [.notify($0.client, .refused(.init(id: id, reason: reason)))] } ?? [])
+            }
+            jobs[id]?.phase = .working
+            jobs[id]?.answerTo = source
+            return [.embed(job.request, payload: payload)]
         }
-        jobs[id]?.phase = .working
-        return [.embed(job.request, payload: payload)]
     }
 
     /// The embedding finished: the stego PNG, or why it could not be made.
     public mutating func onEmbedded(_ id: RequestID, _ result: Result<[UInt8], EmbeddingFailure>) -> [Directive] {
-        guard let job = jobs[id], case .working = job.phase, let known = heard[id] else { return [] }
+        guard let job = jobs[id], case .working = job.phase, let answerTo = job.answerTo else { return [] }
+        openCount -= 1
         switch result {
         case .success(let png):
             jobs[id]?.phase = .answered(png: png, sending: true)
             answered += 1
             answerOrder.append(id)
             answerBytes += png.count
-            var out: [Directive] = [.sendAnswer(id, png: png, to: known.data), .finished(id)]
+            var out: [Directive] = [.sendAnswer(id, png: png, to: answerTo), .finished(id)]
             evictAnswers(keeping: id, into: &out)
             return out
         case .failure(let failure):
@@ -153,6 +203,7 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         for (id, job) in jobs {
             if case .awaitingPayload(let since) = job.phase, now.since(since) >= configuration.payloadTimeout {
                 jobs[id] = nil
+                openCount -= 1
                 out.append(.finished(id))
             }
         }
@@ -170,10 +221,19 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         .notify(client, .accepted(.init(id: id, server: server, phase: phase)))
     }
 
+    private func expectPayload(_ request: EncryptionMessage.Request) -> Directive {
+        .expectPayload(request.id, bytes: Self.payloadObjectBytes(request), within: configuration.payloadTimeout)
+    }
+
     private mutating func evictAnswers(keeping newest: RequestID, into out: inout [Directive]) {
-        while answerBytes > configuration.answerCacheBytes, let oldest = answerOrder.first, oldest != newest {
-            answerOrder.removeFirst()
+        while answerBytes > configuration.answerCacheBytes, answerHead < answerOrder.count, answerOrder[answerHead] != newest {
+            let oldest = answerOrder[answerHead]
+            answerHead += 1
             if let job = jobs.removeValue(forKey: oldest), case .answered(let png, _) = job.phase { answerBytes -= png.count }
+        }
+        if answerHead > 1_024, answerHead * 2 > answerOrder.count {
+            answerOrder.removeFirst(answerHead)
+            answerHead = 0
         }
     }
 }

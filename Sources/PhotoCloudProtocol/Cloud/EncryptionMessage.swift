@@ -1,3 +1,5 @@
+import Crypto
+
 /// What a client and the servers say about an encryption request, on the
 /// control endpoints (docs/protocol.md, "Encryption request"). The payload and
 /// the stego result travel on the data endpoints as transfers, each object
@@ -11,6 +13,8 @@ public enum EncryptionMessage: Sendable, Equatable {
     case refused(Refused)
 
     public struct Request: Sendable, Equatable {
+        /// The smallest body a request can have (a key of one byte).
+        public static let minimumBodySize = 16 + 1 + 1 + 4 + 32 + 2 + 1 + 2
         public var id: RequestID
         /// Served by the server it is sent to, without the token (the original's
         /// baseline without load balancing).
@@ -65,6 +69,8 @@ public enum EncryptionMessage: Sendable, Equatable {
     public struct Refused: Sendable, Equatable {
         public var id: RequestID
         public var reason: String
+        /// Bytes of reason at most: a refusal stays within three times the request it answers.
+        public static let maxReason = 160
 
         public init(id: RequestID, reason: String) {
             self.id = id
@@ -104,7 +110,7 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.append(accepted.phase.rawValue)
         case .refused(let refused):
             append(refused.id)
-            bytes.appendString(String(refused.reason.prefix(400)))
+            bytes.appendString(String(refused.reason.utf8Prefix(Refused.maxReason)))
         }
         return bytes
     }
@@ -131,7 +137,7 @@ public enum EncryptionMessage: Sendable, Equatable {
             guard let phase = Accepted.Phase(rawValue: raw) else { throw WireError(.malformedBody, "unknown acceptance phase \(raw)") }
             message = .accepted(.init(id: id, server: server, phase: phase))
         case .encryptRefused:
-            message = .refused(.init(id: id, reason: try reader.readString(limit: 1_024)))
+            message = .refused(.init(id: id, reason: try reader.readString(limit: Refused.maxReason)))
         default:
             throw WireError(.unknownType, "\(type) is not an encryption message")
         }
@@ -149,6 +155,8 @@ public enum EncryptionObject: Sendable, Equatable {
 
     static let payloadMagic = Array("PCP1".utf8)
     static let resultMagic = Array("PCR1".utf8)
+    /// A payload object's bytes besides the payload.
+    public static let payloadOverhead = 20
 
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
@@ -183,5 +191,21 @@ public enum EncryptionObject: Sendable, Equatable {
         default:
             throw WireError(.badMagic, "a data object that is neither a payload nor a result")
         }
+    }
+}
+
+extension RequestID {
+    /// The transfer that carries this request's payload to its acceptor. Named
+    /// by the request, so that the acceptor knows which transfer to take (it
+    /// takes no other), and a retried payload resumes where it was.
+    public var payloadTransfer: UInt64 { transfer("payload") }
+    /// The transfer that carries the answer back: the client takes no other.
+    public var answerTransfer: UInt64 { transfer("answer") }
+
+    private func transfer(_ label: String) -> UInt64 {
+        var hash = SHA256()
+        hash.update(data: Array("photocloud \(label) transfer".utf8))
+        hash.update(data: client.bigEndianBytes + number.bigEndianBytes)
+        return Array(hash.finalize()).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 }

@@ -27,16 +27,24 @@ public struct TokenRing: Sendable {
         public var idleHold: Duration
         /// Requests claimed per hold at most.
         public var maxBatch: Int
+        /// Requests waiting to be claimed at most: beyond, a new one is not
+        /// queued (the client's retry brings it back once there is room).
+        public var maxPending: Int
+        /// Requests this server has claimed and not finished, at most: beyond,
+        /// it claims nothing and passes the token on.
+        public var maxOpenClaims: Int
 
         public init(heartbeatInterval: Duration = .milliseconds(30), suspectAfter: Duration = .milliseconds(150),
                     tokenTimeout: Duration = .milliseconds(200), handoffRetry: Duration = .milliseconds(10),
-                    idleHold: Duration = .milliseconds(2), maxBatch: Int = 64) {
+                    idleHold: Duration = .milliseconds(2), maxBatch: Int = 64, maxPending: Int = 65_536, maxOpenClaims: Int = 16_384) {
             self.heartbeatInterval = heartbeatInterval
             self.suspectAfter = suspectAfter
             self.tokenTimeout = tokenTimeout
             self.handoffRetry = handoffRetry
             self.idleHold = idleHold
             self.maxBatch = maxBatch
+            self.maxPending = maxPending
+            self.maxOpenClaims = maxOpenClaims
         }
     }
 
@@ -223,7 +231,8 @@ public struct TokenRing: Sendable {
         // A fair share of what is waiting (the rest goes on with the token), so that
         // a burst arriving while one server holds it is not all that server's.
         let alive = max(1, membership.members.count { membership.isAlive($0, now: now) })
-        let batch = takePending(min(configuration.maxBatch, max(1, (pendingCount + alive - 1) / alive)))
+        let room = configuration.maxOpenClaims - (claimsByServer[id]?.count ?? 0)
+        let batch = takePending(min(configuration.maxBatch, max(1, (pendingCount + alive - 1) / alive), max(0, room)))
         if !batch.isEmpty {
             for request in batch {
                 setClaim(request, to: id)
@@ -311,7 +320,7 @@ public struct TokenRing: Sendable {
 
     @discardableResult
     private mutating func addPending(_ request: RequestID) -> Bool {
-        guard pendingSet.insert(request).inserted else { return false }
+        guard pendingSet.count < configuration.maxPending, pendingSet.insert(request).inserted else { return false }
         pending.append(request)
         if pending.count - pendingHead > 2 * pendingSet.count + 1_024 {
             pending = pending[pendingHead...].filter { pendingSet.contains($0) }
@@ -323,6 +332,7 @@ public struct TokenRing: Sendable {
     /// Up to `limit` pending requests, oldest first, no longer pending.
     private mutating func takePending(_ limit: Int) -> [RequestID] {
         var batch: [RequestID] = []
+        guard limit > 0 else { return batch }
         while pendingHead < pending.count, batch.count < limit {
             let request = pending[pendingHead]
             pendingHead += 1

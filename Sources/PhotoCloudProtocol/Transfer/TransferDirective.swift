@@ -37,7 +37,7 @@ extension ObjectBuffer: Equatable {
 /// Why a transfer failed.
 public struct TransferError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
-        case noProgress, refusedTooLarge, digestMismatch, malformed, unknownTransfer, invalidArgument
+        case noProgress, refusedTooLarge, digestMismatch, malformed, unknownTransfer, refused, invalidArgument
     }
 
     public let code: Code

@@ -71,11 +71,16 @@ public enum TransferMessage: Sendable, Equatable {
         public var totalBytes: UInt64
         /// SHA-256 of the whole object.
         public var digest: [UInt8]
+        /// The receiver's epoch, as its acknowledgements told it: the proof that
+        /// the sender receives at the address it sends from (a forged source
+        /// address never sees an acknowledgement). 0 when none came.
+        public var epoch: UInt32
 
-        public init(transferID: UInt64, totalBytes: UInt64, digest: [UInt8]) {
+        public init(transferID: UInt64, totalBytes: UInt64, digest: [UInt8], epoch: UInt32) {
             self.transferID = transferID
             self.totalBytes = totalBytes
             self.digest = digest
+            self.epoch = epoch
         }
     }
 
@@ -86,6 +91,10 @@ public enum TransferMessage: Sendable, Equatable {
             case tooLarge = 2
             case malformed = 3
             case unknownTransfer = 4
+            /// The receiver did not ask for this object and takes nothing unannounced from this source now.
+            case unexpected = 5
+            /// The receiver holds as much as it will in flight; try again later.
+            case busy = 6
         }
         public var transferID: UInt64
         public var status: Status
@@ -116,6 +125,10 @@ public enum TransferMessage: Sendable, Equatable {
 
     /// The header of a chunk message, before its payload.
     public static let chunkHeaderSize = 29
+    /// An acknowledgement without ranges.
+    public static let ackHeaderSize = 21
+    /// An end message.
+    public static let endSize = 52
 
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
@@ -128,8 +141,8 @@ public enum TransferMessage: Sendable, Equatable {
     public var encodedSize: Int {
         switch self {
         case .chunk(let chunk): Self.chunkHeaderSize + chunk.payload.count
-        case .ack(let ack): 21 + 8 * min(ack.ranges.count, Ack.maxRanges)
-        case .end: 48
+        case .ack(let ack): Self.ackHeaderSize + 8 * min(ack.ranges.count, Ack.maxRanges)
+        case .end: Self.endSize
         case .done: 9
         }
     }
@@ -178,6 +191,7 @@ public enum TransferMessage: Sendable, Equatable {
         case .end(let end):
             bytes.appendBigEndian(end.totalBytes)
             bytes.append(contentsOf: end.digest)
+            bytes.appendBigEndian(end.epoch)
         case .done(let done):
             bytes.append(done.status.rawValue)
         }
@@ -211,6 +225,11 @@ public enum TransferMessage: Sendable, Equatable {
             for _ in 0..<count {
                 let lower = try reader.readUInt32(), upper = try reader.readUInt32()
                 guard lower < upper else { throw WireError(.malformedBody, "an ack range \(lower)..<\(upper) is empty or reversed") }
+                // Newest first, apart, above the cumulative point: together they
+                // never name a chunk twice, so reading them costs at most the object.
+                guard lower > cumulative, upper < (ranges.last?.lowerBound ?? UInt32.max) else {
+                    throw WireError(.malformedBody, "ack ranges overlap, touch, or are out of order")
+                }
                 ranges.append(lower..<upper)
             }
             try reader.expectEnd()
@@ -218,8 +237,9 @@ public enum TransferMessage: Sendable, Equatable {
         case .transferEnd:
             let total = try reader.readUInt64()
             let digest = try reader.readBytes(32)
+            let epoch = try reader.readUInt32()
             try reader.expectEnd()
-            return .end(End(transferID: id, totalBytes: total, digest: digest))
+            return .end(End(transferID: id, totalBytes: total, digest: digest, epoch: epoch))
         case .transferDone:
             guard let status = Done.Status(rawValue: try reader.readUInt8()) else {
                 throw WireError(.malformedBody, "unknown transfer status")

@@ -44,7 +44,7 @@ public struct TransferReceiver: Sendable {
     private let chunkSize: Int
     public let chunkCount: Int
     private let configuration: Configuration
-    private var received: [Bool]
+    private var received: ChunkSet
     private var receivedCount = 0
     private var cumulative = 0
     private var largest = 0
@@ -54,6 +54,8 @@ public struct TransferReceiver: Sendable {
     /// Chunks arrived since the last acknowledgement, and when it is due at the latest.
     private var unacknowledged = 0
     private var ackDue: Instant?
+    /// SACK ranges the next acknowledgement may carry.
+    private var ackBudget = TransferMessage.Ack.maxRanges
 
     public var isFinished: Bool {
         if case .finished = phase { return true }
@@ -65,23 +67,27 @@ public struct TransferReceiver: Sendable {
     public static func accept(
         _ first: TransferMessage.Chunk, configuration: Configuration = Configuration(), epoch: UInt32, now: Instant
     ) -> Result<TransferReceiver, TransferMessage.Done.Status> {
-        guard first.totalBytes <= UInt64(configuration.maxBytes) else { return .failure(.tooLarge) }
+        // Every claim is compared in the wire's own width before anything becomes an Int.
+        guard configuration.maxBytes >= 0, first.totalBytes <= UInt64(configuration.maxBytes) else { return .failure(.tooLarge) }
         let total = Int(first.totalBytes), size = Int(first.chunkSize)
         guard size >= 1, size <= TransferSender.Configuration.maxChunkSize else { return .failure(.malformed) }
-        guard Int(first.chunkCount) == max(1, (total + size - 1) / size) else { return .failure(.malformed) }
-        return .success(TransferReceiver(first: first, total: total, size: size, configuration: configuration,
+        let count = max(1, (total + size - 1) / size)
+        // Many tiny chunks would make the table of chunks larger than the object.
+        guard count == 1 || size >= TransferSender.Configuration.minChunkSize else { return .failure(.malformed) }
+        guard UInt64(first.chunkCount) == UInt64(count) else { return .failure(.malformed) }
+        return .success(TransferReceiver(first: first, total: total, size: size, count: count, configuration: configuration,
                                          epoch: max(epoch, 1), now: now))
     }
 
-    private init(first: TransferMessage.Chunk, total: Int, size: Int, configuration: Configuration, epoch: UInt32, now: Instant) {
+    private init(first: TransferMessage.Chunk, total: Int, size: Int, count: Int, configuration: Configuration, epoch: UInt32, now: Instant) {
         transferID = first.transferID
         totalBytes = total
         chunkSize = size
-        chunkCount = Int(first.chunkCount)
+        chunkCount = count
         self.configuration = configuration
         self.epoch = epoch
         buffer = ObjectBuffer(count: total)
-        received = [Bool](repeating: false, count: chunkCount)
+        received = ChunkSet(count: count)
         lastActivity = now
     }
 
@@ -117,25 +123,26 @@ public struct TransferReceiver: Sendable {
     }
 
     private mutating func onChunk(_ chunk: TransferMessage.Chunk, now: Instant) -> [TransferDirective] {
-        // Every chunk must agree with the first about the object.
-        guard Int(chunk.chunkCount) == chunkCount, Int(chunk.totalBytes) == totalBytes, Int(chunk.chunkSize) == chunkSize,
-              Int(chunk.sequence) < chunkCount else { return [] }
+        // Every chunk must agree with the first about the object (compared as sent, never converted first).
+        guard chunk.chunkCount == UInt32(chunkCount), chunk.totalBytes == UInt64(totalBytes), chunk.chunkSize == UInt32(chunkSize),
+              chunk.sequence < UInt32(chunkCount) else { return [] }
         let sequence = Int(chunk.sequence)
         let start = sequence * chunkSize
         let range = start..<min(start + chunkSize, totalBytes)
         guard chunk.payload.count == range.count else { return [] }
         lastActivity = now
         var directives: [TransferDirective] = []
+        let duplicate = received[sequence]
         // In order and unasked, every second chunk is acknowledged; a gap, a
         // duplicate or the sender's request is answered at once.
-        var ackAtOnce = chunk.flags.contains(.ackNow) || received[sequence] || sequence != largest + 1 || cumulative <= largest
-        if !received[sequence] && phase == .receiving {
-            received[sequence] = true
+        var ackAtOnce = chunk.flags.contains(.ackNow) || duplicate || sequence != largest + 1 || cumulative <= largest
+        if !duplicate && phase == .receiving {
+            _ = received.insert(sequence)
             receivedCount += 1
             chunk.payload.withUnsafeBytes { buffer.write($0, at: start) }
             largest = max(largest, sequence)
             let before = cumulative
-            while cumulative < chunkCount && received[cumulative] { cumulative += 1 }
+            cumulative = received.firstMissing(from: cumulative)
             if cumulative > before {
                 let from = before * chunkSize, to = min(cumulative * chunkSize, totalBytes)
                 if configuration.digest == .inline { buffer.withUnsafeBytes(from..<to) { hasher.update(bufferPointer: $0) } }
@@ -144,6 +151,9 @@ public struct TransferReceiver: Sendable {
         }
         unacknowledged += 1
         if unacknowledged >= 2 || receivedCount == chunkCount || receivedCount == 1 { ackAtOnce = true }
+        // An acknowledgement is never more than three times the datagram that
+        // caused it (a stranger's forged chunk must not buy a larger answer).
+        ackBudget = Self.ranges(within: Wire.headerSize + TransferMessage.chunkHeaderSize + chunk.payload.count)
         if ackAtOnce {
             directives.append(.send(.ack(ack(causedBy: sequence))))
         } else if ackDue == nil {
@@ -153,12 +163,24 @@ public struct TransferReceiver: Sendable {
         return directives
     }
 
+    /// How many SACK ranges keep an acknowledgement within three times the
+    /// datagram (of `bytes`) that caused it.
+    static func ranges(within bytes: Int) -> Int {
+        let fixed = Wire.headerSize + TransferMessage.ackHeaderSize
+        return max(0, min(TransferMessage.Ack.maxRanges, (3 * bytes - fixed) / 8))
+    }
+
     private var nextDeadline: Instant {
         let idle = lastActivity + configuration.idleTimeout
         return ackDue.map { min($0, idle) } ?? idle
     }
 
     private mutating func onEnd(_ end: TransferMessage.End, now: Instant) -> [TransferDirective] {
+        // The end must name this receiver's epoch, which only its acknowledgements
+        // carried: a sender that never heard them (a forged source address) cannot
+        // finish a transfer, so a delivery's source has shown that it receives.
+        ackBudget = Self.ranges(within: Wire.headerSize + TransferMessage.endSize)
+        guard end.epoch == epoch else { return [.send(.ack(ack(causedBy: largest)))] }
         lastActivity = now
         guard cumulative == chunkCount else {
             // The sender believes everything arrived; say again what did.
@@ -170,7 +192,7 @@ public struct TransferReceiver: Sendable {
         case .verifying:
             return []   // the answer follows the digest
         case .receiving:
-            guard Int(end.totalBytes) == totalBytes else { return finish(matching: false) }
+            guard end.totalBytes == UInt64(totalBytes) else { return finish(matching: false) }
             switch configuration.digest {
             case .inline:
                 let digest = Array(hasher.finalize())
@@ -192,20 +214,20 @@ public struct TransferReceiver: Sendable {
         return [.send(.done(.init(transferID: transferID, status: .delivered))), .deliver(transferID: transferID, object: buffer)]
     }
 
-    /// The cumulative point and up to 32 received ranges above it, newest first.
+    /// The cumulative point and up to 32 received ranges above it, newest
+    /// first. The scan goes a word of 64 chunks at a time: a duplicate chunk
+    /// of a large transfer costs microseconds, not a walk over every chunk.
     private mutating func ack(causedBy sequence: Int) -> TransferMessage.Ack {
         unacknowledged = 0
         ackDue = nil
         var ranges: [Range<UInt32>] = []
         var upper = largest + 1
-        while upper > cumulative && ranges.count < TransferMessage.Ack.maxRanges {
-            while upper > cumulative && !received[upper - 1] { upper -= 1 }
-            guard upper > cumulative else { break }
-            var lower = upper - 1
-            while lower > cumulative && received[lower - 1] { lower -= 1 }
-            ranges.append(UInt32(lower)..<UInt32(upper))
+        while ranges.count < ackBudget, let top = received.lastPresent(below: upper, floor: cumulative + 1) {
+            let lower = received.runStart(endingAt: top, floor: cumulative + 1)
+            ranges.append(UInt32(lower)..<UInt32(top + 1))
             upper = lower
         }
+        ackBudget = TransferMessage.Ack.maxRanges
         return .init(transferID: transferID, epoch: epoch, cumulative: UInt32(cumulative), largest: UInt32(sequence), ranges: ranges)
     }
 }

@@ -43,6 +43,9 @@ public struct TransferSender: Sendable {
         }
 
         public static let maxChunkSize = Wire.maxPayload - TransferMessage.chunkHeaderSize
+        /// Smaller chunks are refused (but for an object of one chunk): the
+        /// receiver's table of chunks stays a small fraction of the object.
+        public static let minChunkSize = 1_000
     }
 
     private enum Phase: Equatable {
@@ -92,8 +95,8 @@ public struct TransferSender: Sendable {
     /// `digest`, when the caller knows the object's SHA-256 already, saves hashing it again.
     public init(transferID: UInt64, data: [UInt8], digest: [UInt8]? = nil, configuration: Configuration = Configuration()) throws(TransferError) {
         if let digest, digest.count != 32 { throw TransferError(.invalidArgument, "a SHA-256 digest is 32 bytes, not \(digest.count)") }
-        guard (1...Configuration.maxChunkSize).contains(configuration.chunkSize) else {
-            throw TransferError(.invalidArgument, "chunk size must be 1 to \(Configuration.maxChunkSize) bytes, not \(configuration.chunkSize)")
+        guard (Configuration.minChunkSize...Configuration.maxChunkSize).contains(configuration.chunkSize) else {
+            throw TransferError(.invalidArgument, "chunk size must be \(Configuration.minChunkSize) to \(Configuration.maxChunkSize) bytes, not \(configuration.chunkSize)")
         }
         guard configuration.window >= 1 else { throw TransferError(.invalidArgument, "the window must be at least 1 chunk") }
         let count = max(1, (data.count + configuration.chunkSize - 1) / configuration.chunkSize)
@@ -205,7 +208,7 @@ public struct TransferSender: Sendable {
             ackedBelow += 1
         }
         for range in ack.ranges {
-            for sequence in Int(range.lowerBound)..<Int(range.upperBound) { acknowledge(sequence) }
+            for sequence in max(ackedBelow, Int(range.lowerBound))..<max(ackedBelow, Int(range.upperBound)) { acknowledge(sequence) }
         }
         while ackedBelow < chunkCount && acked[ackedBelow] { ackedBelow += 1 }
         if let sample { rtt.record(sample) }
@@ -257,6 +260,12 @@ public struct TransferSender: Sendable {
         case .unknownTransfer:
             phase = .finished
             directives.append(.fail(transferID: transferID, TransferError(.unknownTransfer, "the receiver no longer knows this transfer (it gave up on it); send it again")))
+        case .unexpected:
+            phase = .finished
+            directives.append(.fail(transferID: transferID, TransferError(.refused, "the receiver did not ask for this object")))
+        case .busy:
+            phase = .finished
+            directives.append(.fail(transferID: transferID, TransferError(.refused, "the receiver is busy (too much in flight); try again later")))
         }
     }
 
@@ -368,7 +377,7 @@ public struct TransferSender: Sendable {
         }
         phase = .ending
         endSentAt = now
-        directives.append(.send(.end(.init(transferID: transferID, totalBytes: UInt64(data.count), digest: digest ?? []))))
+        directives.append(.send(.end(.init(transferID: transferID, totalBytes: UInt64(data.count), digest: digest ?? [], epoch: receiverEpoch ?? 0))))
     }
 
     private func chunkRange(_ sequence: Int) -> Range<Int> {

@@ -1,0 +1,90 @@
+import AsyncUDP
+import PhotoCloudProtocol
+
+/// What a server does for strangers (anyone who can reach its control port):
+/// each datagram is charged to its source's rate; answers are signed with the
+/// server's key (the cluster file publishes it, so a client refuses a forged
+/// `accepted`, `registered` or status), repeat the client's nonce or request
+/// id, and are never more than three times the datagram they answer unless
+/// the address has shown, with a cookie, that it receives.
+extension ServerActor {
+    /// About the microseconds of loop work each message costs (rate units).
+    static func cost(of type: MessageType) -> Double {
+        switch type {
+        case .directoryRegister: 100   // an Ed25519 verification, and a signature for the reply
+        case .whoRequest: 60           // a page of names, and a signature
+        case .statusRequest: 40
+        case .encryptRequest: 15
+        default: 5
+        }
+    }
+
+    func handleClient(_ frame: Frame, bytes: Int, from address: SocketAddress) {
+        guard limiter.allow(address, cost: Self.cost(of: frame.type), now: now()) else {
+            defences.rateLimited += 1
+            return
+        }
+        do {
+            switch frame.type {
+            case .encryptRequest:
+                guard case .request(let request) = try EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
+                onEncryptRequest(request, from: address)
+            case .directoryRegister:
+                guard case .register(let record) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
+                register(record, requestBytes: bytes, from: address)
+            case .whoRequest:
+                guard case .whoRequest(let query, let offset) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
+                answerWho(query, offset: offset, requestBytes: bytes, from: address)
+            case .statusRequest:
+                var reader = ByteReader(frame.payload)
+                let query = try QueryHeader.read(&reader)
+                try reader.expectEnd()
+                let body = ring.status(now: now()).encoded(nonce: query.nonce)
+                answer(.statusReply, body, query: query, requestBytes: bytes, to: address)
+            case .ping:
+                // Diagnostics: the same bytes back, never larger than what came.
+                sendFramed(origin.next(.pong), Array(frame.payload), auth: .open, to: address)
+            default:
+                return
+            }
+        } catch {
+            logger.debug("refused a \(frame.type) from \(address): \(error)")
+        }
+    }
+
+    private func onEncryptRequest(_ request: EncryptionMessage.Request, from address: SocketAddress) {
+        if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {
+            applyJobs([refusal])
+        } else if request.direct && allowDirect {
+            applyJobs(jobs.onAccepted(request.id, now: now()))
+        } else {
+            do { try apply(ring.onRequest(request.id, now: now())) } catch { logger.error("server \(id): \(error)") }
+        }
+    }
+
+    /// A query's answer: whole if it is small or the asker holds a cookie of
+    /// this server for its address, else an `addressCheck` with the cookie
+    /// to ask again with (which is small).
+    func answer(_ type: MessageType, _ body: [UInt8], query: QueryHeader, requestBytes: Int, to address: SocketAddress) {
+        let validated = cookies.isValid(query.cookie, for: address.identityBytes, now: now())
+        let size = Wire.headerSize + body.count + Wire.signatureSize
+        if AddressCookies.allows(reply: size, request: requestBytes, validated: validated) {
+            sendSigned(type, body, to: address, requestBytes: validated ? nil : requestBytes)
+        } else {
+            let check = AddressCheck(nonce: query.nonce, cookie: cookies.make(for: address.identityBytes, now: now()))
+            sendSigned(.addressCheck, check.encoded(), to: address, requestBytes: requestBytes)
+        }
+    }
+
+    /// A signed answer to a client. With `requestBytes` (the address is not
+    /// validated), nothing over three times that is sent: the last guard
+    /// against a server made into an amplifier.
+    func sendSigned(_ type: MessageType, _ body: [UInt8], to address: SocketAddress, requestBytes: Int?) {
+        if let requestBytes, !AddressCookies.allows(reply: Wire.headerSize + body.count + Wire.signatureSize, request: requestBytes, validated: false) {
+            defences.amplificationRefused += 1
+            logger.debug("server \(id): not sending a \(type) of \(body.count) bytes to \(address), which sent \(requestBytes)")
+            return
+        }
+        sendFramed(origin.next(type), body, auth: .signed, to: address)
+    }
+}
