@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import PNGCodec
+import PhotoCloudProtocol
 
 /// A user's keys: Ed25519 to sign (directory records, later grants) and X25519
 /// to agree on keys (photos sealed for this user). Kept in
@@ -12,13 +12,17 @@ public struct PeerIdentity: Sendable {
 
     public static let fileName = "identity.key"
 
-    /// The user's keys from `home`, made and saved on first use.
+    /// The user's keys from `home`, made and saved on first use. The name is
+    /// checked before it becomes part of a path; a key file others can read
+    /// is refused, as ssh refuses such a key.
     public static func loadOrCreate(user: String, home: String) throws -> PeerIdentity {
+        guard Directory.Record.isValidName(user) else {
+            throw NodeError(.io, "\"\(user.prefix(40))\" is not a valid user name (1-32 of a-z 0-9 - _ .)")
+        }
         let folder = (home as NSString).appendingPathComponent(user)
         let path = (folder as NSString).appendingPathComponent(fileName)
         if FileManager.default.fileExists(atPath: path) {
-            let bytes: [UInt8]
-            do { bytes = try FileBytes.read(path, limit: 1_024) } catch { throw NodeError(.io, "cannot read \(path): \(error.message)") }
+            let bytes = try PrivateFile.read(path, what: "\(user)'s key file", limit: 1_024)
             guard bytes.count == 64,
                   let signing = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes[0..<32]),
                   let agreement = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: bytes[32..<64]) else {
@@ -27,14 +31,8 @@ public struct PeerIdentity: Sendable {
             return PeerIdentity(user: user, signing: signing, agreement: agreement)
         }
         let identity = PeerIdentity(user: user, signing: .init(), agreement: .init())
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try FileBytes.writeAtomically(Array(identity.signing.rawRepresentation) + Array(identity.agreement.rawRepresentation), to: path, mode: 0o600)
-        } catch let error as PNGError {
-            throw NodeError(.io, "cannot save \(user)'s keys in \(path): \(error.message)")
-        } catch {
-            throw NodeError(.io, "cannot save \(user)'s keys in \(folder): \(error.localizedDescription)")
-        }
+        try PrivateFile.write(Array(identity.signing.rawRepresentation) + Array(identity.agreement.rawRepresentation), to: path,
+                              what: "\(user)'s keys")
         return identity
     }
 }

@@ -39,6 +39,8 @@ public actor TransferEndpoint {
         /// Where the end that named this receiver's epoch came from: a source
         /// that has shown it receives (see `TransferMessage.End.epoch`).
         var validated: SocketAddress?
+        /// How far a large object's pages were faulted in ahead of the data (`faultInAhead`).
+        var populated = 0
     }
 
     /// What is remembered of a decided incoming transfer, to answer its late messages.
@@ -177,12 +179,20 @@ public actor TransferEndpoint {
     }
 
     /// Faults in a large object's pages ahead of the receiver, off its loop
-    /// (see `ObjectBuffer.populate`), 4 MiB at a time from the start.
-    private static func faultInAhead(_ object: ObjectBuffer) {
-        DispatchQueue.global().async {
-            let step = 4 << 20
-            for offset in stride(from: 0, to: object.count, by: step) { object.populate(offset..<offset + step) }
-        }
+    /// (see `ObjectBuffer.populate`), so that its writes do not stop for the
+    /// kernel: never further ahead than what has arrived (at most 8 MiB), so
+    /// the memory a sender makes this node commit stays within twice what it
+    /// sent. Huge pages once 4 MiB have arrived.
+    private func faultInAhead(_ id: UInt64, arrived: Int) {
+        guard let transfer = incoming[id], transfer.machine.buffer.isLarge else { return }
+        let step = 4 << 20
+        let object = transfer.machine.buffer
+        let target = min(object.count, arrived + min(2 * step, arrived))
+        guard target >= transfer.populated + step || (target == object.count && target > transfer.populated) else { return }
+        let from = transfer.populated
+        if from < step && arrived >= step { object.adviseHugePages() }
+        incoming[id]?.populated = target
+        DispatchQueue.global().async { object.populate(from..<target) }
     }
 
     private func receiverDigest(_ digest: [UInt8], id: UInt64) {
@@ -240,8 +250,7 @@ public actor TransferEndpoint {
                 case .success(let machine):
                     finished[id] = nil
                     incoming[id] = Incoming(machine: machine, peer: address, digest: large ? DigestPipeline() : nil)
-                    // Fault in ahead only what this node asked for: a stranger's object grows as it arrives.
-                    if machine.buffer.isLarge, case .expected = grant { Self.faultInAhead(machine.buffer) }
+
                 case .failure(let status):
                     admission.close(id)
                     logger.debug("refused transfer \(id) from \(address): \(status)")
@@ -331,6 +340,7 @@ public actor TransferEndpoint {
                 if let digest = transfer.digest, bytes - digest.submitted >= DigestPipeline.step || bytes == total {
                     digest.hash(transfer.machine.buffer, through: bytes)
                 }
+                faultInAhead(id, arrived: bytes)
             case .verifyDigest:
                 guard let digest = transfer.digest else { continue }
                 digest.hash(transfer.machine.buffer, through: transfer.machine.totalBytes)

@@ -1,8 +1,12 @@
 import Crypto
+import Synchronization
+import _CryptoExtras
 
 /// The secret that decides where a payload hides and seals it: derived with
-/// HKDF-SHA256 from a passphrase or from raw key bytes. Without it the
-/// positions look random and the bits are ChaCha20-Poly1305 ciphertext.
+/// HKDF-SHA256 from raw key bytes, or from a passphrase stretched first by
+/// scrypt (memory-hard: each guess at a passphrase costs an attacker 32 MiB
+/// and tens of milliseconds, not one SHA-256 pass). Without it the positions
+/// look random and the bits are ChaCha20-Poly1305 ciphertext.
 public struct StegoKey: Sendable {
     /// Round keys of the slot permutation.
     let orderKeys: [UInt64]
@@ -13,6 +17,13 @@ public struct StegoKey: Sendable {
 
     static let salt = Array("photocloud stego v1".utf8)
 
+    /// scrypt's parameters for passphrases: N = 2^15, r = 8, p = 1 (32 MiB,
+    /// about 75 ms on one core here). The salt is fixed (an image carries no
+    /// salt of its own: its header is masked by the key), so precomputed
+    /// tables would be photocloud's own; docs/security.md says so.
+    public static let scryptRounds = 1 << 15
+    static let scryptSalt = Array("photocloud stego passphrase v1".utf8)
+
     /// A key from raw bytes (at least 16).
     public init(rawKey: [UInt8]) throws(StegoError) {
         guard rawKey.count >= 16 else {
@@ -21,10 +32,10 @@ public struct StegoKey: Sendable {
         self.init(deriving: rawKey)
     }
 
-    /// A key from a passphrase (not empty).
+    /// A key from a passphrase (not empty), stretched by scrypt.
     public init(passphrase: String) throws(StegoError) {
         guard !passphrase.isEmpty else { throw StegoError(.invalidArgument, "the stego passphrase is empty") }
-        self.init(deriving: Array(passphrase.utf8))
+        self.init(deriving: try Self.stretch(passphrase))
     }
 
     /// Parses the command-line form: `hex:<hex digits>` for raw bytes, anything else a passphrase.
@@ -34,7 +45,8 @@ public struct StegoKey: Sendable {
 
     /// The key material of the command-line form (checked as `init(parsing:)`
     /// checks it): what a client sends the cloud so that a server hides with
-    /// the very key the receiver will extract with.
+    /// the very key the receiver will extract with. A passphrase is stretched
+    /// here, so the cloud never sees it.
     public static func material(parsing text: String) throws(StegoError) -> [UInt8] {
         if text.hasPrefix("hex:") {
             guard let bytes = Self.hexBytes(text.dropFirst(4)) else {
@@ -46,8 +58,28 @@ public struct StegoKey: Sendable {
             return bytes
         }
         guard !text.isEmpty else { throw StegoError(.invalidArgument, "the stego passphrase is empty") }
-        return Array(text.utf8)
+        return try stretch(text)
     }
+
+    /// scrypt of a passphrase (32 bytes), remembered for the process's life
+    /// (a few at most): a key used again is not derived again.
+    static func stretch(_ passphrase: String) throws(StegoError) -> [UInt8] {
+        if let known = stretched.withLock({ $0[passphrase] }) { return known }
+        let derived: [UInt8]
+        do {
+            derived = try KDF.Scrypt.deriveKey(from: Array(passphrase.utf8), salt: scryptSalt, outputByteCount: 32,
+                                               rounds: scryptRounds, blockSize: 8, parallelism: 1).withUnsafeBytes { Array($0) }
+        } catch {
+            throw StegoError(.invalidArgument, "cannot derive a key from the passphrase: \(error)")
+        }
+        stretched.withLock { cache in
+            if cache.count >= 16 { cache.removeAll() }
+            cache[passphrase] = derived
+        }
+        return derived
+    }
+
+    private static let stretched = Mutex<[String: [UInt8]]>([:])
 
     /// A key from material that `material(parsing:)` produced (passphrase bytes or a raw key).
     public init(material bytes: [UInt8]) throws(StegoError) {

@@ -6,7 +6,7 @@ struct ClusterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Run a local cloud; write and inspect cluster files.",
-        subcommands: [Up.self, Init.self, Show.self]
+        subcommands: [Up.self, Init.self, Public.self, Show.self]
     )
 
     struct Up: AsyncParsableCommand {
@@ -88,6 +88,29 @@ struct ClusterCommand: ParsableCommand {
         }
     }
 
+    struct Public: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "public",
+            abstract: "Write the cluster file users get: the servers and their public keys, without the secret.",
+            discussion: "Peers and the other commands need only this; servers need the file with the secret."
+        )
+
+        @Option(help: "Cluster file with the secret (default: $PHOTOCLOUD_CLUSTER, ./cluster.toml, built-in layout).")
+        var cluster: String?
+
+        @Option(help: "Where to write the public file.")
+        var out: String
+
+        @Flag(help: "Replace an existing file.")
+        var force = false
+
+        func run() throws {
+            let config = try ClusterFile.resolve(explicit: cluster)
+            try ClusterFile.write(config.publicFile, to: out, overwrite: force)
+            print("wrote \(out): \(config.servers.count) server\(config.servers.count == 1 ? "" : "s") with their keys, no secret")
+        }
+    }
+
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check and print the cluster configuration in force."
@@ -102,10 +125,10 @@ struct ClusterCommand: ParsableCommand {
         func run() throws {
             let config = try ClusterFile.resolve(explicit: cluster)
             if json {
-                struct Entry: Encodable { let id: Int; let control: String; let data: String }
-                struct Document: Encodable { let source: String; let servers: [Entry] }
-                let document = Document(source: config.source, servers: config.servers.map {
-                    Entry(id: $0.id, control: "\($0.control)", data: "\($0.data)")
+                struct Entry: Encodable { let id: Int; let control: String; let data: String; let key: String }
+                struct Document: Encodable { let source: String; let has_secret: Bool; let servers: [Entry] }
+                let document = Document(source: config.source, has_secret: config.secret != nil, servers: config.servers.map {
+                    Entry(id: $0.id, control: "\($0.control)", data: "\($0.data)", key: $0.key.map { String(format: "%02x", $0) }.joined())
                 })
                 try JSONOutput.print(document)
             } else {

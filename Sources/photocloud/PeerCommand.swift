@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PhotoCloudNode
+import PhotoCloudProtocol
 
 /// The user's home: --home, else $PHOTOCLOUD_HOME, else ~/.photocloud.
 struct HomeOptions: ParsableArguments {
@@ -12,8 +13,11 @@ struct HomeOptions: ParsableArguments {
         guard let user = user ?? environment["PHOTOCLOUD_USER"], !user.isEmpty else {
             throw ValidationError("no user: pass --user or set PHOTOCLOUD_USER")
         }
-        let home = home ?? environment["PHOTOCLOUD_HOME"] ?? ((environment["HOME"] ?? ".") as NSString).appendingPathComponent(".photocloud")
-        return (user, home)
+        // Checked before it becomes part of any path.
+        guard Directory.Record.isValidName(user) else {
+            throw ValidationError("\"\(user.prefix(40))\" is not a valid user name (1-32 of a-z 0-9 - _ .)")
+        }
+        return (user, home ?? ClusterFile.home(environment))
     }
 }
 

@@ -32,6 +32,11 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try ClusterFile.resolve(explicit: cluster)
+        // The file holds the cloud's secret: refused if others can read it, as ssh refuses such a key.
+        if config.source != ClusterConfig.builtInSource { try PrivateFile.check(config.source, what: "the cluster file") }
+        if config.source == ClusterConfig.builtInSource {
+            FileHandle.standardError.write(Data("note: no cluster file found; using the built-in local layout (3 servers on 127.0.0.1) with the secret in \(ClusterFile.home())\n".utf8))
+        }
         let folder = data ?? Self.defaultDataFolder(id: id)
         let library = try covers.map { CoverSource(try CoverLibrary(directory: $0)) } ?? CoverSource.builtIn()
         let loop = try EventLoop(name: "photocloud-server-\(id)")
@@ -48,9 +53,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// `name` in $PHOTOCLOUD_HOME, or in ~/.photocloud.
     static func defaultDataFolder(name: String) -> String {
-        let environment = ProcessInfo.processInfo.environment
-        let home = environment["PHOTOCLOUD_HOME"] ?? ((environment["HOME"] ?? ".") as NSString).appendingPathComponent(".photocloud")
-        return (home as NSString).appendingPathComponent(name)
+        (ClusterFile.home() as NSString).appendingPathComponent(name)
     }
 }
 

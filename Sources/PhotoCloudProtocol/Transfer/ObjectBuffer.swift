@@ -46,10 +46,18 @@ public final class ObjectBuffer: @unchecked Sendable {
     private static func allocateLarge(_ count: Int) -> (base: UnsafeMutableRawPointer, capacity: Int) {
         let capacity = (count + hugePage - 1) / hugePage * hugePage
         let base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: hugePage)
-        #if os(Linux)
-        _ = madvise(base, capacity, MADV_HUGEPAGE)   // aligned and whole huge pages: a hint, the contents are the same
-        #endif
         return (base, capacity)
+    }
+
+    /// Asks for huge pages from now on (aligned and whole: a hint, the
+    /// contents are the same). Not at allocation: one chunk written into a
+    /// huge page commits 2 MiB, and a stranger's first chunk must commit
+    /// about what it carries; the endpoint asks once megabytes have arrived.
+    public func adviseHugePages() {
+        guard isPooled else { return }
+        #if os(Linux)
+        _ = madvise(base, capacity, MADV_HUGEPAGE)
+        #endif
     }
 
     /// The last large buffer freed, kept for the next large object as an
