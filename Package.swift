@@ -25,6 +25,8 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // libpng's full API over the byte ranges PNGCodec's chunk walk kept, its setjmp kept in C.
+        .target(name: "CPNGReader", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("png16")]),
         // zlib, for the parallel PNG encoder (libpng depends on it already).
         .systemLibrary(
             name: "CZlib",
@@ -35,7 +37,7 @@ let package = Package(
         .target(name: "CLinuxShim"),
         // CRC-32C with the CPU's instruction where there is one: the open scheme's datagram checksum.
         .target(name: "CChecksum"),
-        .target(name: "PNGCodec", dependencies: ["CPNG", "CZlib"], swiftSettings: strict),
+        .target(name: "PNGCodec", dependencies: ["CPNG", "CPNGReader", "CZlib"], swiftSettings: strict),
         .target(name: "AsyncUDP", dependencies: ["CLinuxShim"], swiftSettings: strict),
         .target(
             name: "PhotoCloudProtocol",
@@ -76,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "PhotoCloudTestKit",
-            dependencies: ["AsyncUDP", "PNGCodec", "CPNG", "PhotoCloudProtocol"],
+            dependencies: ["AsyncUDP", "PNGCodec", "CPNG", "CZlib", "PhotoCloudProtocol"],
             swiftSettings: strict
         ),
         .executableTarget(

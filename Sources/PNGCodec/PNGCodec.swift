@@ -3,65 +3,102 @@ import CPNG
 import Glibc
 #endif
 
-/// PNG <-> RGBA8 through libpng's simplified API (`png_image_*`), whose
-/// errors come back as return values and `image.message`: no longjmp crosses
-/// Swift frames. Any PNG libpng reads is accepted: gray, palette, 16-bit,
-/// interlaced, with or without alpha.
+/// PNG <-> RGBA8. Decoding treats every PNG as coming from a stranger: a
+/// chunk walk in Swift (`PNGChunkWalk`) checks the file's structure and keeps
+/// only the chunks that change the pixels, a plan (`PNGDecodePlan`) refuses
+/// what breaks the limits before any pixel buffer exists, and libpng's full API
+/// (CPNGReader, its longjmps kept in C) reads the kept ranges straight into the
+/// RGBA8 result. Any PNG libpng reads is accepted: gray, palette, 16-bit,
+/// interlaced, with or without alpha. See docs/security-png.md.
 public struct PNGCodec: Sendable {
-    /// Images whose header claims more pixels than this are refused before any
-    /// pixel buffer is allocated.
+    /// Images with more pixels than this are refused: encoding above it, and
+    /// decoding above the smaller of this and `maxDecodePixels`.
     public var maxPixels: Int
+    /// Decoding refuses images with more pixels than this (and than `maxPixels`)
+    /// before any pixel buffer is allocated; a 16-bit image's pixels count
+    /// twice. The default keeps every PNG under 1 MB decoding in under a second
+    /// on the project's 2-core machines (docs/security-png.md); raise it only
+    /// for files you trust.
+    public var maxDecodePixels: Int
     /// How `encode` compresses (level, filter, threads).
     public var encoder: PNGEncoder
 
     public static let defaultMaxPixels = 100_000_000
+    /// The default decode limit for files from anywhere: 50 megapixels (25 at
+    /// 16 bits), the largest photos people share, decoded within a second (a
+    /// 100-megapixel image takes 1.2 s to 4 s here, from files under 1 MB).
+    public static let defaultMaxDecodePixels = 50_000_000
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
     public init(maxPixels: Int = PNGCodec.defaultMaxPixels, encoder: PNGEncoder = PNGEncoder()) {
         self.maxPixels = maxPixels
+        self.maxDecodePixels = PNGCodec.defaultMaxDecodePixels
         self.encoder = encoder
     }
 
-    /// The width and height a PNG's header claims, without decoding pixels.
+    /// The pixel limit decoding applies.
+    public var decodeLimit: Int { min(maxPixels, maxDecodePixels) }
+
+    /// The width and height of a PNG, after the same checks as decoding (its
+    /// chunks walked, its limits applied), without decoding pixels.
     public func dimensions(of data: [UInt8]) throws(PNGError) -> (width: Int, height: Int) {
-        try withHeader(of: data) { image throws(PNGError) in try checkedSize(image) }
+        let plan = try decodePlan(of: data)
+        return (plan.width, plan.height)
     }
 
-    /// The width and height a PNG file's header claims, reading only the header.
+    /// The width and height of a PNG file, after the same checks as decoding;
+    /// reads the chunk headers, not the image data.
     public func dimensions(ofFile path: String) throws(PNGError) -> (width: Int, height: Int) {
-        try withHeader(ofFile: path) { image, _ throws(PNGError) in try checkedSize(image, name: path) }
+        try withFile(path) { source throws(PNGError) in
+            let plan = try plan(source, name: path)
+            return (plan.width, plan.height)
+        }
     }
 
     /// Decodes a PNG held in memory into RGBA8.
     public func decode(_ data: [UInt8]) throws(PNGError) -> RGBAImage {
-        try withHeader(of: data) { image throws(PNGError) in try finishDecoding(&image, header: data) }
+        try decodeReporting(data).image
     }
 
-    /// Decodes a PNG file into RGBA8 (only its header is read before the size check).
+    /// Decodes a PNG file into RGBA8, reading it in place (never a whole copy).
     public func decode(file path: String) throws(PNGError) -> RGBAImage {
-        try withHeader(ofFile: path) { image, head throws(PNGError) in try finishDecoding(&image, header: head, name: path) }
-    }
-
-    /// Checks the signature, reads the header (libpng's begin_read) and hands
-    /// the image to `body`; frees libpng's state however `body` ends.
-    private func withHeader<R>(of data: [UInt8], _ body: (inout png_image) throws(PNGError) -> R) throws(PNGError) -> R {
-        try Self.checkSignature(data)
-        var image = Self.newImage()
-        defer { png_image_free(&image) }
-        let began = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
-        guard began != 0 else { throw Self.failure(&image, reading: true) }
-        return try body(&image)
-    }
-
-    private func withHeader<R>(ofFile path: String, _ body: (inout png_image, [UInt8]) throws(PNGError) -> R) throws(PNGError) -> R {
-        let head = try FileBytes.prefix(of: path, count: Self.headerBytes)
-        try Self.checkSignature(head, name: path)
-        var image = Self.newImage()
-        defer { png_image_free(&image) }
-        guard png_image_begin_read_from_file(&image, path) != 0 else {
-            throw Self.failure(&image, reading: true, name: path)
+        try withFile(path) { source throws(PNGError) in
+            try PNGReading.decode(source, plan: plan(source, name: path), name: path).0
         }
-        return try body(&image, head)
+    }
+
+    /// What decoding `data` would allocate, or why it is refused; allocates no pixels.
+    public func decodePlan(of data: [UInt8]) throws(PNGError) -> PNGDecodePlan {
+        try data.withUnsafeBytes { bytes in Result { () throws(PNGError) in try plan(.memory(bytes), name: nil) } }.get()
+    }
+
+    /// Decodes, and reports the plan followed and what libpng allocated.
+    public func decodeReporting(_ data: [UInt8]) throws(PNGError) -> (image: RGBAImage, report: PNGDecodeReport) {
+        try data.withUnsafeBytes { bytes in
+            Result { () throws(PNGError) in
+                let source = PNGByteSource.memory(bytes)
+                return try PNGReading.decode(source, plan: plan(source, name: nil), name: nil)
+            }
+        }.get()
+    }
+
+    private func plan(_ source: PNGByteSource, name: String?) throws(PNGError) -> PNGDecodePlan {
+        var window = PNGByteWindow(source, name: name)
+        let head = try window.bytes(at: 0, count: min(Self.signature.count, source.size))
+        try Self.checkSignature(Array(head), name: name)
+        let layout = try PNGChunkWalk.walk(&window)
+        return try PNGDecodePlan(layout: layout, maxPixels: decodeLimit, name: name)
+    }
+
+    /// Opens `path` for reading in place; refuses folders and other non-files.
+    private func withFile<R>(_ path: String, _ body: (PNGByteSource) throws(PNGError) -> R) throws(PNGError) -> R {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw PNGError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw PNGError(.io, "cannot stat \(path): \(String(cString: strerror(errno)))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw PNGError(.io, "\(path) is not a regular file") }
+        return try body(.file(descriptor: descriptor, size: Int(info.st_size)))
     }
 
     /// Encodes RGBA8 pixels with the parallel encoder: as an RGB PNG when every
@@ -124,47 +161,9 @@ public struct PNGCodec: Sendable {
                 png_image_write_to_memory(&image, out.baseAddress, &capacity, 0, source.baseAddress, stride, nil)
             }
         }
-        guard ok != 0 else { throw Self.failure(&image, reading: false) }
+        guard ok != 0 else { throw Self.failure(&image) }
         output.removeSubrange(capacity...)
         return output
-    }
-
-    /// The header's width and height, refused above the pixel limit.
-    private func checkedSize(_ image: png_image, name: String? = nil) throws(PNGError) -> (width: Int, height: Int) {
-        let width = Int(image.width), height = Int(image.height)
-        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
-        guard !overflow, pixels <= maxPixels else {
-            let what = name.map { "\($0): " } ?? ""
-            throw PNGError(.tooLarge, "\(what)image is \(width)x\(height) pixels, more than the limit of \(maxPixels)")
-        }
-        return (width, height)
-    }
-
-    private func finishDecoding(_ image: inout png_image, header: [UInt8], name: String? = nil) throws(PNGError) -> RGBAImage {
-        let (width, height) = try checkedSize(image, name: name)
-        if Self.isInterlaced16Bit(header) {
-            return try LinearDecoding.finish(&image, name: name)
-        }
-        image.format = cpng_format_rgba
-        let size = cpng_image_size(&image)
-        var failed = false
-        let buffer = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            failed = png_image_finish_read(&image, nil, buffer.baseAddress, 0, nil) == 0
-            initialized = failed ? 0 : size
-        }
-        guard !failed else { throw Self.failure(&image, reading: true, name: name) }
-        return try RGBAImage(width: width, height: height, pixels: buffer)
-    }
-
-    /// The signature and the IHDR chunk: what `isInterlaced16Bit` reads.
-    static let headerBytes = 33
-
-    /// libpng 1.6 (issue pnggroup/libpng#853) scrambles Adam7-interlaced 16-bit
-    /// images read straight to 8-bit through the simplified API; those are read
-    /// as 16-bit linear and converted here instead.
-    static func isInterlaced16Bit(_ header: [UInt8]) -> Bool {
-        guard header.count >= headerBytes, header[12...15].elementsEqual("IHDR".utf8) else { return false }
-        return header[24] == 16 && header[28] == 1
     }
 
     static func newImage() -> png_image {
@@ -184,12 +183,9 @@ public struct PNGCodec: Sendable {
         }
     }
 
-    static func failure(_ image: inout png_image, reading: Bool, name: String? = nil) -> PNGError {
+    /// libpng's simplified writer failed: its message, for the user.
+    static func failure(_ image: inout png_image) -> PNGError {
         let detail = String(cString: cpng_message(&image))
-        let what = name.map { "\($0): " } ?? ""
-        if reading {
-            return PNGError(.corrupt, "\(what)damaged or truncated PNG (libpng: \(detail.isEmpty ? "unknown error" : detail))")
-        }
-        return PNGError(.invalidImage, "\(what)cannot encode PNG (libpng: \(detail.isEmpty ? "unknown error" : detail))")
+        return PNGError(.invalidImage, "cannot encode PNG (libpng: \(detail.isEmpty ? "unknown error" : detail))")
     }
 }

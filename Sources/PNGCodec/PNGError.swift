@@ -3,9 +3,11 @@ public struct PNGError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         /// The bytes do not start with the PNG signature (or there are none).
         case notPNG
-        /// libpng could not read the image: truncated, damaged or unsupported.
+        /// The image is truncated, damaged, forged or unsupported (found by the
+        /// chunk walk or by libpng).
         case corrupt
-        /// The header claims more pixels than the configured limit.
+        /// The header claims more pixels than the configured limit, or a side
+        /// longer than libpng accepts.
         case tooLarge
         /// A buffer handed to the encoder does not match its width and height.
         case invalidImage
@@ -22,4 +24,7 @@ public struct PNGError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// "path: " when there is a file name, for the start of a message.
+    static func prefix(_ name: String?) -> String { name.map { "\($0): " } ?? "" }
 }
