@@ -96,6 +96,7 @@ let package = Package(
                                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["PhotoCloudTestKit", "PhotoCloudNode", "PhotoCloudProtocol", "AsyncUDP",
+                                                           .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
     ]
 )

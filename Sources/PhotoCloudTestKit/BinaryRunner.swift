@@ -29,7 +29,7 @@ public struct BinaryRunner: Sendable {
     /// The caller stops it (`terminate`, or `kill(pid, SIGKILL)`).
     public func start(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
         let process = process(arguments, environment: environment)
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
         process.standardError = handle
