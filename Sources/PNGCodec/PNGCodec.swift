@@ -9,7 +9,7 @@ import Glibc
 /// what breaks the limits before any pixel buffer exists, and libpng's full API
 /// (CPNGReader, its longjmps kept in C) reads the kept ranges straight into the
 /// RGBA8 result. Any PNG libpng reads is accepted: gray, palette, 16-bit,
-/// interlaced, with or without alpha. See docs/security-png.md.
+/// interlaced, with or without alpha. See docs/security.md, "Untrusted PNGs".
 public struct PNGCodec: Sendable {
     /// Images with more pixels than this are refused: encoding above it, and
     /// decoding above the smaller of this and `maxDecodePixels`.
@@ -17,7 +17,7 @@ public struct PNGCodec: Sendable {
     /// Decoding refuses images with more pixels than this (and than `maxPixels`)
     /// before any pixel buffer is allocated; a 16-bit image's pixels count
     /// twice. The default keeps every PNG under 1 MB decoding in under a second
-    /// on the project's 2-core machines (docs/security-png.md); raise it only
+    /// on the project's 2-core machines (docs/security.md, "Untrusted PNGs"); raise it only
     /// for files you trust.
     public var maxDecodePixels: Int
     /// How `encode` compresses (level, filter, threads).

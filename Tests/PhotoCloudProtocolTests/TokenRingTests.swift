@@ -27,6 +27,31 @@ struct TokenRingTests {
         #expect(ring.onRequest(second, now: Self.at(251)).contains(.accept(second)))
     }
 
+    @Test func waitingRequestsAndOwnClaimsAreBounded() {
+        let configuration = TokenRing.Configuration(maxPending: 5, maxOpenClaims: 2)
+        var ring = TokenRing(id: 1, members: [1, 2], configuration: configuration, now: .zero)
+        _ = ring.on(.heartbeat(.init(seen: .none, holding: false)), from: 2, now: Self.at(1))
+        // A flood of requests while another server has the token: only 5 wait.
+        for number in 0..<50 { _ = ring.onRequest(RequestID(client: 7, number: UInt64(number)), now: Self.at(2)) }
+        #expect(ring.pendingCount == 5)
+        // Holding the token, it claims at most 2 it has not finished (its fair share would be 3),
+        // and passes the token on with the rest waiting.
+        let directives = ring.on(.token(.init(position: TokenPosition(epoch: Epoch(counter: 1, generator: 2), hop: 1), recentClaims: [])),
+                                 from: 2, now: Self.at(3))
+        let accepted = directives.filter { if case .accept = $0 { true } else { false } }.count
+        #expect(accepted == 2)
+        #expect(ring.pendingCount == 3)
+        let full = ring.on(.token(.init(position: TokenPosition(epoch: Epoch(counter: 1, generator: 2), hop: 2), recentClaims: [])),
+                           from: 2, now: Self.at(4))
+        #expect(!full.contains { if case .accept = $0 { true } else { false } }, "nothing while its 2 are open")
+        // Once it finishes them, it may claim again.
+        let mine = ring.claims.filter { $0.value == 1 }.map(\.key)
+        _ = ring.onCompleted(mine, now: Self.at(5))
+        let again = ring.on(.token(.init(position: TokenPosition(epoch: Epoch(counter: 1, generator: 2), hop: 4), recentClaims: [])),
+                            from: 2, now: Self.at(6))
+        #expect(again.filter { if case .accept = $0 { true } else { false } }.count == 2)
+    }
+
     @Test func aServerThatWasPausedDoesNotBlameTheOthers() {
         var ring = TokenRing(id: 1, members: [1, 2], now: .zero)
         _ = ring.start(now: .zero)
