@@ -9,15 +9,16 @@ import TOMLKit
 ///
 ///     [cluster]
 ///     secret = "<64 hex digits>"      # servers only; a public file leaves it out
+///     agreement = "<64 hex digits>"   # the cloud's X25519 public key (clients' session keys)
 ///     [[server]]
 ///     id = 1
 ///     control = "127.0.0.1:7101"
 ///     data    = "127.0.0.1:7201"
 ///     key     = "<64 hex digits>"     # the server's Ed25519 public key
 ///
-/// Each server's signing key is derived from the secret and its id, so the
-/// servers need no other key file; clients check the servers' signed answers
-/// with the public keys, and never need the secret.
+/// Each server's signing key, and the cloud's agreement key, are derived from
+/// the secret, so the servers need no other key file; clients check the
+/// servers' answers with the public keys, and never need the secret.
 public struct ClusterConfig: Sendable, Equatable {
     public struct Server: Sendable, Equatable {
         public var id: Int
@@ -37,6 +38,9 @@ public struct ClusterConfig: Sendable, Equatable {
     /// 32 bytes that authenticate server-to-server traffic; nil in a public
     /// cluster file (enough for clients, not for a server).
     public var secret: [UInt8]?
+    /// The cloud's X25519 public key (32 bytes): a client makes its session
+    /// key with it (`SessionKey`).
+    public var agreement: [UInt8]
     /// Sorted by id: the order of the token ring.
     public var servers: [Server]
     /// Where the configuration came from, for messages ("built-in local layout" or a path).
@@ -46,11 +50,24 @@ public struct ClusterConfig: Sendable, Equatable {
     public static let maxServers = 99
     public static let defaultBasePort: UInt16 = 7100
 
-    public init(secret: [UInt8]?, servers: [Server], source: String) {
+    public init(secret: [UInt8]?, agreement: [UInt8]? = nil, servers: [Server], source: String) {
         self.secret = secret
+        self.agreement = agreement ?? secret.flatMap { try? Array(Self.agreementKey(secret: $0).publicKey.rawRepresentation) } ?? []
         self.servers = servers.sorted { $0.id < $1.id }
         self.source = source
     }
+
+    /// The cloud's agreement key, derived from the secret (nil without it).
+    public var agreementKey: Curve25519.KeyAgreement.PrivateKey? { secret.flatMap { try? Self.agreementKey(secret: $0) } }
+
+    static func agreementKey(secret: [UInt8]) throws -> Curve25519.KeyAgreement.PrivateKey {
+        let seed = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: Array("photocloud cluster agreement v1".utf8),
+                                          info: [], outputByteCount: 32)
+        return try seed.withUnsafeBytes { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
+    }
+
+    /// The cloud's agreement public key, as a key.
+    public var agreementPublicKey: Curve25519.KeyAgreement.PublicKey? { try? .init(rawRepresentation: agreement) }
 
     public func server(id: Int) -> Server? { servers.first { $0.id == id } }
 
@@ -77,7 +94,7 @@ public struct ClusterConfig: Sendable, Equatable {
     }
 
     /// The same cloud without its secret: what users of the cloud are given.
-    public var publicFile: ClusterConfig { ClusterConfig(secret: nil, servers: servers, source: source) }
+    public var publicFile: ClusterConfig { ClusterConfig(secret: nil, agreement: agreement, servers: servers, source: source) }
 
     /// A layout of `count` servers on 127.0.0.1: control at base+id, data at base+100+id.
     public static func local(servers count: Int, basePort: UInt16 = defaultBasePort, secret: [UInt8], source: String) throws(NodeError) -> ClusterConfig {
@@ -120,7 +137,7 @@ public struct ClusterConfig: Sendable, Equatable {
     // MARK: TOML
 
     private struct RawFile: Decodable {
-        struct Cluster: Decodable { var secret: String? }
+        struct Cluster: Decodable { var secret: String?; var agreement: String? }
         struct Server: Decodable { var id: Int?; var control: String?; var data: String?; var key: String? }
         var cluster: Cluster?
         var server: [Server]?
@@ -143,6 +160,17 @@ public struct ClusterConfig: Sendable, Equatable {
                 throw fail("secret must be \(secretLength * 2) hex digits (got \(secretText.count) characters); `photocloud cluster init` writes a fresh one")
             }
             secret = bytes
+        }
+        let derivedAgreement = secret.flatMap { try? Array(Self.agreementKey(secret: $0).publicKey.rawRepresentation) }
+        var agreement: [UInt8]
+        if let text = raw.cluster?.agreement {
+            guard let bytes = Self.hexBytes(text), bytes.count == 32 else { throw fail("agreement must be 64 hex digits (an X25519 public key)") }
+            if let derivedAgreement, derivedAgreement != bytes { throw fail("agreement does not belong to this file's secret (copy it from `photocloud cluster public`)") }
+            agreement = bytes
+        } else if let derivedAgreement {
+            agreement = derivedAgreement
+        } else {
+            throw fail("no [cluster] agreement key, and no secret to derive it from; `photocloud cluster public` writes a file with it")
         }
         guard let rawServers = raw.server, !rawServers.isEmpty else { throw fail("no [[server]] entries") }
         guard rawServers.count <= maxServers else { throw fail("\(rawServers.count) servers, at most \(maxServers) are supported") }
@@ -182,7 +210,7 @@ public struct ClusterConfig: Sendable, Equatable {
         if let clash = Dictionary(grouping: addresses, by: { $0 }).first(where: { $0.value.count > 1 }) {
             throw fail("address \(clash.key) is used twice")
         }
-        return ClusterConfig(secret: secret, servers: servers, source: source)
+        return ClusterConfig(secret: secret, agreement: agreement, servers: servers, source: source)
     }
 
     /// The TOML text of this configuration (without a secret if it has none).
@@ -196,11 +224,14 @@ public struct ClusterConfig: Sendable, Equatable {
                 # Give users the file without it (`photocloud cluster public`).
                 [cluster]
                 secret = "\(hex(secret))"
+                agreement = "\(hex(agreement))"
 
                 """
         } else {
             text = """
                 # photocloud cluster file (public): the servers of one cloud and their keys.
+                [cluster]
+                agreement = "\(hex(agreement))"
 
                 """
         }

@@ -25,7 +25,10 @@ public actor EncryptionClient {
         /// The server whose answer arrived.
         public var server: UInt64
         public var startedAt: ContinuousClock.Instant
+        /// When the answer arrived (the cloud's latency ends here).
         public var answeredAt: ContinuousClock.Instant
+        /// When it was found to carry the payload (the client's own check ends here).
+        public var checkedAt: ContinuousClock.Instant
         /// Each server that accepted (or was named as having) the request, first time heard.
         public var acceptances: [(server: UInt64, at: ContinuousClock.Instant)]
         public var retries: Int
@@ -49,6 +52,7 @@ public actor EncryptionClient {
     private let direct: Bool
     private let attemptConfiguration: EncryptionAttempt.Configuration
     private let keys: WireKeys
+    private let clientKey: [UInt8]
     private var origin = WireOrigin(sender: UInt64.random(in: 1...UInt64.max))
     private let maxAnswerBytes: Int
     /// Answers are checked (decoded, the payload extracted) here, off the loop.
@@ -73,7 +77,13 @@ public actor EncryptionClient {
         self.direct = direct
         self.maxAnswerBytes = maxAnswerBytes
         attemptConfiguration = attempt
-        keys = config.wireKeys()
+        // A key of its own for this process: the servers tag their answers with the session key it makes with the cloud's.
+        let own = Curve25519.KeyAgreement.PrivateKey()
+        clientKey = Array(own.publicKey.rawRepresentation)
+        guard let cluster = config.agreementPublicKey, let session = try? SessionKey.client(own, cluster: cluster) else {
+            throw NodeError(.clusterFile, "\(config.source) has no valid [cluster] agreement key")
+        }
+        keys = config.wireKeys().with(session: session)
         self.checkers = checkers ?? WorkerPool(name: "photocloud-check", threads: 1)
         let any = config.anyLocalAddress
         let options = UDPSocket.Options(receiveBufferSize: 8 << 20, sendBufferSize: 8 << 20)
@@ -127,9 +137,8 @@ public actor EncryptionClient {
         guard entries[id] == nil else { throw NodeError(.io, "request \(id) is already in progress") }
         let request = EncryptionMessage.Request(id: id, direct: direct, bitsPerChannel: UInt8(clamping: bitsPerChannel),
                                                 payloadBytes: UInt32(payload.count), payloadDigest: Array(SHA256.hash(data: payload)), key: key,
-                                                dataPort: data.socket.localAddress.port)
-        await data.expect(id.answerTransfer, maxBytes: Self.answerBound(payloadBytes: payload.count, cap: maxAnswerBytes),
-                          within: attemptConfiguration.giveUpAfter)
+                                                dataPort: data.socket.localAddress.port, clientKey: clientKey)
+        expectAnswers(id, payloadBytes: payload.count)
         return try await withCheckedThrowingContinuation { continuation in
             var attempt = EncryptionAttempt(request: request, configuration: attemptConfiguration, now: now())
             let directives = attempt.start()
@@ -148,9 +157,10 @@ public actor EncryptionClient {
     }
 
     private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
-        // Only the cluster's servers answer requests, each signing what it says.
+        // Only the cluster's servers answer requests, each tagging what it says with this client's session key (or signing it).
         guard let server = config.servers.first(where: { $0.control == address }),
-              let frame = try? Wire.decodeFrame(bytes, keys: keys), frame.auth == .signed, frame.sender == UInt64(server.id),
+              let frame = try? Wire.decodeFrame(bytes, keys: keys), frame.auth == .session || frame.auth == .signed,
+              frame.sender == UInt64(server.id),
               let message = try? EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
         switch message {
         case .accepted(let accepted):
@@ -166,33 +176,45 @@ public actor EncryptionClient {
     }
 
     private func received(_ delivery: TransferEndpoint.Delivery) {
-        guard case .result(let id, let server, let png)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.answerTransfer,
+        guard case .result(let id, let server, let png)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.answerTransfer(from: server),
               let entry = entries[id], !entry.checking else { return }
+        let arrived = ContinuousClock.now
         entries[id]?.checking = true
+        entries[id]?.attempt.onAnswer()   // no retries while it is checked
+        timers.cancel(id)
         let payload = entry.payload, key = entry.attempt.request.key
         Task(executorPreference: loop) { [weak self, checkers] in
             // The payload must come back out with the request's key.
             let carries = await checkers.run {
                 (try? StegoPNG(codec: PNGCodec(encoder: PNGEncoder(threads: 1))).extract(from: png, key: StegoKey(material: key))) == payload
             }
-            await self?.checked(id, png: png, server: server, carriesPayload: carries)
+            await self?.checked(id, png: png, server: server, arrived: arrived, carriesPayload: carries)
         }
     }
 
-    private func checked(_ id: RequestID, png: [UInt8], server: UInt64, carriesPayload: Bool) async {
+    /// The answer may come from any server of the cloud (the acceptor may die): one announcement each.
+    private func expectAnswers(_ id: RequestID, payloadBytes: Int) {
+        let bound = Self.answerBound(payloadBytes: payloadBytes, cap: maxAnswerBytes)
+        for server in config.servers {
+            data.expect(id.answerTransfer(from: UInt64(server.id)), maxBytes: bound, within: attemptConfiguration.giveUpAfter)
+        }
+    }
+
+    private func checked(_ id: RequestID, png: [UInt8], server: UInt64, arrived: ContinuousClock.Instant, carriesPayload: Bool) {
         guard carriesPayload else {
             rejectedAnswers += 1
+            guard entries[id] != nil else { return }
             entries[id]?.checking = false
-            // Take the answer transfer again: the right answer may still come.
-            await data.expect(id.answerTransfer, maxBytes: Self.answerBound(payloadBytes: entries[id]?.payload.count ?? 0, cap: maxAnswerBytes),
-                              within: attemptConfiguration.giveUpAfter)
+            // Take the answer transfer again and ask again: the right answer may still come.
+            expectAnswers(id, payloadBytes: entries[id]?.payload.count ?? 0)
+            apply(entries[id]!.attempt.onAnswerRejected(now: now()), id: id)
             return
         }
         guard var entry = entries.removeValue(forKey: id) else { return }
         timers.cancel(id)
-        entry.attempt.onAnswer()
+        entry.attempt.onAnswerAccepted()
         let answer = Answer(
-            id: id, png: png, server: server, startedAt: clock.real(entry.attempt.startedAt), answeredAt: .now,
+            id: id, png: png, server: server, startedAt: clock.real(entry.attempt.startedAt), answeredAt: arrived, checkedAt: .now,
             acceptances: entry.attempt.acceptances.map { ($0.server, clock.real($0.at)) }, retries: entry.attempt.retries)
         entry.continuation.resume(returning: answer)
     }
@@ -219,7 +241,7 @@ public actor EncryptionClient {
                 let endpoint = data
                 let progress = entry.progress
                 Task(executorPreference: loop) { [weak self] in
-                    let ok = (try? await endpoint.send(object, to: address, transferID: id.payloadTransfer, progress: progress)) != nil
+                    let ok = (try? await endpoint.send(object, to: address, transferID: id.payloadTransfer(to: server), progress: progress)) != nil
                     await self?.payloadSent(id, to: server, ok: ok)
                 }
             case .armTimer(let at):

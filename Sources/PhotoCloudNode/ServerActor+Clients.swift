@@ -53,6 +53,7 @@ extension ServerActor {
     }
 
     private func onEncryptRequest(_ request: EncryptionMessage.Request, from address: SocketAddress) {
+        guard rememberSession(of: request.clientKey, at: address) else { return }
         if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {
             applyJobs([refusal])
         } else if request.direct && allowDirect {
@@ -60,6 +61,39 @@ extension ServerActor {
         } else {
             do { try apply(ring.onRequest(request.id, now: now())) } catch { logger.error("server \(id): \(error)") }
         }
+    }
+
+    /// The session key of a client (derived once per client key and address:
+    /// an X25519 exchange, charged to the source's rate); false if the rate
+    /// does not allow it or the key is not one.
+    private func rememberSession(of clientKey: [UInt8], at address: SocketAddress) -> Bool {
+        if let known = sessions[address], known.clientKey == clientKey { return true }
+        guard limiter.allow(address, cost: 50, now: now()) else {
+            defences.rateLimited += 1
+            return false
+        }
+        guard let agreement, let key = try? SessionKey.server(agreement, client: clientKey) else { return false }
+        sessions[address] = (clientKey, keys.with(session: key))
+        return true
+    }
+
+    /// What a server tells a client about its request: under the client's
+    /// session key (signed if the server has none for it), never more than
+    /// three times the request.
+    func notify(_ message: EncryptionMessage, to client: SocketAddress) {
+        let body = message.encoded()
+        let requestBytes = Wire.headerSize + EncryptionMessage.Request.minimumBodySize
+        guard let session = sessions[client]?.keys else {
+            return sendSigned(message.type, body, to: client, requestBytes: requestBytes)
+        }
+        guard AddressCookies.allows(reply: Wire.headerSize + body.count, request: requestBytes, validated: false) else {
+            defences.amplificationRefused += 1
+            return
+        }
+        var bytes: [UInt8] = []
+        guard (try? Wire.encode(into: &bytes, header: origin.next(message.type), auth: .session, keys: session,
+                                writePayload: { $0.append(contentsOf: body) })) != nil else { return }
+        _ = try? control.trySend(bytes, to: client)
     }
 
     /// A query's answer: whole if it is small or the asker holds a cookie of

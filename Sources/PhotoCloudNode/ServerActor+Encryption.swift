@@ -23,7 +23,7 @@ extension ServerActor {
     }
 
     private func received(_ delivery: TransferEndpoint.Delivery) {
-        guard case .payload(let id, let payload)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.payloadTransfer else {
+        guard case .payload(let id, let payload)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.payloadTransfer(to: self.id) else {
             logger.debug("server \(id) ignored a data object from \(delivery.from) that is not a payload")
             return
         }
@@ -34,19 +34,18 @@ extension ServerActor {
         for directive in directives {
             switch directive {
             case .notify(let client, let message):
-                // Each notice answers a request of at least this size, from that client.
-                sendSigned(message.type, message.encoded(), to: client, requestBytes: Wire.headerSize + EncryptionMessage.Request.minimumBodySize)
+                notify(message, to: client)
             case .expectPayload(let request, let bytes, let within):
-                let endpoint = data
-                Task(executorPreference: data.loop) { await endpoint.expect(request.payloadTransfer, maxBytes: bytes, within: within) }
+                // Announced before the client hears `accepted` (the next directive): its first chunk finds it.
+                data.expect(request.payloadTransfer(to: id), maxBytes: bytes, within: within)
             case .embed(let request, let payload):
                 startEmbedding(request, payload)
             case .sendAnswer(let request, let png, let client):
                 // `client` delivered the payload: a validated address.
                 let object = EncryptionObject.result(request, server: id, png: png).encoded()
-                let endpoint = data
+                let endpoint = data, server = id
                 Task(executorPreference: data.loop) { [weak self] in
-                    _ = try? await endpoint.send(object, to: client, transferID: request.answerTransfer)
+                    _ = try? await endpoint.send(object, to: client, transferID: request.answerTransfer(from: server))
                     await self?.answerSent(request)
                 }
             case .finished(let request):

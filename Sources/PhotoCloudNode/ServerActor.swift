@@ -72,6 +72,11 @@ public actor ServerActor {
     private var offline: OfflineToken?
     private var offlineUntil: Instant?
 
+    /// The cloud's agreement key, and the session keys of the clients that
+    /// asked lately, by their control address (with the key they sent).
+    let agreement: Curve25519.KeyAgreement.PrivateKey?
+    var sessions = BoundedMap<SocketAddress, (clientKey: [UInt8], keys: WireKeys)>(capacity: 8_192)
+
     /// What the defences against strangers refused since the start.
     public struct Defences: Sendable, Equatable {
         public var undecodable = 0
@@ -103,6 +108,7 @@ public actor ServerActor {
         self.logger = logger
         self.allowDirect = allowDirect
         keys = config.wireKeys(asServer: id)
+        agreement = config.agreementKey
         origin = WireOrigin(sender: UInt64(id), boot: boot)
         let others = config.servers.map { UInt64($0.id) }.filter { $0 != UInt64(id) }
         replay = ReplayGuard(ownBoot: boot, members: Set(others))
@@ -193,7 +199,7 @@ public actor ServerActor {
                 try handleCluster(frame)
             case .open:
                 handleClient(frame, bytes: bytes.count, from: address)
-            case .signed:
+            case .signed, .session:
                 return   // servers answer clients; nothing signed is addressed to a server
             }
         } catch let error as WireError {

@@ -2,6 +2,7 @@ import AsyncUDP
 import Foundation
 import Logging
 import PhotoCloudProtocol
+import Synchronization
 
 /// Drives transfer state machines over a UDP socket: many transfers, in both
 /// directions, multiplexed by transfer id on one socket. Outgoing objects are
@@ -69,7 +70,10 @@ public actor TransferEndpoint {
     private var origin: WireOrigin
     private let receiverConfiguration: TransferReceiver.Configuration
     /// Which incoming transfers may allocate: announced ones, and a small budget for the rest.
-    private var admission: TransferAdmission<SocketAddress>
+    /// Behind a lock so that the control plane can announce an object
+    /// synchronously, before it tells the sender to send (no race with the
+    /// first chunk).
+    private let admission: Mutex<TransferAdmission<SocketAddress>>
     private var nextExpiry = Instant.zero
     private let logger: Logger
     private let clock = ProtocolClock()
@@ -106,7 +110,7 @@ public actor TransferEndpoint {
         self.keys = keys
         origin = WireOrigin(sender: nodeID)
         receiverConfiguration = receiver
-        self.admission = TransferAdmission(limits: admission)
+        self.admission = Mutex(TransferAdmission(limits: admission))
         self.logger = logger
         (deliveries, deliveryContinuation) = AsyncStream.makeStream(of: Delivery.self, bufferingPolicy: .unbounded)
     }
@@ -162,14 +166,15 @@ public actor TransferEndpoint {
 
     /// Announces an object this node asked for: a transfer `id` of at most
     /// `maxBytes` is taken in full if its first chunk comes within `within`.
-    public func expect(_ id: UInt64, maxBytes: Int, within: Duration) {
-        admission.expect(id, maxBytes: maxBytes, until: now() + within)
-        if incoming[id] == nil { finished[id] = nil }   // asked for anew: an earlier copy under this id does not count
+    /// Asked for anew, an object delivered before under this id is taken again.
+    public nonisolated func expect(_ id: UInt64, maxBytes: Int, within: Duration) {
+        let until = clock.now() + within
+        admission.withLock { $0.expect(id, maxBytes: maxBytes, until: until) }
     }
 
     /// The announced object is no longer wanted.
-    public func forget(_ id: UInt64) {
-        if incoming[id] == nil { admission.forget(id) }
+    public nonisolated func forget(_ id: UInt64) {
+        admission.withLock { $0.forget(id) }
     }
 
     private func senderDigest(_ digest: [UInt8], id: UInt64) {
@@ -224,7 +229,7 @@ public actor TransferEndpoint {
             applySender(directives, id: id)
         case .chunk, .end:
             if incoming[id] == nil {
-                if let decided = finished[id], decided.status != .unknownTransfer {
+                if let decided = finished[id], decided.status != .unknownTransfer, !admission.withLock({ $0.isExpected(id, now: at) }) {
                     answerDecided(message, decided, to: address)
                     return
                 }
@@ -235,7 +240,7 @@ public actor TransferEndpoint {
                     return
                 }
                 let grant: TransferAdmission<SocketAddress>.Grant
-                switch admission.admit(id, totalBytes: first.totalBytes, from: address, now: at) {
+                switch admission.withLock({ $0.admit(id, totalBytes: first.totalBytes, from: address, now: at) }) {
                 case .success(let granted): grant = granted
                 case .failure(let status):
                     logger.debug("refused transfer \(id) from \(address): \(status)")
@@ -243,16 +248,16 @@ public actor TransferEndpoint {
                     return
                 }
                 var configuration = receiverConfiguration
-                configuration.maxBytes = if case .expected(let maxBytes) = grant { maxBytes } else { admission.limits.unsolicitedBytes }
+                configuration.maxBytes = if case .expected(let maxBytes) = grant { maxBytes } else { admission.withLock { $0.limits.unsolicitedBytes } }
                 let large = first.totalBytes >= UInt64(DigestPipeline.threshold)
                 if large { configuration.digest = .external }
                 switch TransferReceiver.accept(first, configuration: configuration, epoch: UInt32.random(in: 1...UInt32.max), now: at) {
                 case .success(let machine):
-                    finished[id] = nil
+                    finished[id] = nil   // asked for anew: an earlier copy under this id does not count
                     incoming[id] = Incoming(machine: machine, peer: address, digest: large ? DigestPipeline() : nil)
 
                 case .failure(let status):
-                    admission.close(id)
+                    admission.withLock { $0.close(id) }
                     logger.debug("refused transfer \(id) from \(address): \(status)")
                     sendMessage(.done(.init(transferID: id, status: status)), to: address)
                     return
@@ -284,7 +289,7 @@ public actor TransferEndpoint {
         let at = now()
         if at >= nextExpiry {
             nextExpiry = at + .seconds(1)
-            admission.expire(now: at)
+            admission.withLock { $0.expire(now: at) }
         }
         for due in timers.popDue(now: at) {
             switch due {
@@ -361,7 +366,7 @@ public actor TransferEndpoint {
 
     private func remember(_ id: UInt64, _ machine: TransferReceiver, _ status: TransferMessage.Done.Status) {
         incoming[id] = nil
-        admission.close(id)
+        admission.withLock { $0.close(id) }
         timers.cancel(.incoming(id))
         finished[id] = Finished(status: status, epoch: machine.epoch, chunkCount: UInt32(machine.chunkCount))
         finishedOrder.append(id)

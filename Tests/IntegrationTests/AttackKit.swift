@@ -77,6 +77,9 @@ struct AttackedCloud {
 /// A stranger's socket: sends crafted datagrams, counts what comes back.
 final class Stranger {
     let socket: UDPSocket
+    /// Its own X25519 key, as a client's: what it sends in requests.
+    let agreement = Curve25519.KeyAgreement.PrivateKey()
+    var clientKey: [UInt8] { Array(agreement.publicKey.rawRepresentation) }
     var origin = WireOrigin(sender: 0xBAD)
     private(set) var sentBytes = 0
     private(set) var received: [(bytes: [UInt8], from: SocketAddress)] = []
@@ -120,17 +123,19 @@ final class Stranger {
         sentBytes = 0
     }
 
-    /// Signed frames from the cloud's servers (checked with the cluster file's keys).
+    /// Authenticated frames from the cloud's servers: signed, or tagged with
+    /// this stranger's session key (checked with the cluster file's keys).
     func signedFrames(_ config: ClusterConfig) -> [Frame] {
-        let keys = config.wireKeys()
-        return received.compactMap { try? Wire.decodeFrame($0.bytes, keys: keys) }.filter { $0.auth == .signed }
+        guard let cluster = config.agreementPublicKey, let session = try? SessionKey.client(agreement, cluster: cluster) else { return [] }
+        let keys = config.wireKeys().with(session: session)
+        return received.compactMap { try? Wire.decodeFrame($0.bytes, keys: keys) }.filter { $0.auth == .signed || $0.auth == .session }
     }
 }
 
 enum Craft {
-    static func request(_ id: RequestID, payload: [UInt8], key: [UInt8] = Array("k".utf8), dataPort: UInt16) -> [UInt8] {
+    static func request(_ id: RequestID, payload: [UInt8], key: [UInt8] = Array("k".utf8), dataPort: UInt16, clientKey: [UInt8]) -> [UInt8] {
         EncryptionMessage.request(.init(id: id, payloadBytes: UInt32(payload.count), payloadDigest: Array(SHA256.hash(data: payload)),
-                                        key: key, dataPort: dataPort)).encoded()
+                                        key: key, dataPort: dataPort, clientKey: clientKey)).encoded()
     }
 
     static func chunk(_ transfer: UInt64, sequence: UInt32 = 0, count: UInt32, total: UInt64, size: UInt32, payload: [UInt8]) -> [UInt8] {

@@ -33,7 +33,7 @@ extension ServerProcesses {
                 let payload = random.bytes(100)
                 let id = RequestID(client: 0xA77AC, number: 1)
                 for server in cloud.config.servers {
-                    stranger.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: stranger.address.port), to: server.control)
+                    stranger.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: stranger.address.port, clientKey: stranger.clientKey), to: server.control)
                 }
                 try await stranger.collect(for: .milliseconds(500))
                 let acceptor = stranger.signedFrames(cloud.config).compactMap { frame -> UInt64? in
@@ -43,11 +43,11 @@ extension ServerProcesses {
                 }.first
                 let target = try #require(acceptor.flatMap { cloud.config.server(id: Int($0)) }, "a server accepts the request")
                 let object = EncryptionObject.payload(id, payload).encoded()
-                stranger.send(.transferChunk, Craft.chunk(id.payloadTransfer, count: 1, total: UInt64(object.count), size: 1_000, payload: object),
+                stranger.send(.transferChunk, Craft.chunk(id.payloadTransfer(to: UInt64(target.id)), count: 1, total: UInt64(object.count), size: 1_000, payload: object),
                               to: target.data)
                 for total in [UInt64(1) << 63, .max] {
-                    stranger.send(.transferChunk, Craft.chunk(id.payloadTransfer, count: 1, total: total, size: 1_000, payload: object), to: target.data)
-                    stranger.send(.transferEnd, TransferMessage.end(.init(transferID: id.payloadTransfer, totalBytes: total,
+                    stranger.send(.transferChunk, Craft.chunk(id.payloadTransfer(to: UInt64(target.id)), count: 1, total: total, size: 1_000, payload: object), to: target.data)
+                    stranger.send(.transferEnd, TransferMessage.end(.init(transferID: id.payloadTransfer(to: UInt64(target.id)), totalBytes: total,
                                                                           digest: Array(SHA256.hash(data: object)), epoch: 1)).encoded(), to: target.data)
                 }
 
@@ -62,7 +62,8 @@ extension ServerProcesses {
                 let bigDigest = Array(SHA256.hash(data: big))
                 for number in 0..<60 {
                     let request = EncryptionMessage.request(.init(id: RequestID(client: 0xB16, number: UInt64(number)), payloadBytes: UInt32(big.count),
-                                                                  payloadDigest: bigDigest, key: [1], dataPort: stranger.address.port))
+                                                                  payloadDigest: bigDigest, key: [1], dataPort: stranger.address.port,
+                                                                  clientKey: stranger.clientKey))
                     for server in cloud.config.servers { stranger.send(.encryptRequest, request.encoded(), to: server.control) }
                 }
                 stranger.clear()
@@ -72,7 +73,7 @@ extension ServerProcesses {
                     guard case .accepted(let accepted)? = try? EncryptionMessage.decode(type: frame.type, body: frame.payload),
                           accepted.phase == .awaitingPayload, let server = cloud.config.server(id: Int(accepted.server)),
                           started.insert(accepted.id).inserted else { continue }
-                    stranger.send(.transferChunk, Craft.chunk(accepted.id.payloadTransfer, count: UInt32((big.count + 20 + 59_999) / 60_000),
+                    stranger.send(.transferChunk, Craft.chunk(accepted.id.payloadTransfer(to: accepted.server), count: UInt32((big.count + 20 + 59_999) / 60_000),
                                                               total: UInt64(big.count + 20), size: 60_000, payload: Array(big.prefix(60_000))),
                                   to: server.data)
                 }
@@ -85,7 +86,8 @@ extension ServerProcesses {
                     let server = cloud.config.servers[index % 3]
                     switch index % 4 {
                     case 0: stranger.send(.encryptRequest, Craft.request(RequestID(client: random.next(), number: 1), payload: [UInt8(index & 0xFF)],
-                                                                          dataPort: 9), to: server.control)
+                                                                          dataPort: 9, clientKey: index % 8 == 0 ? random.bytes(32) : stranger.clientKey),
+                                          to: server.control)
                     case 1: stranger.send(.whoRequest, DirectoryMessage.whoRequest(QueryHeader(nonce: 1), offset: .max).encoded(), to: server.control)
                     case 2: stranger.send(random.bytes(Int(random.next() % 200)), to: index % 8 == 2 ? server.data : server.control)
                     default: stranger.send(.statusRequest, [0, 0, 0, 0, 0, 0, 0, 1, 0], to: server.control)
@@ -128,7 +130,7 @@ extension ServerProcesses {
                 let payload = Array("a sealed photo, or so it says".utf8)
                 let id = RequestID(client: 0xF00D, number: 7)
                 for server in cloud.config.servers {
-                    asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port), to: server.control)
+                    asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port, clientKey: asker.clientKey), to: server.control)
                 }
                 try await asker.collect(for: .milliseconds(400))
                 // A real client completes the same request (from its own endpoints): the answer is kept.
@@ -140,7 +142,7 @@ extension ServerProcesses {
                 // The request replayed, from anywhere, naming the victim's data port again and again.
                 for _ in 0..<20 {
                     for server in cloud.config.servers {
-                        asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port), to: server.control)
+                        asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port, clientKey: asker.clientKey), to: server.control)
                     }
                     try await asker.collect(for: .milliseconds(50))
                 }
@@ -342,6 +344,24 @@ extension ServerProcesses {
             try await Task.sleep(for: .seconds(3))
             #expect(peer.isRunning, "\((try? String(contentsOfFile: folder + "/peer.log", encoding: .utf8)) ?? "")")
             #expect(registered.count >= 3)
+            // A flood of garbage and forged frames at every port the daemon has: it stays, and keeps registering.
+            let flooder = try Stranger()
+            var random = SeededRandom(seed: 77)
+            let ports = udpPorts(of: peer.processIdentifier)
+            #expect(ports.count >= 2)
+            for index in 0..<20_000 {
+                let port = ports[index % ports.count]
+                if index % 2 == 0 {
+                    flooder.send(random.bytes(Int(random.next() % 300)), to: .ipv4Loopback(port: port))
+                } else {
+                    flooder.send(.directoryRegistered, DirectoryMessage.registered(name: "alice", sequence: random.next(),
+                                                                                   refusal: .init("x", permanent: true)).encoded(),
+                                 to: .ipv4Loopback(port: port))
+                }
+            }
+            let before = registered.count
+            try await Task.sleep(for: .seconds(2))
+            #expect(peer.isRunning && registered.count > before, "the daemon goes on registering")
             // The control: server 1's signed refusal of a record the daemon did send stops it, with the reason.
             let sequence = try #require(registered.last)
             for port in udpPorts(of: peer.processIdentifier) { registered.control(sequence: sequence, port: port) }

@@ -38,7 +38,7 @@ struct ClusterConfigTests {
         (Self.text(servers: [(1, "127.0.0.1:99999", "127.0.0.1:2")]), "bad address"),
         (Self.text(secret: "abc", servers: [(1, "127.0.0.1:1", "127.0.0.1:2")]), "secret must be 64 hex digits"),
         (Self.text(secret: String(repeating: "zz", count: 32), servers: [(1, "127.0.0.1:1", "127.0.0.1:2")]), "secret must be 64 hex digits"),
-        ("[[server]]\nid = 1\ncontrol = \"127.0.0.1:1\"\ndata = \"127.0.0.1:2\"\n", "has no key"),
+        ("[[server]]\nid = 1\ncontrol = \"127.0.0.1:1\"\ndata = \"127.0.0.1:2\"\n", "no [cluster] agreement key"),
         (Self.text(servers: []), "no [[server]] entries"),
         (Self.text(servers: [(1, "127.0.0.1:1", "127.0.0.1:1")]), "used twice"),
         (Self.text(servers: [(0, "127.0.0.1:1", "127.0.0.1:2")]), "is not between 1 and 65535"),
@@ -111,6 +111,8 @@ struct ClusterConfigTests {
         #expect(!text.contains("secret ="))
         let parsed = try ClusterConfig.parse(text, source: "public.toml")
         #expect(parsed.secret == nil && parsed.servers.map(\.key) == config.servers.map(\.key))
+        #expect(parsed.agreement == config.agreement && config.agreementKey.map { Array($0.publicKey.rawRepresentation) } == config.agreement)
+        #expect(parsed.agreementKey == nil, "a public file cannot make the cloud's side of a session")
         // The keys are the ones the secret derives: a server signs with what clients check.
         for server in config.servers {
             #expect(config.signingKey(forServer: server.id).map { Array($0.publicKey.rawRepresentation) } == server.key)
@@ -123,7 +125,9 @@ struct ClusterConfigTests {
             ($0 as? NodeError)?.message.contains("does not belong to this file's secret") == true
         }
         // Without a secret every server needs its key.
-        #expect { try ClusterConfig.parse("[[server]]\nid = 1\ncontrol = \"127.0.0.1:1\"\ndata = \"127.0.0.1:2\"\n", source: "k.toml") } throws: {
+        let agreement = config.agreement.map { String(format: "%02x", $0) }.joined()
+        #expect { try ClusterConfig.parse("[cluster]\nagreement = \"\(agreement)\"\n[[server]]\nid = 1\ncontrol = \"127.0.0.1:1\"\ndata = \"127.0.0.1:2\"\n",
+                                          source: "k.toml") } throws: {
             ($0 as? NodeError)?.message.contains("has no key") == true
         }
     }

@@ -28,7 +28,7 @@ struct TransferEndpointTests {
         await sender.start()
         await receiver.start()
         let data = Self.object(3_000_000, seed: 1)
-        await receiver.expect(7, maxBytes: data.count, within: .seconds(30))
+        receiver.expect(7, maxBytes: data.count, within: .seconds(30))
         let report = try await sender.send(data, to: receiver.socket.localAddress, transferID: 7, configuration: .init(chunkSize: 30_000))
         #expect(report.retransmittedChunks > 0)
         var iterator = receiver.deliveries.makeAsyncIterator()
@@ -64,7 +64,7 @@ struct TransferEndpointTests {
         let (sender, receiver) = try Self.endpoints()
         await sender.start()
         await receiver.start()
-        await receiver.expect(8, maxBytes: 100_000, within: .seconds(30))
+        receiver.expect(8, maxBytes: 100_000, within: .seconds(30))
         await #expect {
             try await sender.send(Self.object(200_000, seed: 2), to: receiver.socket.localAddress, transferID: 8)
         } throws: { ($0 as? TransferError)?.code == .refusedTooLarge }
@@ -84,7 +84,7 @@ struct TransferEndpointTests {
         await #expect {
             try await sender.send(Self.object(5_000, seed: 6), to: receiver.socket.localAddress, transferID: 9)
         } throws: { ($0 as? TransferError)?.code == .refused }
-        await receiver.expect(9, maxBytes: 5_000, within: .seconds(30))
+        receiver.expect(9, maxBytes: 5_000, within: .seconds(30))
         _ = try await sender.send(Self.object(5_000, seed: 6), to: receiver.socket.localAddress, transferID: 9)
         // Taken once: the announcement is used up by the delivery.
         await #expect {
@@ -116,7 +116,7 @@ struct TransferEndpointTests {
         await first.start()
         await receiver.start()
         let halfway = Once()
-        await receiver.expect(42, maxBytes: data.count, within: .seconds(60))
+        receiver.expect(42, maxBytes: data.count, within: .seconds(60))
         await #expect(throws: TransferError.self) {
             _ = try await first.send(data, to: receiver.socket.localAddress, transferID: 42) { acknowledged, total in
                 // The sending process dies half-way.
@@ -145,7 +145,7 @@ struct TransferEndpointTests {
         let port = first.socket.localAddress
         let (third, reached) = AsyncStream.makeStream(of: Void.self)
         let once = Once()
-        await first.expect(43, maxBytes: data.count, within: .seconds(60))
+        first.expect(43, maxBytes: data.count, within: .seconds(60))
         let sending = Task {
             defer { reached.finish() }
             return try await sender.send(data, to: port, transferID: 43) { acknowledged, total in
@@ -157,7 +157,7 @@ struct TransferEndpointTests {
         for await _ in third { break }
         await first.close()
         let again = TransferEndpoint(socket: try UDPSocket(bind: port, options: .init(receiveBufferSize: 4 << 20)))
-        await again.expect(43, maxBytes: data.count, within: .seconds(60))   // its control plane asks again
+        again.expect(43, maxBytes: data.count, within: .seconds(60))   // its control plane asks again
         await again.start()
         let report = try await sending.value
         #expect(report.chunksSent > 400, "everything the first receiver had is sent again")

@@ -164,9 +164,10 @@ struct EncryptionServiceTests {
 
     @Test func requestsNameTheirTransfers() {
         let other = RequestID(client: 7, number: 2)
-        #expect(id.payloadTransfer != id.answerTransfer)
-        #expect(id.payloadTransfer != other.payloadTransfer && id.answerTransfer != other.answerTransfer)
-        #expect(id.payloadTransfer == RequestID(client: 7, number: 1).payloadTransfer, "the same request, the same transfer: a retry resumes")
+        #expect(id.payloadTransfer(to: 1) != id.answerTransfer(from: 1))
+        #expect(id.payloadTransfer(to: 1) != other.payloadTransfer(to: 1) && id.answerTransfer(from: 1) != other.answerTransfer(from: 1))
+        #expect(id.payloadTransfer(to: 1) == RequestID(client: 7, number: 1).payloadTransfer(to: 1), "the same request, the same transfer: a retry resumes")
+        #expect(id.payloadTransfer(to: 1) != id.payloadTransfer(to: 2), "a new acceptor's is not held up by a dead one's")
     }
 
     // MARK: Client attempt

@@ -8,7 +8,8 @@ struct WireTests {
     static let secret = [UInt8](repeating: 7, count: 32)
     static let serverKey = Curve25519.Signing.PrivateKey()
     /// Server 0x0102... signs with `serverKey`; everyone knows its public key.
-    static let keys = WireKeys(clusterSecret: secret, signing: serverKey, servers: [0x0102_0304_0506_0708: serverKey.publicKey])
+    static let keys = WireKeys(clusterSecret: secret, signing: serverKey, servers: [0x0102_0304_0506_0708: serverKey.publicKey],
+                               session: SymmetricKey(data: [UInt8](repeating: 3, count: 32)))
 
     static func sample(_ size: Int, auth: AuthScheme = .open) -> Envelope {
         Envelope(type: .ping, sender: 0x0102_0304_0506_0708, boot: 77, counter: 99, echo: 5, auth: auth,
@@ -17,7 +18,7 @@ struct WireTests {
 
     @Test("round trips", arguments: [0, 1, 44, 1_400, 60_000, Wire.maxPayload - Wire.signatureSize])
     func roundTrip(size: Int) throws {
-        for auth in [AuthScheme.open, .cluster, .signed] {
+        for auth in [AuthScheme.open, .cluster, .signed, .session] {
             let envelope = Self.sample(size, auth: auth)
             let bytes = try Wire.encode(envelope, keys: Self.keys)
             #expect(bytes.count == Wire.headerSize + size + (auth == .signed ? Wire.signatureSize : 0))
@@ -45,6 +46,23 @@ struct WireTests {
         #expect(throws: WireError.self) { try Wire.decode(short, keys: client) }
     }
 
+    @Test func sessionTagsAreMadeOnlyByTheClientAndTheCloud() throws {
+        let cloud = Curve25519.KeyAgreement.PrivateKey(), client = Curve25519.KeyAgreement.PrivateKey()
+        let clientSide = try SessionKey.client(client, cluster: cloud.publicKey)
+        let serverSide = try SessionKey.server(cloud, client: Array(client.publicKey.rawRepresentation))
+        #expect(clientSide == serverSide)
+        let server = WireKeys().with(session: serverSide)
+        let bytes = try Wire.encode(Self.sample(30, auth: .session), keys: server)
+        #expect(try Wire.decode(bytes, keys: WireKeys().with(session: clientSide)).payload == Self.sample(30).payload)
+        // Another client's session, or none, cannot read it as authentic; a stranger cannot make one.
+        let other = try SessionKey.client(Curve25519.KeyAgreement.PrivateKey(), cluster: cloud.publicKey)
+        #expect { try Wire.decode(bytes, keys: WireKeys().with(session: other)) } throws: { ($0 as? WireError)?.code == .badTag }
+        #expect { try Wire.decode(bytes, keys: WireKeys()) } throws: { ($0 as? WireError)?.code == .missingKey }
+        let guess = try SessionKey.client(client, cluster: Curve25519.KeyAgreement.PrivateKey().publicKey)
+        let forged = try Wire.encode(Self.sample(30, auth: .session), keys: WireKeys().with(session: guess))
+        #expect { try Wire.decode(forged, keys: WireKeys().with(session: clientSide)) } throws: { ($0 as? WireError)?.code == .badTag }
+    }
+
     @Test func refusesOversizePayloads() {
         #expect { try Wire.encode(Self.sample(Wire.maxPayload + 1), keys: Self.keys) } throws: { ($0 as? WireError)?.code == .tooLarge }
     }
@@ -56,7 +74,7 @@ struct WireTests {
         }
     }
 
-    @Test("every single-byte change is refused", arguments: [AuthScheme.open, .cluster, .signed])
+    @Test("every single-byte change is refused", arguments: [AuthScheme.open, .cluster, .signed, .session])
     func everySingleByteChangeIsRefused(auth: AuthScheme) throws {
         let bytes = try Wire.encode(Self.sample(64, auth: auth), keys: Self.keys)
         for index in bytes.indices {

@@ -1,7 +1,8 @@
 /// A dictionary that forgets its oldest keys beyond a capacity (for what a
-/// server remembers about requests: who answered, who asked).
-struct BoundedMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    let capacity: Int
+/// server remembers about requests and clients: who answered, who asked,
+/// their session keys).
+public struct BoundedMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    public let capacity: Int
     /// Each value with the insertion it came from, so that a key removed and
     /// added again is forgotten by its new place in the order, not its old one.
     private var values: [Key: (value: Value, insertion: UInt64)] = [:]
@@ -9,11 +10,11 @@ struct BoundedMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private var start = 0
     private var insertions: UInt64 = 0
 
-    init(capacity: Int) { self.capacity = capacity }
+    public init(capacity: Int) { self.capacity = capacity }
 
-    var count: Int { values.count }
+    public var count: Int { values.count }
 
-    subscript(key: Key) -> Value? {
+    public subscript(key: Key) -> Value? {
         get { values[key]?.value }
         set {
             guard let newValue else { values[key] = nil; return }

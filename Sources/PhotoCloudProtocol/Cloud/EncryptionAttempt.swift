@@ -53,6 +53,8 @@ public struct EncryptionAttempt: Sendable {
     private var delivered: [UInt64: Instant] = [:]
     private var accepted = false
     public private(set) var isFinished = false
+    /// An answer is being checked.
+    private var checking = false
 
     public init(request: EncryptionMessage.Request, configuration: Configuration = Configuration(), now: Instant) {
         self.request = request
@@ -67,7 +69,7 @@ public struct EncryptionAttempt: Sendable {
     }
 
     public mutating func on(_ message: EncryptionMessage.Accepted, now: Instant) -> [Directive] {
-        guard !isFinished, message.id == request.id else { return [] }
+        guard !isFinished, !checking, message.id == request.id else { return [] }
         if !acceptances.contains(where: { $0.server == message.server }) {
             acceptances.append(Acceptance(server: message.server, at: now))
         }
@@ -104,11 +106,26 @@ public struct EncryptionAttempt: Sendable {
         return [.fail(reason)]
     }
 
-    /// The answer came (the caller checks it); nothing more to do.
-    public mutating func onAnswer() { isFinished = true }
+    /// An answer came and is being checked: no retries meanwhile (a check
+    /// queued behind others must not make the client ask the cloud again).
+    public mutating func onAnswer() { checking = true }
+
+    /// The answer did not carry the payload (forged, or damaged past its
+    /// digest): ask again at once, as after a lost answer.
+    public mutating func onAnswerRejected(now: Instant) -> [Directive] {
+        guard !isFinished, checking else { return [] }
+        checking = false
+        retries += 1
+        retryWait = configuration.retryInterval
+        nextRetry = now + retryWait
+        return [.sendRequest, .armTimer(nextRetry)]
+    }
+
+    /// The answer carried the payload: done.
+    public mutating func onAnswerAccepted() { isFinished = true }
 
     public mutating func onTimer(now: Instant) -> [Directive] {
-        guard !isFinished else { return [] }
+        guard !isFinished, !checking else { return [] }
         if now.since(startedAt) >= configuration.giveUpAfter {
             isFinished = true
             let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { String($0.server) }.joined(separator: ", then "))"

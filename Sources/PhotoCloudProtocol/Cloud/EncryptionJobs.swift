@@ -38,7 +38,7 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     public enum Directive: Sendable, Equatable {
         /// A control message to a client.
         case notify(Peer, EncryptionMessage)
-        /// Tell the data endpoint to take the payload transfer of `request` (`RequestID.payloadTransfer`), of `bytes` at most, for `within`.
+        /// Tell the data endpoint to take the payload transfer of `request` (`RequestID.payloadTransfer(to:)` this server), of `bytes` at most, for `within`.
         case expectPayload(RequestID, bytes: Int, within: Duration)
         /// Hide `payload` for `request` (the server answers with `onEmbedded`).
         case embed(EncryptionMessage.Request, payload: [UInt8])

@@ -14,7 +14,7 @@ public enum EncryptionMessage: Sendable, Equatable {
 
     public struct Request: Sendable, Equatable {
         /// The smallest body a request can have (a key of one byte).
-        public static let minimumBodySize = 16 + 1 + 1 + 4 + 32 + 2 + 1 + 2
+        public static let minimumBodySize = 16 + 1 + 1 + 4 + 32 + 2 + 1 + 2 + 32
         public var id: RequestID
         /// Served by the server it is sent to, without the token (the original's
         /// baseline without load balancing).
@@ -28,11 +28,14 @@ public enum EncryptionMessage: Sendable, Equatable {
         /// by its sender for its receiver; servers never see plaintext.
         public var key: [UInt8]
         /// The port of the client's data endpoint, on the address the request
-        /// came from: answers go there (to whoever asked last, for a retry).
+        /// came from (the answer goes to the endpoint the payload comes from).
         public var dataPort: UInt16
+        /// The client's X25519 public key (32 bytes): servers tag what they tell
+        /// the client with the key it makes with the cluster's (`SessionKey`).
+        public var clientKey: [UInt8]
 
         public init(id: RequestID, direct: Bool = false, bitsPerChannel: UInt8 = 1, payloadBytes: UInt32, payloadDigest: [UInt8], key: [UInt8],
-                    dataPort: UInt16 = 0) {
+                    dataPort: UInt16 = 0, clientKey: [UInt8] = [UInt8](repeating: 9, count: 32)) {
             self.id = id
             self.direct = direct
             self.bitsPerChannel = bitsPerChannel
@@ -40,6 +43,7 @@ public enum EncryptionMessage: Sendable, Equatable {
             self.payloadDigest = payloadDigest
             self.key = key
             self.dataPort = dataPort
+            self.clientKey = clientKey
         }
     }
 
@@ -104,6 +108,8 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.append(contentsOf: request.payloadDigest)
             bytes.appendLengthPrefixed(request.key)
             bytes.appendBigEndian(request.dataPort)
+            bytes.append(contentsOf: request.clientKey.prefix(32))
+            bytes.append(contentsOf: repeatElement(0, count: max(0, 32 - request.clientKey.count)))
         case .accepted(let accepted):
             append(accepted.id)
             bytes.appendBigEndian(accepted.server)
@@ -129,8 +135,9 @@ public enum EncryptionMessage: Sendable, Equatable {
             let digest = try reader.readBytes(digestBytes)
             let key = try reader.readLengthPrefixed(limit: keyBytes.upperBound)
             guard keyBytes.contains(key.count) else { throw WireError(.malformedBody, "a stego key of \(key.count) bytes (1-64)") }
+            let port = try reader.readUInt16()
             message = .request(.init(id: id, direct: direct == 1, bitsPerChannel: bits, payloadBytes: size, payloadDigest: digest, key: key,
-                                     dataPort: try reader.readUInt16()))
+                                     dataPort: port, clientKey: try reader.readBytes(32)))
         case .encryptAccepted:
             let server = try reader.readUInt64()
             let raw = try reader.readUInt8()
@@ -195,17 +202,20 @@ public enum EncryptionObject: Sendable, Equatable {
 }
 
 extension RequestID {
-    /// The transfer that carries this request's payload to its acceptor. Named
-    /// by the request, so that the acceptor knows which transfer to take (it
-    /// takes no other), and a retried payload resumes where it was.
-    public var payloadTransfer: UInt64 { transfer("payload") }
-    /// The transfer that carries the answer back: the client takes no other.
-    public var answerTransfer: UInt64 { transfer("answer") }
+    /// The transfer that carries this request's payload to acceptor `server`.
+    /// Named by the request and the server, so that the acceptor knows which
+    /// transfer to take (it takes no other), a retried payload resumes where
+    /// it was, and a payload to a new acceptor is not held up by one still
+    /// going to a dead one.
+    public func payloadTransfer(to server: UInt64) -> UInt64 { transfer("payload", server) }
+    /// The transfer that carries the answer back from `server`: the client
+    /// takes no other (it announces one for each server of the cloud).
+    public func answerTransfer(from server: UInt64) -> UInt64 { transfer("answer", server) }
 
-    private func transfer(_ label: String) -> UInt64 {
+    private func transfer(_ label: String, _ server: UInt64) -> UInt64 {
         var hash = SHA256()
         hash.update(data: Array("photocloud \(label) transfer".utf8))
-        hash.update(data: client.bigEndianBytes + number.bigEndianBytes)
+        hash.update(data: client.bigEndianBytes + number.bigEndianBytes + server.bigEndianBytes)
         return Array(hash.finalize()).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 }

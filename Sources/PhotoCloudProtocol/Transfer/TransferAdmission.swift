@@ -88,6 +88,12 @@ public struct TransferAdmission<Source: Hashable & Sendable>: Sendable {
         }
     }
 
+    /// Whether `id` is announced (and not yet taken).
+    public func isExpected(_ id: UInt64, now: Instant) -> Bool {
+        guard let expectation = expected[id] else { return false }
+        return expectation.until >= now && open[id] == nil
+    }
+
     /// The object is no longer wanted (its request ended).
     public mutating func forget(_ id: UInt64) { expected[id] = nil }
 
