@@ -61,9 +61,7 @@ public struct ClusterConfig: Sendable, Equatable {
     public var agreementKey: Curve25519.KeyAgreement.PrivateKey? { secret.flatMap { try? Self.agreementKey(secret: $0) } }
 
     static func agreementKey(secret: [UInt8]) throws -> Curve25519.KeyAgreement.PrivateKey {
-        let seed = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: Array("photocloud cluster agreement v1".utf8),
-                                          info: [], outputByteCount: 32)
-        return try seed.withUnsafeBytes { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
+        try seed(from: secret, salt: "photocloud cluster agreement v1", info: []).withUnsafeBytes { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
     }
 
     /// The cloud's agreement public key, as a key.
@@ -77,9 +75,7 @@ public struct ClusterConfig: Sendable, Equatable {
     }
 
     static func signingKey(secret: [UInt8], server id: Int) throws -> Curve25519.Signing.PrivateKey {
-        let seed = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: Array("photocloud server key v1".utf8),
-                                          info: UInt64(id).bigEndianBytes, outputByteCount: 32)
-        return try seed.withUnsafeBytes { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
+        try seed(from: secret, salt: "photocloud server key v1", info: UInt64(id).bigEndianBytes).withUnsafeBytes { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
     }
 
     /// The keys a node of this cloud frames datagrams with: every server's
@@ -161,17 +157,8 @@ public struct ClusterConfig: Sendable, Equatable {
             }
             secret = bytes
         }
-        let derivedAgreement = secret.flatMap { try? Array(Self.agreementKey(secret: $0).publicKey.rawRepresentation) }
-        var agreement: [UInt8]
-        if let text = raw.cluster?.agreement {
-            guard let bytes = Self.hexBytes(text), bytes.count == 32 else { throw fail("agreement must be 64 hex digits (an X25519 public key)") }
-            if let derivedAgreement, derivedAgreement != bytes { throw fail("agreement does not belong to this file's secret (copy it from `photocloud cluster public`)") }
-            agreement = bytes
-        } else if let derivedAgreement {
-            agreement = derivedAgreement
-        } else {
-            throw fail("no [cluster] agreement key, and no secret to derive it from; `photocloud cluster public` writes a file with it")
-        }
+        let agreement = try Self.publicKey(raw.cluster?.agreement, derived: secret.flatMap { try? Array(Self.agreementKey(secret: $0).publicKey.rawRepresentation) },
+                                           what: "agreement", kind: "an X25519 public key", missing: "no [cluster] agreement key", fail: fail) { _ in true }
         guard let rawServers = raw.server, !rawServers.isEmpty else { throw fail("no [[server]] entries") }
         guard rawServers.count <= maxServers else { throw fail("\(rawServers.count) servers, at most \(maxServers) are supported") }
         var servers: [Server] = []
@@ -191,18 +178,9 @@ public struct ClusterConfig: Sendable, Equatable {
                 throw fail("server \(id): \(error)")
             }
             guard control.port != 0, data.port != 0 else { throw fail("server \(id): port 0 is not a reachable address") }
-            let derived = secret.flatMap { try? Array(Self.signingKey(secret: $0, server: id).publicKey.rawRepresentation) }
-            var key: [UInt8]
-            if let keyText = entry.key {
-                guard let bytes = Self.hexBytes(keyText), bytes.count == 32, (try? Curve25519.Signing.PublicKey(rawRepresentation: bytes)) != nil else {
-                    throw fail("server \(id): key must be 64 hex digits (an Ed25519 public key)")
-                }
-                if let derived, derived != bytes { throw fail("server \(id): key does not belong to this file's secret (copy the keys from `photocloud cluster public`)") }
-                key = bytes
-            } else if let derived {
-                key = derived
-            } else {
-                throw fail("server \(id) has no key, and there is no secret to derive it from; `photocloud cluster public` writes a file with every key")
+            let key = try Self.publicKey(entry.key, derived: secret.flatMap { try? Array(Self.signingKey(secret: $0, server: id).publicKey.rawRepresentation) },
+                                         what: "server \(id): key", kind: "an Ed25519 public key", missing: "server \(id) has no key", fail: fail) {
+                (try? Curve25519.Signing.PublicKey(rawRepresentation: $0)) != nil
             }
             servers.append(Server(id: id, control: control, data: data, key: key))
         }
@@ -211,6 +189,25 @@ public struct ClusterConfig: Sendable, Equatable {
             throw fail("address \(clash.key) is used twice")
         }
         return ClusterConfig(secret: secret, agreement: agreement, servers: servers, source: source)
+    }
+
+    /// A public key as the file gives it, or as the secret derives it; both must agree.
+    private static func publicKey(_ text: String?, derived: [UInt8]?, what: String, kind: String, missing: String,
+                                  fail: (String) -> NodeError, isValid: ([UInt8]) -> Bool) throws(NodeError) -> [UInt8] {
+        guard let text else {
+            guard let derived else {
+                throw fail("\(missing), and no secret to derive it from; `photocloud cluster public` writes a file with every key")
+            }
+            return derived
+        }
+        guard let bytes = hexBytes(text), bytes.count == 32, isValid(bytes) else { throw fail("\(what) must be 64 hex digits (\(kind))") }
+        if let derived, derived != bytes { throw fail("\(what) does not belong to this file's secret (copy it from `photocloud cluster public`)") }
+        return bytes
+    }
+
+    /// A 32-byte seed derived from the secret (HKDF-SHA256).
+    private static func seed(from secret: [UInt8], salt: String, info: [UInt8]) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: Array(salt.utf8), info: info, outputByteCount: 32)
     }
 
     /// The TOML text of this configuration (without a secret if it has none).

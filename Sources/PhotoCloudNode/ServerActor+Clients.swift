@@ -73,7 +73,7 @@ extension ServerActor {
             return false
         }
         guard let agreement, let key = try? SessionKey.server(agreement, client: clientKey) else { return false }
-        sessions[address] = (clientKey, keys.with(session: key))
+        sessions[address] = ClientSession(clientKey: clientKey, keys: keys.with(session: key))
         return true
     }
 

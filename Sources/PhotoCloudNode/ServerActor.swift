@@ -75,7 +75,13 @@ public actor ServerActor {
     /// The cloud's agreement key, and the session keys of the clients that
     /// asked lately, by their control address (with the key they sent).
     let agreement: Curve25519.KeyAgreement.PrivateKey?
-    var sessions = BoundedMap<SocketAddress, (clientKey: [UInt8], keys: WireKeys)>(capacity: 8_192)
+    var sessions = BoundedMap<SocketAddress, ClientSession>(capacity: 8_192)
+
+    /// A client's key as its requests carried it, and the keys its answers are framed with.
+    struct ClientSession: Sendable {
+        var clientKey: [UInt8]
+        var keys: WireKeys
+    }
 
     /// What the defences against strangers refused since the start.
     public struct Defences: Sendable, Equatable {
