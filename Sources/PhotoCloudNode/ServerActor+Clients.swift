@@ -2,11 +2,13 @@ import AsyncUDP
 import PhotoCloudProtocol
 
 /// What a server does for strangers (anyone who can reach its control port):
-/// each datagram is charged to its source's rate; answers are signed with the
-/// server's key (the cluster file publishes it, so a client refuses a forged
-/// `accepted`, `registered` or status), repeat the client's nonce or request
-/// id, and are never more than three times the datagram they answer unless
-/// the address has shown, with a cookie, that it receives.
+/// each datagram is charged to its source's rate; answers are authentic
+/// (signed with the server's key, which the cluster file publishes, or, for
+/// the encryption service, tagged with the client's session key), so a client
+/// refuses a forged `accepted`, `registered` or status; they repeat the
+/// client's nonce or request id, and are never more than three times the
+/// datagram they answer unless the address has shown, with a cookie, that it
+/// receives.
 extension ServerActor {
     /// About the microseconds of loop work each message costs (rate units).
     static func cost(of type: MessageType) -> Double {

@@ -255,7 +255,6 @@ public actor TransferEndpoint {
                 case .success(let machine):
                     finished[id] = nil   // asked for anew: an earlier copy under this id does not count
                     incoming[id] = Incoming(machine: machine, peer: address, digest: large ? DigestPipeline() : nil)
-
                 case .failure(let status):
                     admission.withLock { $0.close(id) }
                     logger.debug("refused transfer \(id) from \(address): \(status)")
