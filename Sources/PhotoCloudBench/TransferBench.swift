@@ -91,14 +91,17 @@ public struct TransferBench: Sendable {
         let sender = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: options, loop: senderLoop),
                                       loop: senderLoop)
         let receiver = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0), options: receiverOptions, loop: receiverLoop),
-                                        loop: receiverLoop, receiver: .init(maxBytes: max(data.count, 1)))
+                                        loop: receiverLoop, admission: .announcedOnly())
         await sender.start()
         await receiver.start()
         defer { Task { await sender.close(); await receiver.close() } }
+        // The receiver asks for the object, as a node's control plane does before any transfer it takes.
+        let id = UInt64.random(in: 1...UInt64.max)
+        receiver.expect(id, maxBytes: data.count, within: .seconds(60))
         let configuration = TransferSender.Configuration(chunkSize: chunk, window: window, idleTimeout: .seconds(30))
         let start = ContinuousClock.now
         let cpuStart = ProcessCPU.seconds()
-        let report = try await sender.send(data, to: receiver.socket.localAddress, configuration: configuration, progress: progress)
+        let report = try await sender.send(data, to: receiver.socket.localAddress, transferID: id, configuration: configuration, progress: progress)
         let elapsed = (ContinuousClock.now - start).seconds
         let cpu = ProcessCPU.seconds() - cpuStart
         var received: ObjectBuffer?

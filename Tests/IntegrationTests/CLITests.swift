@@ -81,4 +81,14 @@ struct CLITests {
             }
         }
     }
+
+    @Test func benchTransferDeliversAnAnnouncedObjectIntact() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/transfer.json"
+            let outcome = try await run(["bench", "transfer", "--size", "2MiB", "--loss", "0.05", "--json", path])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+            #expect(document?["intact"] as? Bool == true)
+        }
+    }
 }
