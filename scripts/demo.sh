@@ -16,6 +16,15 @@ run cluster init --servers 3 --base-port 7400 --out "$out/cluster.toml"
 run cluster show --cluster "$out/cluster.toml"
 echo "(the secret is written with owner-only permissions: $(stat -c %A "$out/cluster.toml"))"
 
+say "Users get the public cluster file: the servers and their keys, never the secret"
+run cluster public --cluster "$out/cluster.toml" --out "$out/public.toml"
+if grep -q '^secret' "$out/public.toml"; then echo "public.toml holds the secret: this is a bug"; exit 1; else echo "(public.toml holds no secret)"; fi
+echo "A server refuses a cluster file others may read, as ssh refuses such a key:"
+cp "$out/cluster.toml" "$out/readable.toml"; chmod 644 "$out/readable.toml"
+set +e
+"$bin" server --id 1 --cluster "$out/readable.toml" --data "$out/unused"; echo "exit status $?"
+set -e
+
 say "Bad input gets one clear error line and exit status 1, never a crash"
 printf '[cluster]\nsecret = "%s"\n[[server]]\nid = 1\ncontrol = "127.0.0.1:7101"\ndata = "127.0.0.1"\n' \
   "$(printf 'ab%.0s' $(seq 32))" > "$out/broken.toml"
