@@ -76,8 +76,8 @@ public enum ClusterFile {
             throw NodeError(.clusterFile, "\(path) already exists; pass --force to replace it (its secret will change)")
         }
         do {
-            // The secret is private to the cloud's operators: owner-only.
-            try FileBytes.writeAtomically(Array(config.rendered().utf8), to: path, mode: 0o600)
+            // The secret is private to the cloud's operators: owner-only. A public file is for everyone.
+            try FileBytes.writeAtomically(Array(config.rendered().utf8), to: path, mode: config.secret == nil ? 0o644 : 0o600)
         } catch {
             throw NodeError(.io, error.message)
         }
