@@ -194,10 +194,8 @@ public actor EncryptionClient {
 
     /// The answer may come from any server of the cloud (the acceptor may die): one announcement each.
     private func expectAnswers(_ id: RequestID, payloadBytes: Int) {
-        let bound = Self.answerBound(payloadBytes: payloadBytes, cap: maxAnswerBytes)
-        for server in config.servers {
-            data.expect(id.answerTransfer(from: UInt64(server.id)), maxBytes: bound, within: attemptConfiguration.giveUpAfter)
-        }
+        data.expect(config.servers.map { id.answerTransfer(from: UInt64($0.id)) },
+                    maxBytes: Self.answerBound(payloadBytes: payloadBytes, cap: maxAnswerBytes), within: attemptConfiguration.giveUpAfter)
     }
 
     private func checked(_ id: RequestID, png: [UInt8], server: UInt64, arrived: ContinuousClock.Instant, carriesPayload: Bool) {

@@ -168,8 +168,15 @@ public actor TransferEndpoint {
     /// `maxBytes` is taken in full if its first chunk comes within `within`.
     /// Asked for anew, an object delivered before under this id is taken again.
     public nonisolated func expect(_ id: UInt64, maxBytes: Int, within: Duration) {
+        expect([id], maxBytes: maxBytes, within: within)
+    }
+
+    /// Announces several objects at once (one of which will come).
+    public nonisolated func expect(_ ids: [UInt64], maxBytes: Int, within: Duration) {
         let until = clock.now() + within
-        admission.withLock { $0.expect(id, maxBytes: maxBytes, until: until) }
+        admission.withLock { admission in
+            for id in ids { admission.expect(id, maxBytes: maxBytes, until: until) }
+        }
     }
 
     /// The announced object is no longer wanted.

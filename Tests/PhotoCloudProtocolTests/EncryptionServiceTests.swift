@@ -189,6 +189,19 @@ struct EncryptionServiceTests {
         #expect(attempt.onTimer(now: at(600)) == [])
     }
 
+    @Test func aWrongAnswerMakesTheAttemptAskAgainAndNothingIsRetriedWhileOneIsChecked() {
+        var attempt = EncryptionAttempt(request: request, configuration: .init(retryInterval: .milliseconds(100), giveUpAfter: .seconds(5)), now: at(0))
+        _ = attempt.start()
+        attempt.onAnswer()
+        #expect(attempt.onTimer(now: at(1_000)) == [], "checking: no retry")
+        #expect(attempt.on(.init(id: id, server: 2, phase: .awaitingPayload), now: at(1_001)) == [], "nor a payload")
+        #expect(attempt.onAnswerRejected(now: at(1_002)) == [.sendRequest, .armTimer(at(1_102))])
+        #expect(attempt.onTimer(now: at(1_102)).first == .sendRequest, "asking again as usual")
+        attempt.onAnswer()
+        attempt.onAnswerAccepted()
+        #expect(attempt.isFinished && attempt.onAnswerRejected(now: at(2_000)) == [])
+    }
+
     @Test func attemptGivesUpWithAClearReason() {
         var attempt = EncryptionAttempt(request: request, configuration: .init(giveUpAfter: .seconds(1)), now: at(0))
         _ = attempt.start()
