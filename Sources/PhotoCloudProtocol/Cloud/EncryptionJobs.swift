@@ -112,7 +112,10 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
 
     /// The ring (or a direct request) made this server the acceptor.
     public mutating func onAccepted(_ id: RequestID, now: Instant) -> [Directive] {
-        guard let known = heard[id] else { return [] }   // never heard of: the client's retry will bring it
+        // Never heard of (or forgotten under a flood): let the ring forget the claim too, or
+        // it would stay open forever and count against the server's open claims; the
+        // client's retry brings the request back.
+        guard let known = heard[id] else { return jobs[id] == nil ? [.finished(id)] : [] }
         guard let job = jobs[id] else {
             guard openCount < configuration.maxOpenJobs else {
                 shedCount += 1
