@@ -7,20 +7,25 @@ import PNGCodec
 /// same error, and a decoded image has the dimensions it reported); a decoded
 /// image has width x height x 4 bytes; libpng's peak allocation stays within
 /// the plan's bound for it, and the plan within the documented promise (twice
-/// the decoded pixels plus 64 MiB, docs/security-png.md).
+/// the decoded pixels plus 64 MiB, docs/security-png.md); and, given libpng's
+/// simplified reader as the reference (the decoder PNGCodec replaced, whose
+/// pixels it must keep), a decoded image has the reference's pixels.
 ///
 /// Each input is checked as it is, and again with every chunk's CRC made
 /// right: libpng refuses a chunk whose CRC fails before reading it, and
 /// libFuzzer cannot make a CRC, so without this almost no mutation of the
 /// image data would get past libpng's first check.
 public enum PNGFuzzCheck {
-    public static func check(_ input: [UInt8]) throws(FuzzViolation) {
-        try checkDecoding(input)
+    /// With `reference` (libpng's simplified reader: RGBA8, or nil when it
+    /// refuses), a decoded image must also have the pixels the reference
+    /// gives, whenever the reference decodes the file.
+    public static func check(_ input: [UInt8], reference: (([UInt8]) -> [UInt8]?)? = nil) throws(FuzzViolation) {
+        try checkDecoding(input, reference: reference)
         let repaired = withChunkCRCsRepaired(input)
-        if repaired != input { try checkDecoding(repaired) }
+        if repaired != input { try checkDecoding(repaired, reference: reference) }
     }
 
-    static func checkDecoding(_ input: [UInt8]) throws(FuzzViolation) {
+    static func checkDecoding(_ input: [UInt8], reference: (([UInt8]) -> [UInt8]?)?) throws(FuzzViolation) {
         let codec = PNGCodec()
         let dimensions = Result { () throws(PNGError) in try codec.dimensions(of: input) }
         let decoded = Result { () throws(PNGError) in try codec.decodeReporting(input) }
@@ -35,6 +40,15 @@ public enum PNGFuzzCheck {
                         "libpng held \(report.libpngPeakBytes) bytes decoding \(plan.width)x\(plan.height) (\(plan.bitDepth)-bit), above the plan's \(plan.libpngBytes)")
             try require(plan.peakBytes <= PNGDecodePlan.memoryBound(width: plan.width, height: plan.height), .bound,
                         "the plan for \(plan.width)x\(plan.height) needs \(plan.peakBytes) bytes, above the promise")
+            if let reference, plan.bitDepth < 16 || !plan.interlaced, let pixels = reference(input) {
+                // 16 bits become 8 with rounding, which may differ by one step; interlaced 16-bit
+                // images are compared by the decode tests only (the simplified reader takes them
+                // through premultiplied linear light, libpng#853, and loses colour under low alpha).
+                let tolerance = plan.bitDepth == 16 ? 1 : 0
+                let differing = zip(pixels, image.pixels).filter { abs(Int($0) - Int($1)) > tolerance }.count
+                try require(pixels.count == image.pixels.count && differing == 0, .inconsistent,
+                            "a \(plan.width)x\(plan.height) \(plan.bitDepth)-bit\(plan.interlaced ? " interlaced" : "") image decodes to other pixels than libpng's simplified reader gives (\(differing) of \(pixels.count) bytes differ)")
+            }
         case (.failure(let refused), .failure(let failed)):
             // Refused by the chunk walk or the plan, which both run first: the same refusal.
             try require(refused == failed, .inconsistent,

@@ -5,7 +5,7 @@ import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzHarness.run(data, size, PNGFuzzCheck.check)
+    FuzzHarness.run(data, size) { input throws(FuzzViolation) in try PNGFuzzCheck.check(input, reference: PNGReference.decode) }
 }
 
 // The entry point SwiftPM links as `main` (see FuzzHarness).
