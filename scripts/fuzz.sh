@@ -51,10 +51,12 @@ for target in $targets; do
   seeds=("Fuzz/corpus/$target")
   [ -d "Fuzz/regressions/$target" ] && seeds+=("Fuzz/regressions/$target")
   log="$work/logs/$target.log"
+  started=$(date +%s)
   "$bin/$exe" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" -max_len="$max_len" \
     -timeout="$timeout" -print_final_stats=1 -artifact_prefix="$work/artifacts/$target/" \
     "$work/corpus/$target" "${seeds[@]}" >"$log" 2>&1
   status=$?
+  elapsed=$(( $(date +%s) - started ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
@@ -68,6 +70,6 @@ for target in $targets; do
     verdict="crashes: none"
   fi
   printf '%-8s %s runs in %s s (%s/s), %s, peak %s MB, %s\n' \
-    "$target" "${runs:-?}" "$seconds" "${rate:-?}" "${cov:-cov ?}" "${rss:-?}" "$verdict"
+    "$target" "${runs:-?}" "$elapsed" "${rate:-?}" "${cov:-cov ?}" "${rss:-?}" "$verdict"
 done
 exit $found
