@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/photocloud
 DEBUG_BIN := .build/debug/photocloud
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps build release test demo bench fuzz clean
 
 deps:
 	@./scripts/ensure-deps.sh
@@ -37,5 +37,12 @@ bench: release
 	$(RELEASE_BIN) bench transfer --size 16MiB --loss 0.1 --duplicate 0.02 --reorder 0.05 --json bench-results/transfer-faults.json
 	$(RELEASE_BIN) bench transfer --size 8MiB --delay-ms 5 --loss 0.01 --compare --json bench-results/transfer-rtt.json
 
+# libFuzzer on the wire decoders, the transfer machines, the replay guard and
+# the PNG decoder, each for FUZZ_SECONDS (docs/fuzzing.md). Not part of `test`:
+# the inputs it found are replayed there (Fuzz/regressions).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
 clean:
-	rm -rf .build bench-results demo-out
+	rm -rf .build bench-results demo-out Fuzz/.build Fuzz/work

@@ -10,6 +10,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "photocloud", targets: ["photocloud"]),
+        // For the libFuzzer package in Fuzz/ (docs/fuzzing.md), which depends on this one by path.
+        .library(name: "FuzzChecks", targets: ["FuzzChecks"]),
+        .library(name: "PhotoCloudTestKit", targets: ["PhotoCloudTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -81,6 +84,12 @@ let package = Package(
             dependencies: ["AsyncUDP", "PNGCodec", "CPNG", "CZlib", "PhotoCloudProtocol"],
             swiftSettings: strict
         ),
+        // What each fuzz target checks, shared with the regression tests that replay Fuzz/regressions.
+        .target(
+            name: "FuzzChecks",
+            dependencies: ["PhotoCloudProtocol", "PNGCodec", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "photocloud",
             dependencies: [
@@ -90,9 +99,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit", "FuzzChecks"], swiftSettings: strict),
         .testTarget(name: "AsyncUDPTests", dependencies: ["AsyncUDP", "PhotoCloudTestKit"], swiftSettings: strict),
-        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit", "CChecksum", "AsyncUDP",
+        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit", "CChecksum", "AsyncUDP", "FuzzChecks",
                                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),
