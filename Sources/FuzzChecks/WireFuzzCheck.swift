@@ -17,6 +17,8 @@ import PhotoCloudProtocol
 /// 3. as a body, given to every message decoder directly.
 public enum WireFuzzCheck {
     public static let clusterSecret = [UInt8](repeating: 0x5C, count: 32)
+    /// A client's session key (`AuthScheme.session`), known here too.
+    public static let sessionKey = SymmetricKey(data: [UInt8](repeating: 0x3E, count: 32))
     /// The servers whose keys are known (each signs as itself); 0 is a stranger.
     public static let serverIDs: [UInt64] = [1, 2, 3]
 
@@ -30,7 +32,7 @@ public enum WireFuzzCheck {
     /// The same knowledge, signing as `server` (a stranger signs with a key nobody published).
     public static func keys(signingAs server: UInt64) -> WireKeys {
         WireKeys(clusterSecret: clusterSecret, signing: signingKeys[server] ?? key(seed: 0xEE),
-                 servers: signingKeys.mapValues { $0.publicKey })
+                 servers: signingKeys.mapValues { $0.publicKey }, session: sessionKey)
     }
 
     public static func check(_ input: [UInt8]) throws(FuzzViolation) {
@@ -71,7 +73,7 @@ public enum WireFuzzCheck {
     static func checkSealed(_ input: [UInt8]) throws(FuzzViolation) {
         guard input.count >= 3 else { return }
         let type = MessageType.allCases[Int(input[0]) % MessageType.allCases.count]
-        let auth = [AuthScheme.open, .cluster, .signed][Int(input[1]) % 3]
+        let auth = [AuthScheme.open, .cluster, .signed, .session][Int(input[1]) % 4]
         let sender = UInt64(input[2] % 4)
         let room = auth == .signed ? Wire.maxPayload - Wire.signatureSize : Wire.maxPayload
         let envelope = Envelope(type: type, sender: sender, boot: 9, counter: 1, echo: 0, auth: auth, payload: Array(input.dropFirst(3).prefix(room)))
