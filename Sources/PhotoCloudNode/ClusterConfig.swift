@@ -78,15 +78,21 @@ public struct ClusterConfig: Sendable, Equatable {
         try seed(from: secret, salt: "photocloud server key v1", info: UInt64(id).bigEndianBytes).withUnsafeBytes { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
     }
 
-    /// The keys a node of this cloud frames datagrams with: every server's
-    /// public key, and for server `asServer` the secret and its signing key.
+    /// The keys a node of this cloud frames datagrams with: a client's, every
+    /// server's public key (to check what servers tell it); server
+    /// `asServer`'s, the secret and its signing key, and no public keys: a
+    /// server is told nothing signed, so a datagram that claims to be is
+    /// refused before any signature check (a flood of them would cost tens of
+    /// microseconds each).
     public func wireKeys(asServer id: Int? = nil) -> WireKeys {
-        var servers: [UInt64: Curve25519.Signing.PublicKey] = [:]
-        for server in self.servers {
-            if let key = try? Curve25519.Signing.PublicKey(rawRepresentation: server.key) { servers[UInt64(server.id)] = key }
+        guard let id else {
+            var servers: [UInt64: Curve25519.Signing.PublicKey] = [:]
+            for server in self.servers {
+                if let key = try? Curve25519.Signing.PublicKey(rawRepresentation: server.key) { servers[UInt64(server.id)] = key }
+            }
+            return WireKeys(servers: servers)
         }
-        guard let id else { return WireKeys(servers: servers) }
-        return WireKeys(clusterSecret: secret, signing: signingKey(forServer: id), servers: servers)
+        return WireKeys(clusterSecret: secret, signing: signingKey(forServer: id))
     }
 
     /// The same cloud without its secret: what users of the cloud are given.

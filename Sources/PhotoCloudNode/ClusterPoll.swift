@@ -7,7 +7,8 @@ import PhotoCloudProtocol
 ///
 /// Only answers signed by the server they claim to be from (its key is in the
 /// cluster file), from its control address, that repeat this poll's nonce
-/// are taken: a forged or replayed answer is dropped. A server whose answer
+/// are taken: a forged or replayed answer is dropped, and the signature is
+/// checked only once the rest says the answer is for this poll. A server whose answer
 /// would be more than three times the question first sends a cookie
 /// (`addressCheck`); the poll asks that server again at once with it.
 enum ClusterPoll {
@@ -47,10 +48,15 @@ enum ClusterPoll {
                 for server in config.servers where !isDone(server) { askAgain(server) }
                 nextSend = ContinuousClock.now + .milliseconds(100)
             }
-            while let received = try socket.receiveNow() {
+            // A batch at most between checks of the deadline: a flood cannot keep the poll past it.
+            var read = 0
+            while read < 256, ContinuousClock.now < deadline, let received = try socket.receiveNow() {
+                read += 1
+                // Every answer to a query begins with its nonce: checked before the signature (tens of microseconds).
                 guard let server = config.servers.first(where: { $0.control == received.address }),
-                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys),
-                      frame.auth == .signed, frame.sender == UInt64(server.id) else { continue }
+                      let frame = try? Wire.decodeFrame(received.bytes[...], keys: keys, checkingSignature: false),
+                      frame.auth == .signed, frame.sender == UInt64(server.id), frame.payload.starts(with: nonce.bigEndianBytes),
+                      (try? Wire.checkSignature(of: received.bytes[...], keys: keys)) != nil else { continue }
                 if frame.type == .addressCheck {
                     guard let check = try? AddressCheck.decode(frame.payload), check.nonce == nonce, cookies[server.id] != check.cookie else { continue }
                     cookies[server.id] = check.cookie

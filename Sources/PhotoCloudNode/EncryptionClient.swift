@@ -157,27 +157,50 @@ public actor EncryptionClient {
     }
 
     private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
-        // Only the cluster's servers answer requests, each tagging what it says with this client's session key (or signing it).
+        // Only the cluster's servers answer requests, each tagging what it says with this client's session key (or
+        // signing it); a signature is checked only once the rest says the message is about a request in flight.
         guard let server = config.servers.first(where: { $0.control == address }),
-              let frame = try? Wire.decodeFrame(bytes, keys: keys), frame.auth == .session || frame.auth == .signed,
+              let frame = try? Wire.decodeFrame(bytes, keys: keys, checkingSignature: false), frame.auth == .session || frame.auth == .signed,
               frame.sender == UInt64(server.id),
-              let message = try? EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
+              let message = try? EncryptionMessage.decode(type: frame.type, body: frame.payload), let entry = entries[message.requestID],
+              frame.auth == .session || (try? Wire.checkSignature(of: bytes, keys: keys)) != nil else { return }
         switch message {
         case .accepted(let accepted):
             // Whoever it names must be a server of this cloud (the id came from the wire).
-            guard entries[accepted.id] != nil, let named = Int(exactly: accepted.server), config.server(id: named) != nil else { return }
+            guard let named = Int(exactly: accepted.server), config.server(id: named) != nil else { return }
             apply(entries[accepted.id]!.attempt.on(accepted, now: now()), id: accepted.id)
         case .refused(let refused):
-            guard entries[refused.id] != nil else { return }
+            // Only a refusal of the very request sent (a stranger's variant of it is refused to this address too).
+            guard refused.request == entry.attempt.request.digest else { return }
             apply(entries[refused.id]!.attempt.onRefused(refused.reason), id: refused.id)
         case .request:
             return
         }
     }
 
+    /// Whether `proof` shows that server `server` made this answer: under this client's session key, or its signature.
+    private func proves(_ proof: EncryptionObject.AnswerProof, _ id: RequestID, server: UInt64, png: [UInt8]) -> Bool {
+        let statement = EncryptionObject.statement(id, server: server, png: png)
+        switch proof {
+        case .session(let mac):
+            guard let session = keys.session else { return false }
+            return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: statement, using: session)
+        case .signature(let signature):
+            return keys.servers[server]?.isValidSignature(signature, for: statement) ?? false
+        }
+    }
+
     private func received(_ delivery: TransferEndpoint.Delivery) {
-        guard case .result(let id, let server, let png)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.answerTransfer(from: server),
+        // An answer comes from a server's data endpoint, under that server's transfer id, with its proof.
+        guard case .result(let id, let server, let proof, let png)? = try? EncryptionObject.decode(delivery.bytes),
+              delivery.transferID == id.answerTransfer(from: server), let named = Int(exactly: server),
+              config.server(id: named)?.data == delivery.from,
               let entry = entries[id], !entry.checking else { return }
+        guard proves(proof, id, server: server, png: png) else {
+            rejectedAnswers += 1
+            expectAnswers(id, payloadBytes: entry.payload.count)   // the server's own may still come
+            return
+        }
         let arrived = ContinuousClock.now
         entries[id]?.checking = true
         entries[id]?.attempt.onAnswer()   // no retries while it is checked

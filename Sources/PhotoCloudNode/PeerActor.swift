@@ -18,8 +18,8 @@ public actor PeerActor {
     private let keys: WireKeys
     private var origin = WireOrigin(sender: 0)
     private var sequence: UInt64 = 0
-    /// The sequences of the records sent lately: only an answer to one of them counts.
-    private var recentSequences: [UInt64] = []
+    /// The digests of the records sent lately: only an answer to one of them counts.
+    private var recentRecords: [[UInt8]] = []
     private var acknowledged: Set<Int> = []
     private var deferredBy: Set<Int> = []
     public static let heartbeat = Duration.seconds(1)
@@ -42,7 +42,8 @@ public actor PeerActor {
     /// Registers until cancelled; `registered` hears each server's first
     /// acknowledgement, `notice` a server's refusal to take the record for now.
     /// Throws if a server refuses the name for good (another key holds it).
-    /// Only answers signed by the server, to a record sent lately, count.
+    /// Only answers signed by the server, to a record it sent lately (named
+    /// by its digest), count.
     public func run(registered: @Sendable (Int) -> Void = { _ in }, notice: @Sendable (String) -> Void = { _ in }) async throws {
         var nextBeat = ContinuousClock.now
         while !Task.isCancelled {
@@ -50,11 +51,17 @@ public actor PeerActor {
                 try sendRecord(leaving: false)
                 nextBeat = ContinuousClock.now + Self.heartbeat
             }
-            while let received = try control.receiveNow() {
+            // At most a batch a turn: a flood of datagrams must not hold back the heartbeat.
+            var read = 0
+            while read < 256, let received = try control.receiveNow() {
+                read += 1
+                // What the datagram says first (cheap); its signature (tens of microseconds) only if it answers us.
                 guard let server = config.servers.first(where: { $0.control == received.address }),
-                      let frame = try? Wire.decodeFrame(received.bytes, keys: keys), frame.auth == .signed, frame.sender == UInt64(server.id),
-                      case .registered(let name, let answered, let refusal)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload),
-                      name == identity.user, recentSequences.contains(answered) else { continue }
+                      let frame = try? Wire.decodeFrame(received.bytes[...], keys: keys, checkingSignature: false),
+                      frame.auth == .signed, frame.sender == UInt64(server.id),
+                      case .registered(let name, _, let digest, let refusal)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload),
+                      name == identity.user, recentRecords.contains(digest),
+                      (try? Wire.checkSignature(of: received.bytes[...], keys: keys)) != nil else { continue }
                 if let refusal {
                     if refusal.permanent { throw NodeError(.io, "server \(server.id) refused \(name): \(refusal.reason)") }
                     if deferredBy.insert(server.id).inserted { notice("server \(server.id) did not take \(name) yet: \(refusal.reason)") }
@@ -81,8 +88,8 @@ public actor PeerActor {
             name: identity.user, signingKey: Array(identity.signing.publicKey.rawRepresentation),
             agreementKey: Array(identity.agreement.publicKey.rawRepresentation), endpoint: leaving ? "" : endpoint,
             sequence: sequence, leaving: leaving).signed(with: identity.signing)
-        recentSequences.append(sequence)
-        if recentSequences.count > 8 { recentSequences.removeFirst() }
+        recentRecords.append(record.digest)
+        if recentRecords.count > 8 { recentRecords.removeFirst() }
         let message = DirectoryMessage.register(record)
         var bytes: [UInt8] = []
         try Wire.encode(into: &bytes, header: origin.next(message.type), keys: keys, writePayload: { $0.append(contentsOf: message.encoded()) })

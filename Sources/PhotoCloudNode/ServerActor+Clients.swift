@@ -1,4 +1,5 @@
 import AsyncUDP
+import Crypto
 import PhotoCloudProtocol
 
 /// What a server does for strangers (anyone who can reach its control port):
@@ -55,7 +56,7 @@ extension ServerActor {
     }
 
     private func onEncryptRequest(_ request: EncryptionMessage.Request, from address: SocketAddress) {
-        guard rememberSession(of: request.clientKey, at: address) else { return }
+        guard rememberSession(of: request.clientKey, from: address) else { return }
         if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {
             applyJobs([refusal])
         } else if request.direct && allowDirect {
@@ -65,19 +66,22 @@ extension ServerActor {
         }
     }
 
-    /// The session key of a client (derived once per client key and address:
-    /// an X25519 exchange, charged to the source's rate); false if the rate
-    /// does not allow it or the key is not one.
-    private func rememberSession(of clientKey: [UInt8], at address: SocketAddress) -> Bool {
-        if let known = sessions[address], known.clientKey == clientKey { return true }
+    /// The session key of a client (derived once per client key: an X25519
+    /// exchange, charged to the source's rate); false if the rate does not
+    /// allow it or the key is not one.
+    private func rememberSession(of clientKey: [UInt8], from address: SocketAddress) -> Bool {
+        if sessions[clientKey] != nil { return true }
         guard limiter.allow(address, cost: 50, now: now()) else {
             defences.rateLimited += 1
             return false
         }
         guard let agreement, let key = try? SessionKey.server(agreement, client: clientKey) else { return false }
-        sessions[address] = ClientSession(clientKey: clientKey, keys: keys.with(session: key))
+        sessions[clientKey] = keys.with(session: key)
         return true
     }
+
+    /// The keys of the session of the client whose request `id` is.
+    func session(of id: RequestID) -> WireKeys? { jobs.clientKey(of: id).flatMap { sessions[$0] } }
 
     /// What a server tells a client about its request: under the client's
     /// session key (signed if the server has none for it), never more than
@@ -85,7 +89,7 @@ extension ServerActor {
     func notify(_ message: EncryptionMessage, to client: SocketAddress) {
         let body = message.encoded()
         let requestBytes = Wire.headerSize + EncryptionMessage.Request.minimumBodySize
-        guard let session = sessions[client]?.keys else {
+        guard let session = session(of: message.requestID) else {
             return sendSigned(message.type, body, to: client, requestBytes: requestBytes)
         }
         guard AddressCookies.allows(reply: Wire.headerSize + body.count, request: requestBytes, validated: false) else {
@@ -96,6 +100,15 @@ extension ServerActor {
         guard (try? Wire.encode(into: &bytes, header: origin.next(message.type), auth: .session, keys: session,
                                 writePayload: { $0.append(contentsOf: body) })) != nil else { return }
         _ = try? control.trySend(bytes, to: client)
+    }
+
+    /// The proof that an answer is this server's: under the client's session key, else signed.
+    func proof(of id: RequestID, png: [UInt8]) -> EncryptionObject.AnswerProof? {
+        let statement = EncryptionObject.statement(id, server: self.id, png: png)
+        if let session = session(of: id)?.session {
+            return .session(Array(HMAC<SHA256>.authenticationCode(for: statement, using: session)))
+        }
+        return (try? keys.signing?.signature(for: statement)).map { .signature(Array($0)) }
     }
 
     /// A query's answer: whole if it is small or the asker holds a cookie of

@@ -55,7 +55,7 @@ extension ServerActor {
     }
 
     private func confirm(_ record: Directory.Record, refusal: DirectoryMessage.Refusal?, requestBytes: Int, to address: SocketAddress) {
-        let message = DirectoryMessage.registered(name: record.name, sequence: record.sequence, refusal: refusal)
+        let message = DirectoryMessage.registered(name: record.name, sequence: record.sequence, digest: record.digest, refusal: refusal)
         sendSigned(message.type, message.encoded(), to: address, requestBytes: requestBytes)
     }
 

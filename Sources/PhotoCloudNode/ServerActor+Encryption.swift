@@ -41,8 +41,9 @@ extension ServerActor {
             case .embed(let request, let payload):
                 startEmbedding(request, payload)
             case .sendAnswer(let request, let png, let client):
-                // `client` delivered the payload: a validated address.
-                let object = EncryptionObject.result(request, server: id, png: png).encoded()
+                // `client` delivered the payload: a validated address. The proof says the answer is this server's.
+                guard let proof = proof(of: request, png: png) else { continue }
+                let object = EncryptionObject.result(request, server: id, proof: proof, png: png).encoded()
                 let endpoint = data, server = id
                 Task(executorPreference: data.loop) { [weak self] in
                     _ = try? await endpoint.send(object, to: client, transferID: request.answerTransfer(from: server))

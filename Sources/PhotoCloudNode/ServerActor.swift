@@ -73,15 +73,9 @@ public actor ServerActor {
     private var offlineUntil: Instant?
 
     /// The cloud's agreement key, and the session keys of the clients that
-    /// asked lately, by their control address (with the key they sent).
+    /// asked lately, by the client key their requests carried.
     let agreement: Curve25519.KeyAgreement.PrivateKey?
-    var sessions = BoundedMap<SocketAddress, ClientSession>(capacity: 8_192)
-
-    /// A client's key as its requests carried it, and the keys its answers are framed with.
-    struct ClientSession: Sendable {
-        var clientKey: [UInt8]
-        var keys: WireKeys
-    }
+    var sessions = BoundedMap<[UInt8], WireKeys>(capacity: 8_192)
 
     /// What the defences against strangers refused since the start.
     public struct Defences: Sendable, Equatable {

@@ -70,6 +70,8 @@ public struct WireKeys: Sendable {
     public let servers: [UInt64: Curve25519.Signing.PublicKey]
     /// The HMAC of a session (`AuthScheme.session`), keyed.
     let sessionMAC: HMAC<SHA256>?
+    /// The session's key itself (to prove other things under it, as an answer).
+    public let session: SymmetricKey?
 
     public init(clusterSecret: [UInt8]? = nil, signing: Curve25519.Signing.PrivateKey? = nil,
                 servers: [UInt64: Curve25519.Signing.PublicKey] = [:], session: SymmetricKey? = nil) {
@@ -78,6 +80,7 @@ public struct WireKeys: Sendable {
         self.signing = signing
         self.servers = servers
         sessionMAC = session.map { HMAC<SHA256>(key: $0) }
+        self.session = session
     }
 
     /// These keys with a session's instead of any other.
@@ -190,7 +193,13 @@ public enum Wire {
     }
 
     /// Checks and decodes a datagram held in a slice (of a reused receive buffer).
-    public static func decodeFrame(_ datagram: ArraySlice<UInt8>, keys: WireKeys) throws(WireError) -> Frame {
+    ///
+    /// `checkingSignature: false` leaves a `signed` datagram's signature for
+    /// `checkSignature` (its key must still be known): a receiver first looks
+    /// at what the datagram says (is it the answer to a question it asked?)
+    /// and pays for the signature check (tens of microseconds) only then, so
+    /// that a flood of forged signatures costs it little.
+    public static func decodeFrame(_ datagram: ArraySlice<UInt8>, keys: WireKeys, checkingSignature: Bool = true) throws(WireError) -> Frame {
         let bytes = datagram, base = datagram.startIndex   // offsets below are from the datagram's start
         guard bytes.count >= headerSize else {
             throw WireError(.truncated, "datagram of \(bytes.count) bytes is shorter than the \(headerSize)-byte header")
@@ -233,12 +242,25 @@ public enum Wire {
                 throw WireError(.missingKey, "a datagram signed by server \(sender), whose key this node does not know")
             }
             body = payload.dropLast(signatureSize)
-            let signed = Array(header) + Array(body)
-            guard key.isValidSignature(payload.suffix(signatureSize), for: signed) else {
-                throw WireError(.badTag, "the signature of server \(sender) does not verify (forged, or another cluster's key)")
-            }
+            if checkingSignature { try checkSignature(of: datagram, key: key, sender: sender) }
         }
         return Frame(type: type, sender: sender, boot: boot, counter: counter, echo: echo, auth: auth, payload: body)
+    }
+
+    /// Checks the signature of a `signed` datagram that `decodeFrame` decoded
+    /// with `checkingSignature: false` (it does nothing for other schemes).
+    public static func checkSignature(of datagram: ArraySlice<UInt8>, keys: WireKeys) throws(WireError) {
+        let frame = try decodeFrame(datagram, keys: keys, checkingSignature: false)
+        guard frame.auth == .signed, let key = keys.servers[frame.sender] else { return }
+        try checkSignature(of: datagram, key: key, sender: frame.sender)
+    }
+
+    private static func checkSignature(of datagram: ArraySlice<UInt8>, key: Curve25519.Signing.PublicKey, sender: UInt64) throws(WireError) {
+        let base = datagram.startIndex
+        let signed = Array(datagram[base..<(base + tagOffset)]) + Array(datagram[(base + headerSize)..<(datagram.endIndex - signatureSize)])
+        guard key.isValidSignature(datagram.suffix(signatureSize), for: signed) else {
+            throw WireError(.badTag, "the signature of server \(sender) does not verify (forged, or another cluster's key)")
+        }
     }
 
     private static func tag(_ scheme: AuthScheme, header: ArraySlice<UInt8>, payload: ArraySlice<UInt8>, trailer: ArraySlice<UInt8> = [],

@@ -266,7 +266,7 @@ extension ServerProcesses {
                 guard let sockets = try? config.servers.map({ try Stranger(bind: $0.control) }) else { return }
                 while !faking.isCancelled {
                     if let (sequence, port) = registered.takeControl() {
-                        let refusal = DirectoryMessage.registered(name: "alice", sequence: sequence,
+                        let refusal = DirectoryMessage.registered(name: "alice", sequence: sequence.sequence, digest: sequence.digest,
                                                                   refusal: .init("the name alice belongs to another key", permanent: true))
                         sockets[0].send(.directoryRegistered, refusal.encoded(), to: .ipv4Loopback(port: port), auth: .signed, keys: rightKeys,
                                         header: Wire.Header(type: .directoryRegistered, sender: 1, boot: 1, counter: 9))
@@ -294,16 +294,22 @@ extension ServerProcesses {
                                 for server: UInt64 in [.max, 1 << 63, 0] {
                                     answers.append((.encryptAccepted, EncryptionMessage.accepted(.init(id: request.id, server: server, phase: .awaitingPayload)).encoded()))
                                 }
-                                // A refusal only in the forged voices (a server of the cloud may refuse for real).
-                                let refusal = EncryptionMessage.refused(.init(id: request.id, reason: "forged: go away")).encoded()
+                                // A refusal in the forged voices, and server 1's own refusal of a variant of the request
+                                // (what a stranger gets by sending one from the client's address): none stops the client.
+                                let refusal = EncryptionMessage.refused(.init(request, reason: "forged: go away")).encoded()
                                 socket.send(.encryptRefused, refusal, to: datagram.address)
                                 socket.send(.encryptRefused, refusal, to: datagram.address, auth: .signed, keys: wrongKeys,
                                             header: Wire.Header(type: .encryptRefused, sender: sender, boot: 1, counter: 3))
+                                var variant = request
+                                variant.payloadBytes = .max
+                                let ofVariant = EncryptionMessage.refused(.init(variant, reason: "forged: too large")).encoded()
+                                if sender == 1 { socket.send(.encryptRefused, ofVariant, to: datagram.address, auth: .signed, keys: rightKeys,
+                                                             header: Wire.Header(type: .encryptRefused, sender: 1, boot: 1, counter: 4)) }
                             case .directoryRegister:
                                 guard case .register(let record)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload) else { continue }
-                                registered.add(record.sequence)
+                                registered.add(record)
                                 // A refusal for a record the daemon never sent, and forged ones for the real record.
-                                answers.append((.directoryRegistered, DirectoryMessage.registered(name: record.name, sequence: 1,
+                                answers.append((.directoryRegistered, DirectoryMessage.registered(name: record.name, sequence: 1, digest: [UInt8](repeating: 7, count: 16),
                                                                                                   refusal: .init("taken", permanent: true)).encoded()))
                             default:
                                 continue
@@ -354,7 +360,7 @@ extension ServerProcesses {
                 if index % 2 == 0 {
                     flooder.send(random.bytes(Int(random.next() % 300)), to: .ipv4Loopback(port: port))
                 } else {
-                    flooder.send(.directoryRegistered, DirectoryMessage.registered(name: "alice", sequence: random.next(),
+                    flooder.send(.directoryRegistered, DirectoryMessage.registered(name: "alice", sequence: random.next(), digest: random.bytes(16),
                                                                                    refusal: .init("x", permanent: true)).encoded(),
                                  to: .ipv4Loopback(port: port))
                 }
@@ -363,8 +369,8 @@ extension ServerProcesses {
             try await Task.sleep(for: .seconds(2))
             #expect(peer.isRunning && registered.count > before, "the daemon goes on registering")
             // The control: server 1's signed refusal of a record the daemon did send stops it, with the reason.
-            let sequence = try #require(registered.last)
-            for port in udpPorts(of: peer.processIdentifier) { registered.control(sequence: sequence, port: port) }
+            let last = try #require(registered.last)
+            for port in udpPorts(of: peer.processIdentifier) { registered.control(record: last, port: port) }
             for _ in 0..<100 where peer.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(!peer.isRunning)
             #expect(((try? String(contentsOfFile: folder + "/peer.log", encoding: .utf8)) ?? "").contains("belongs to another key"))
@@ -384,14 +390,18 @@ final class FakeServerThread: Sendable {
     func cancel() { cancelled.withLock { $0 = true } }
 }
 
-/// The record sequences a fake server has seen (from its answering task),
-/// and the refusals the test asks it to send.
+/// The records a fake server has seen (from its answering task), and the
+/// refusals the test asks it to send.
 final class Registrations: Sendable {
-    private let sequences = Mutex<[UInt64]>([])
-    private let controls = Mutex<[(sequence: UInt64, port: UInt16)]>([])
-    func add(_ sequence: UInt64) { sequences.withLock { $0.append(sequence) } }
-    var count: Int { sequences.withLock { $0.count } }
-    var last: UInt64? { sequences.withLock { $0.last } }
-    func control(sequence: UInt64, port: UInt16) { controls.withLock { $0.append((sequence, port)) } }
-    func takeControl() -> (UInt64, UInt16)? { controls.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
+    struct Seen: Sendable {
+        var sequence: UInt64
+        var digest: [UInt8]
+    }
+    private let records = Mutex<[Seen]>([])
+    private let controls = Mutex<[(record: Seen, port: UInt16)]>([])
+    func add(_ record: Directory.Record) { records.withLock { $0.append(Seen(sequence: record.sequence, digest: record.digest)) } }
+    var count: Int { records.withLock { $0.count } }
+    var last: Seen? { records.withLock { $0.last } }
+    func control(record: Seen, port: UInt16) { controls.withLock { $0.append((record, port)) } }
+    func takeControl() -> (Seen, UInt16)? { controls.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
 }

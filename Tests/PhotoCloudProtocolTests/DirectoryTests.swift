@@ -70,9 +70,9 @@ struct DirectoryTests {
     @Test func messagesRoundTripAndTruncationsAreTypedErrors() throws {
         let messages: [DirectoryMessage] = [
             .register(try record("alice", key: alice, sequence: 1)),
-            .registered(name: "alice", sequence: 5, refusal: nil),
-            .registered(name: "alice", sequence: 6, refusal: .init("taken", permanent: true)),
-            .registered(name: "alice", sequence: 7, refusal: .init("later", permanent: false)),
+            .registered(name: "alice", sequence: 5, digest: [UInt8](repeating: 1, count: 16), refusal: nil),
+            .registered(name: "alice", sequence: 6, digest: [UInt8](repeating: 2, count: 16), refusal: .init("taken", permanent: true)),
+            .registered(name: "alice", sequence: 7, digest: try record("alice", key: alice, sequence: 7).digest, refusal: .init("later", permanent: false)),
             .whoRequest(QueryHeader(nonce: 9), offset: 3),
             .whoRequest(QueryHeader(nonce: 9, cookie: [UInt8](repeating: 4, count: AddressCookies.size)), offset: 3),
             .whoReply(nonce: 9, total: 2, offset: 0, users: [.init(name: "alice", online: true), .init(name: "bob", online: false)]),

@@ -18,7 +18,7 @@ struct EncryptionServiceTests {
             .request(.init(id: id, direct: true, bitsPerChannel: 3, payloadBytes: 1 << 20, payloadDigest: [UInt8](repeating: 1, count: 32), key: [UInt8](repeating: 2, count: 64))),
             .accepted(.init(id: id, server: 3, phase: .awaitingPayload)),
             .accepted(.init(id: id, server: 2, phase: .claimedElsewhere)),
-            .refused(.init(id: id, reason: "too large")),
+            .refused(.init(request, reason: "too large")),
         ]
         for message in messages {
             let body = message.encoded()
@@ -45,7 +45,10 @@ struct EncryptionServiceTests {
 
     @Test func dataObjectsRoundTrip() throws {
         #expect(try EncryptionObject.decode(EncryptionObject.payload(id, payload).encoded()) == .payload(id, payload))
-        #expect(try EncryptionObject.decode(EncryptionObject.result(id, server: 2, png: [1, 2, 3]).encoded()) == .result(id, server: 2, png: [1, 2, 3]))
+        for proof: EncryptionObject.AnswerProof in [.session([UInt8](repeating: 4, count: 32)), .signature([UInt8](repeating: 5, count: 64))] {
+            let result = EncryptionObject.result(id, server: 2, proof: proof, png: [1, 2, 3])
+            #expect(try EncryptionObject.decode(result.encoded()) == result)
+        }
         #expect(throws: WireError.self) { try EncryptionObject.decode(Array("XXXX".utf8) + [UInt8](repeating: 0, count: 16)) }
         #expect(throws: WireError.self) { try EncryptionObject.decode([0x50, 0x43]) }
     }
@@ -75,10 +78,11 @@ struct EncryptionServiceTests {
         #expect(fresh.onAccepted(id, now: at(1)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .working)))])
         #expect(fresh.onEmbedded(id, .success([1, 2, 3])) == [.sendAnswer(id, png: [1, 2, 3], to: 200), .finished(id)])
         #expect(fresh.answered == 1)
-        // A retry while the answer is on its way: acceptance only; once sent, the answer again.
-        #expect(fresh.onAccepted(id, now: at(2)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered)))])
+        // A retry while the answer is on its way: acceptance only; once sent, the answer again. Each time the ring
+        // (which may have claimed it again) is told it is finished, so that no claim stays open.
+        #expect(fresh.onAccepted(id, now: at(2)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))), .finished(id)])
         fresh.onAnswerSent(id)
-        #expect(fresh.onAccepted(id, now: at(3)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))),
+        #expect(fresh.onAccepted(id, now: at(3)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))), .finished(id),
                                                   .sendAnswer(id, png: [1, 2, 3], to: 200)])
     }
 
@@ -95,7 +99,7 @@ struct EncryptionServiceTests {
         #expect(jobs.onRequest(request, from: 666, data: 667) == nil)
         let replayed = jobs.onAccepted(id, now: at(1))
         #expect(!replayed.contains { if case .sendAnswer = $0 { true } else { false } })
-        #expect(replayed == [expectation, .notify(666, .accepted(.init(id: id, server: 2, phase: .awaitingPayload)))])
+        #expect(replayed == [expectation, .notify(666, .accepted(.init(id: id, server: 2, phase: .awaitingPayload))), .finished(id)])
         // The client itself, from a new data endpoint, sends the payload again: the kept answer goes there.
         #expect(jobs.onPayload(id, payload, digest: request.payloadDigest, from: 400) == [.sendAnswer(id, png: [7], to: 400)])
         // A wrong payload cannot re-point it.
@@ -143,7 +147,7 @@ struct EncryptionServiceTests {
         _ = jobs.onAccepted(id, now: at(2_000))
         _ = jobs.onPayload(id, payload, digest: request.payloadDigest, from: 105)
         let failed = jobs.onEmbedded(id, .failure(.init("no cover")))
-        #expect(failed.contains(.finished(id)) && failed.contains(.notify(5, .refused(.init(id: id, reason: "no cover")))))
+        #expect(failed.contains(.finished(id)) && failed.contains(.notify(5, .refused(.init(request, reason: "no cover")))))
         #expect(jobs.openCount == 0)
     }
 
@@ -201,6 +205,37 @@ struct EncryptionServiceTests {
         attempt.onAnswer()
         attempt.onAnswerAccepted()
         #expect(attempt.isFinished && attempt.onAnswerRejected(now: at(2_000)) == [])
+    }
+
+    @Test func aServerThatRefusesPayloadsAtOnceDoesNotMakeASpinAndTheDeadlineHolds() {
+        var attempt = EncryptionAttempt(request: request, configuration: .init(retryInterval: .milliseconds(100), maxRetryInterval: .seconds(1),
+                                                                             giveUpAfter: .seconds(2)), now: at(0))
+        _ = attempt.start()
+        let awaiting = EncryptionMessage.Accepted(id: id, server: 2, phase: .awaitingPayload)
+        var requests = 0, time: UInt64 = 1
+        // The server answers every request with "send the payload" and refuses it a millisecond later (busy).
+        var pending: [EncryptionAttempt.Directive] = attempt.on(awaiting, now: at(time))
+        var failure: String?
+        while failure == nil, time < 10_000 {
+            for directive in pending {
+                if case .fail(let reason) = directive { failure = reason }
+                if case .sendRequest = directive { requests += 1 }
+            }
+            time += 1
+            if pending.contains(.sendPayload(to: 2)) {
+                pending = attempt.onPayloadSent(to: 2, delivered: false, now: at(time))
+            } else if pending.contains(.sendRequest) {
+                pending = attempt.on(awaiting, now: at(time))
+            } else if case .armTimer(let deadline)? = pending.last {
+                #expect(deadline <= at(2_000), "never armed past the deadline")
+                time = max(time, deadline.nanoseconds / 1_000_000)
+                pending = attempt.onTimer(now: at(time))
+            } else {
+                pending = attempt.onTimer(now: at(time))
+            }
+        }
+        #expect(failure != nil && time <= 2_001, "it gives up at its deadline (at \(time) ms)")
+        #expect(requests < 15, "backing off: \(requests) requests in 2 s, not one a millisecond")
     }
 
     @Test func attemptGivesUpWithAClearReason() {

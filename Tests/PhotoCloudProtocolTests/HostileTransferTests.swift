@@ -145,6 +145,18 @@ struct HostileTransferTests {
         }
     }
 
+    @Test func aReceiverThatKeepsRestartingEndsTheTransferInsteadOfGrowingItsMemory() throws {
+        var sender = try TransferSender(transferID: 1, data: [UInt8](repeating: 1, count: 5_000), configuration: .init(chunkSize: 1_000, pacing: false))
+        _ = sender.start(now: .zero)
+        var failed = false
+        // Every acknowledgement from a "new incarnation": each used to be remembered, and to count as progress.
+        for epoch in 1...40 where !failed {
+            let directives = sender.on(.ack(.init(transferID: 1, epoch: UInt32(epoch), cumulative: 1, largest: 0, ranges: [])), now: .zero)
+            failed = directives.contains { if case .fail = $0 { true } else { false } }
+        }
+        #expect(failed && sender.isFinished)
+    }
+
     @Test func admissionTakesAnnouncedObjectsWholeAndStrangersWithinABudget() {
         var admission = TransferAdmission<Int>(limits: .init(unsolicitedBytes: 1_000, unsolicitedPerSource: 2, unsolicitedTotal: 2_500,
                                                              inFlightTotal: 11_000, maxExpected: 3))

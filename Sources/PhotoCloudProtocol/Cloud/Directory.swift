@@ -52,6 +52,17 @@ public struct Directory: Sendable {
             return record
         }
 
+        public static let digestSize = 16
+
+        /// The first 16 bytes of SHA-256 of the record as signed and its
+        /// signature: what an answer names to say which record it answers.
+        public var digest: [UInt8] {
+            var hash = SHA256()
+            hash.update(data: signedBytes)
+            hash.update(data: signature)
+            return Array(Array(hash.finalize()).prefix(Self.digestSize))
+        }
+
         public var hasValidSignature: Bool {
             guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: signingKey) else { return false }
             return key.isValidSignature(signature, for: signedBytes)

@@ -4,8 +4,11 @@
 public enum DirectoryMessage: Sendable, Equatable {
     /// Peer -> every server: a signed record (registration and heartbeat).
     case register(Directory.Record)
-    /// Server -> peer (signed): the record of `sequence` was taken, or why not.
-    case registered(name: String, sequence: UInt64, refusal: Refusal?)
+    /// Server -> peer (signed): the record of `sequence`, whose digest
+    /// (`Directory.Record.digest`) this is, was taken, or why not. The digest
+    /// binds the answer to the very record: one a stranger sent under the
+    /// peer's name and sequence (from the peer's address) is not the peer's.
+    case registered(name: String, sequence: UInt64, digest: [UInt8], refusal: Refusal?)
     /// Anyone -> a server: the users it knows, from `offset` on.
     case whoRequest(QueryHeader, offset: UInt32)
     /// Server -> asker (signed): `total` users; these, from `offset`, with whether each is online.
@@ -68,9 +71,11 @@ public enum DirectoryMessage: Sendable, Equatable {
         switch self {
         case .register(let record):
             Self.append(record, to: &bytes)
-        case .registered(let name, let sequence, let refusal):
+        case .registered(let name, let sequence, let digest, let refusal):
             bytes.appendString(name)
             bytes.appendBigEndian(sequence)
+            bytes.append(contentsOf: digest.prefix(Directory.Record.digestSize))
+            bytes.append(contentsOf: repeatElement(0, count: max(0, Directory.Record.digestSize - digest.count)))
             bytes.append(refusal.map { $0.permanent ? 1 : 2 } ?? 0)
             bytes.appendString(String((refusal?.reason ?? "").utf8Prefix(Self.maxRefusal)))
         case .whoRequest(let query, let offset):
@@ -108,10 +113,12 @@ public enum DirectoryMessage: Sendable, Equatable {
         case .directoryRegistered:
             let name = try reader.readString(limit: 64)
             let sequence = try reader.readUInt64()
+            let digest = try reader.readBytes(Directory.Record.digestSize)
             let kind = try reader.readUInt8()
             guard kind <= 2 else { throw WireError(.malformedBody, "unknown refusal kind \(kind)") }
             let reason = try reader.readString(limit: maxRefusal)
-            message = .registered(name: name, sequence: sequence, refusal: kind == 0 ? nil : Refusal(reason, permanent: kind == 1))
+            guard kind != 0 || reason.isEmpty else { throw WireError(.malformedBody, "an acceptance with a reason") }
+            message = .registered(name: name, sequence: sequence, digest: digest, refusal: kind == 0 ? nil : Refusal(reason, permanent: kind == 1))
         case .whoRequest:
             let query = try QueryHeader.read(&reader)
             message = .whoRequest(query, offset: try reader.readUInt32())

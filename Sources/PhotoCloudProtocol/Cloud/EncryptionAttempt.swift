@@ -55,6 +55,8 @@ public struct EncryptionAttempt: Sendable {
     public private(set) var isFinished = false
     /// An answer is being checked.
     private var checking = false
+    /// Payload transfers that failed since the last one delivered.
+    private var failedPayloads = 0
 
     public init(request: EncryptionMessage.Request, configuration: Configuration = Configuration(), now: Instant) {
         self.request = request
@@ -91,19 +93,34 @@ public struct EncryptionAttempt: Sendable {
         guard !isFinished else { return [] }
         if ok {
             delivered[server] = now
+            failedPayloads = 0
             return []
         }
-        // Ask again at once: another server takes over once the ring has reopened the request.
-        retryWait = configuration.retryInterval
-        nextRetry = now + retryWait
+        if now.since(startedAt) >= configuration.giveUpAfter { return giveUp() }
+        // Ask again: another server takes over once the ring has reopened the request. At once the
+        // first time, then backing off: a server that refuses at once (busy) must not make a spin.
+        failedPayloads += 1
         retries += 1
-        return [.sendRequest, .armTimer(nextRetry)]
+        if failedPayloads == 1 {
+            retryWait = configuration.retryInterval
+            nextRetry = now + retryWait
+            return [.sendRequest, .armTimer(min(nextRetry, startedAt + configuration.giveUpAfter))]
+        }
+        retryWait = min(configuration.retryInterval * Double(1 << min(failedPayloads - 1, 4)), configuration.maxRetryInterval)
+        nextRetry = now + retryWait
+        return [.armTimer(min(nextRetry, startedAt + configuration.giveUpAfter))]
     }
 
     public mutating func onRefused(_ reason: String) -> [Directive] {
         guard !isFinished else { return [] }
         isFinished = true
         return [.fail(reason)]
+    }
+
+    private mutating func giveUp() -> [Directive] {
+        isFinished = true
+        let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { String($0.server) }.joined(separator: ", then "))"
+        return [.fail("no answer to request \(request.id) after \(configuration.giveUpAfter) (\(seen)); are the servers running?")]
     }
 
     /// An answer came and is being checked: no retries meanwhile (a check
@@ -126,12 +143,8 @@ public struct EncryptionAttempt: Sendable {
 
     public mutating func onTimer(now: Instant) -> [Directive] {
         guard !isFinished, !checking else { return [] }
-        if now.since(startedAt) >= configuration.giveUpAfter {
-            isFinished = true
-            let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { String($0.server) }.joined(separator: ", then "))"
-            return [.fail("no answer to request \(request.id) after \(configuration.giveUpAfter) (\(seen)); are the servers running?")]
-        }
-        guard now >= nextRetry else { return [.armTimer(nextRetry)] }
+        if now.since(startedAt) >= configuration.giveUpAfter { return giveUp() }
+        guard now >= nextRetry else { return [.armTimer(min(nextRetry, startedAt + configuration.giveUpAfter))] }
         retries += 1
         retryWait = min(retryWait * 2, configuration.maxRetryInterval)
         nextRetry = now + retryWait

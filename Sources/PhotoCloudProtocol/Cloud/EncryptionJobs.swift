@@ -84,6 +84,9 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         self.configuration = configuration
     }
 
+    /// The client key the request `id` came with, as last heard (what its answers are tagged for).
+    public func clientKey(of id: RequestID) -> [UInt8]? { heard[id]?.request.clientKey }
+
     /// Requests accepted here that are not answered yet.
     public private(set) var openCount = 0
     /// Jobs let go because `maxOpenJobs` were open.
@@ -101,10 +104,10 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     /// the refusal to send.
     public mutating func onRequest(_ request: EncryptionMessage.Request, from client: Peer, data: Peer) -> Directive? {
         if Int(request.payloadBytes) > configuration.maxPayloadBytes {
-            return .notify(client, .refused(.init(id: request.id, reason: "a payload of \(request.payloadBytes) bytes is more than this cloud embeds (\(configuration.maxPayloadBytes))")))
+            return .notify(client, .refused(.init(request, reason: "a payload of \(request.payloadBytes) bytes is more than this cloud embeds (\(configuration.maxPayloadBytes))")))
         }
         if let known = heard[request.id], !known.request.isSameRequest(as: request) {
-            return .notify(client, .refused(.init(id: request.id, reason: "request id \(request.id) was used for another payload or key; choose a new id")))
+            return .notify(client, .refused(.init(request, reason: "request id \(request.id) was used for another payload or key; choose a new id")))
         }
         heard[request.id] = Heard(request: request, client: client, data: data)
         return nil
@@ -131,9 +134,11 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         case .answered(let png, let sending):
             guard let answerTo = job.answerTo, answerTo == known.data else {
                 // Asked from another data endpoint: it shows it receives by sending the payload again.
-                return [expectPayload(job.request), accepted(id, .awaitingPayload, to: known.client)]
+                return [expectPayload(job.request), accepted(id, .awaitingPayload, to: known.client), .finished(id)]
             }
-            var out = [accepted(id, .answered, to: known.client)]
+            // Answered already: the ring, which may have claimed it again (its memory of completed
+            // requests is bounded), is told it is finished, or the claim would stay open.
+            var out = [accepted(id, .answered, to: known.client), .finished(id)]
             if !sending {
                 jobs[id]?.phase = .answered(png: png, sending: true)
                 out.append(.sendAnswer(id, png: png, to: answerTo))
@@ -167,7 +172,7 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
                 jobs[id] = nil
                 openCount -= 1
                 let reason = "the payload that arrived for request \(id) is not the one the request announced (size or SHA-256 differ)"
-                return [.finished(id)] + (heard[id].map { [.notify($0.client, .refused(.init(id: id, reason: reason)))] } ?? [])
+                return [.finished(id)] + (heard[id].map { [.notify($0.client, .refused(.init($0.request, reason: reason)))] } ?? [])
             }
             jobs[id]?.phase = .working
             jobs[id]?.answerTo = source
@@ -190,7 +195,7 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
             return out
         case .failure(let failure):
             jobs[id] = nil
-            return [.finished(id)] + (heard[id].map { [.notify($0.client, .refused(.init(id: id, reason: failure.message)))] } ?? [])
+            return [.finished(id)] + (heard[id].map { [.notify($0.client, .refused(.init($0.request, reason: failure.message)))] } ?? [])
         }
     }
 

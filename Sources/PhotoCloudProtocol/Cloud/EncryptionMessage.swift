@@ -13,6 +13,9 @@ public enum EncryptionMessage: Sendable, Equatable {
     case refused(Refused)
 
     public struct Request: Sendable, Equatable {
+        /// The first 16 bytes of SHA-256 of the request's encoding: names this very request.
+        public var digest: [UInt8] { Array(Array(SHA256.hash(data: EncryptionMessage.request(self).encoded())).prefix(16)) }
+
         /// The smallest body a request can have (a key of one byte).
         public static let minimumBodySize = 16 + 1 + 1 + 4 + 32 + 2 + 1 + 2 + 32
         public var id: RequestID
@@ -72,18 +75,37 @@ public enum EncryptionMessage: Sendable, Equatable {
 
     public struct Refused: Sendable, Equatable {
         public var id: RequestID
+        /// `Request.digest` of the request refused: a client takes a refusal
+        /// only of the very request it sent (a stranger's variant of it, sent
+        /// from the client's address, is refused to that address too).
+        public var request: [UInt8]
         public var reason: String
         /// Bytes of reason at most: a refusal stays within three times the request it answers.
         public static let maxReason = 160
 
-        public init(id: RequestID, reason: String) {
+        public init(id: RequestID, request: [UInt8], reason: String) {
             self.id = id
+            self.request = request
             self.reason = reason
+        }
+
+        /// The refusal of `request`.
+        public init(_ request: Request, reason: String) {
+            self.init(id: request.id, request: request.digest, reason: reason)
         }
     }
 
     public static let keyBytes = 1...64
     public static let digestBytes = 32
+
+    /// The request the message is about.
+    public var requestID: RequestID {
+        switch self {
+        case .request(let request): request.id
+        case .accepted(let accepted): accepted.id
+        case .refused(let refused): refused.id
+        }
+    }
 
     public var type: MessageType {
         switch self {
@@ -116,6 +138,8 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.append(accepted.phase.rawValue)
         case .refused(let refused):
             append(refused.id)
+            bytes.append(contentsOf: refused.request.prefix(16))
+            bytes.append(contentsOf: repeatElement(0, count: max(0, 16 - refused.request.count)))
             bytes.appendString(String(refused.reason.utf8Prefix(Refused.maxReason)))
         }
         return bytes
@@ -144,7 +168,8 @@ public enum EncryptionMessage: Sendable, Equatable {
             guard let phase = Accepted.Phase(rawValue: raw) else { throw WireError(.malformedBody, "unknown acceptance phase \(raw)") }
             message = .accepted(.init(id: id, server: server, phase: phase))
         case .encryptRefused:
-            message = .refused(.init(id: id, reason: try reader.readString(limit: Refused.maxReason)))
+            let request = try reader.readBytes(16)
+            message = .refused(.init(id: id, request: request, reason: try reader.readString(limit: Refused.maxReason)))
         default:
             throw WireError(.unknownType, "\(type) is not an encryption message")
         }
@@ -154,14 +179,34 @@ public enum EncryptionMessage: Sendable, Equatable {
 }
 
 /// The objects of an encryption request on the data endpoints: a magic, the
-/// request id, then the payload (client -> server) or the acceptor's id and
-/// the stego PNG (server -> client).
+/// request id, then the payload (client -> server) or the acceptor's id, its
+/// proof and the stego PNG (server -> client).
 public enum EncryptionObject: Sendable, Equatable {
     case payload(RequestID, [UInt8])
-    case result(RequestID, server: UInt64, png: [UInt8])
+    case result(RequestID, server: UInt64, proof: AnswerProof, png: [UInt8])
+
+    /// Who made an answer: only a server of the cloud can make the proof over
+    /// `statement(...)`; a transfer that anyone who knows the request id could
+    /// send is not taken as an answer without it.
+    public enum AnswerProof: Sendable, Equatable {
+        /// HMAC-SHA256 under the client's session key (32 bytes).
+        case session([UInt8])
+        /// The server's Ed25519 signature (64 bytes), when it has no session with the client.
+        case signature([UInt8])
+    }
+
+    /// What the proof covers: the request, the server and the PNG's SHA-256.
+    public static func statement(_ id: RequestID, server: UInt64, png: [UInt8]) -> [UInt8] {
+        var bytes = Array("photocloud answer v1".utf8)
+        bytes.appendBigEndian(id.client)
+        bytes.appendBigEndian(id.number)
+        bytes.appendBigEndian(server)
+        bytes += Array(SHA256.hash(data: png))
+        return bytes
+    }
 
     static let payloadMagic = Array("PCP1".utf8)
-    static let resultMagic = Array("PCR1".utf8)
+    static let resultMagic = Array("PCR2".utf8)
     /// A payload object's bytes besides the payload.
     public static let payloadOverhead = 20
 
@@ -174,12 +219,20 @@ public enum EncryptionObject: Sendable, Equatable {
             bytes.appendBigEndian(id.client)
             bytes.appendBigEndian(id.number)
             bytes += payload
-        case .result(let id, let server, let png):
-            bytes.reserveCapacity(28 + png.count)
+        case .result(let id, let server, let proof, let png):
+            bytes.reserveCapacity(93 + png.count)
             bytes += Self.resultMagic
             bytes.appendBigEndian(id.client)
             bytes.appendBigEndian(id.number)
             bytes.appendBigEndian(server)
+            switch proof {
+            case .session(let mac):
+                bytes.append(1)
+                bytes += mac.prefix(32) + [UInt8](repeating: 0, count: max(0, 32 - mac.count))
+            case .signature(let signature):
+                bytes.append(2)
+                bytes += signature.prefix(64) + [UInt8](repeating: 0, count: max(0, 64 - signature.count))
+            }
             bytes += png
         }
         return bytes
@@ -194,7 +247,14 @@ public enum EncryptionObject: Sendable, Equatable {
             return .payload(id, try reader.readBytes(reader.remaining))
         case resultMagic:
             let server = try reader.readUInt64()
-            return .result(id, server: server, png: try reader.readBytes(reader.remaining))
+            let kind = try reader.readUInt8()
+            let proof: AnswerProof
+            switch kind {
+            case 1: proof = .session(try reader.readBytes(32))
+            case 2: proof = .signature(try reader.readBytes(64))
+            default: throw WireError(.malformedBody, "unknown answer proof \(kind)")
+            }
+            return .result(id, server: server, proof: proof, png: try reader.readBytes(reader.remaining))
         default:
             throw WireError(.badMagic, "a data object that is neither a payload nor a result")
         }

@@ -92,6 +92,9 @@ public struct TransferSender: Sendable {
     private var endTimeout: Duration
     private var pacingBlocked = false
 
+    /// Receiver epochs retired at most before the sender gives up.
+    static let maxReceiverRestarts = 16
+
     /// `digest`, when the caller knows the object's SHA-256 already, saves hashing it again.
     public init(transferID: UInt64, data: [UInt8], digest: [UInt8]? = nil, configuration: Configuration = Configuration()) throws(TransferError) {
         if let digest, digest.count != 32 { throw TransferError(.invalidArgument, "a SHA-256 digest is 32 bytes, not \(digest.count)") }
@@ -187,6 +190,12 @@ public struct TransferSender: Sendable {
               !retiredEpochs.contains(ack.epoch) else { return }
         if let known = receiverEpoch, ack.epoch != known {
             // The receiver restarted (or forgot the transfer): only what this ack reports is there.
+            // A receiver that "restarts" again and again (or a stranger who says so) ends the transfer.
+            guard retiredEpochs.count < Self.maxReceiverRestarts else {
+                phase = .finished
+                directives.append(.fail(transferID: transferID, TransferError(.noProgress, "the receiver restarted \(Self.maxReceiverRestarts) times; giving up")))
+                return
+            }
             forgetAcknowledgements(retiring: known)
         }
         receiverEpoch = ack.epoch == 0 ? nil : ack.epoch
