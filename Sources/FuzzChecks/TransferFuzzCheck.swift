@@ -15,7 +15,8 @@ import PhotoCloudProtocol
 ///   that end, and holds the chunks in the order of their sequence numbers
 ///   (the first copy of each that fit the object's shape);
 /// - progress only grows and stays within the object;
-/// - admission never holds more than its limits, and every receiver it let in
+/// - admission never holds more than its limits (announced transfers counted by
+///   what has arrived, as the endpoint charges them), and every receiver it let in
 ///   is closed when the receiver finishes;
 /// - the sender sends only chunks of its object, ends with the object's
 ///   digest, completes only after a delivered `done` that followed its end,
@@ -148,6 +149,8 @@ struct TransferRun {
             }
         }
         guard var transfer = incoming[id] else { return }
+        // As the endpoint: a chunk is let in only while there is room, and what arrives is charged.
+        if case .chunk(let chunk) = message, !admission.hasRoom(for: chunk.payload.count) { return }
         switch message {
         case .chunk(let chunk):
             let receiver = transfer.receiver
@@ -164,7 +167,9 @@ struct TransferRun {
         case .ack, .done:
             break
         }
+        let before = transfer.receiver.receivedBytes
         let directives = transfer.receiver.on(message, now: now)
+        admission.charge(id, bytes: transfer.receiver.receivedBytes - before)
         incoming[id] = transfer
         try onReceiver(directives, id: id, datagram: datagram)
     }
@@ -253,7 +258,7 @@ struct TransferRun {
         try require(admission.openCount == incoming.count, .invariant,
                     "admission counts \(admission.openCount) open transfers, the receivers are \(incoming.count)")
         try require(admission.expectedCount <= limits.maxExpected, .bound, "admission remembers \(admission.expectedCount) announcements")
-        let held = incoming.values.reduce(0) { $0 + $1.receiver.totalBytes }
+        let held = incoming.values.reduce(0) { $0 + $1.receiver.receivedBytes }
         try require(held <= admission.inFlightBytes, .bound, "receivers hold \(held) bytes, admission counts \(admission.inFlightBytes)")
     }
 

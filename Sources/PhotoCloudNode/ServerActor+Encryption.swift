@@ -38,6 +38,9 @@ extension ServerActor {
             case .expectPayload(let request, let bytes, let within):
                 // Announced before the client hears `accepted` (the next directive): its first chunk finds it.
                 data.expect(request.payloadTransfer(to: id), maxBytes: bytes, within: within)
+            case .abandonPayload(let request):
+                let endpoint = data, transfer = request.payloadTransfer(to: id)
+                Task(executorPreference: data.loop) { await endpoint.abandon(transfer) }
             case .embed(let request, let payload):
                 startEmbedding(request, payload)
             case .sendAnswer(let request, let png, let client):

@@ -179,9 +179,12 @@ public actor TransferEndpoint {
         }
     }
 
-    /// The announced object is no longer wanted.
-    public nonisolated func forget(_ id: UInt64) {
+    /// The announced object is no longer wanted: its announcement goes, and
+    /// so does its transfer if one is under way (its memory is freed).
+    public func abandon(_ id: UInt64) {
         admission.withLock { $0.forget(id) }
+        guard let transfer = incoming[id] else { return }
+        remember(id, transfer.machine, .unknownTransfer)
     }
 
     private func senderDigest(_ digest: [UInt8], id: UInt64) {
@@ -269,9 +272,15 @@ public actor TransferEndpoint {
                     return
                 }
             }
+            if case .chunk(let chunk) = message, !admission.withLock({ $0.hasRoom(for: chunk.payload.count) }) {
+                return   // the node holds as much as it will: the sender tries again later
+            }
             incoming[id]!.peer = address   // a restarted sender may come from a new port
             if case .end(let end) = message, end.epoch == incoming[id]!.machine.epoch { incoming[id]!.validated = address }
+            let before = incoming[id]!.machine.receivedBytes
             let directives = incoming[id]!.machine.on(message, now: at)
+            let arrived = incoming[id]!.machine.receivedBytes - before
+            if arrived > 0 { admission.withLock { $0.charge(id, bytes: arrived) } }
             applyReceiver(directives, id: id)
         }
     }

@@ -56,7 +56,17 @@ struct EncryptionServiceTests {
     // MARK: Server jobs
 
     var expectation: EncryptionJobs<Int>.Directive {
-        .expectPayload(id, bytes: payload.count + 20, within: .seconds(20))
+        .expectPayload(id, bytes: payload.count + 20, within: EncryptionJobs<Int>(server: 2).payloadTimeout(request))
+    }
+
+    @Test func aPayloadIsWaitedForLongerTheLargerItIs() {
+        let jobs = EncryptionJobs<Int>(server: 1)
+        var large = request
+        large.payloadBytes = 8 << 20
+        #expect(jobs.payloadTimeout(request) < .seconds(3), "a stranger who never sends holds a claim briefly")
+        #expect(jobs.payloadTimeout(large) == .seconds(10))
+        large.payloadBytes = 32 << 20
+        #expect(jobs.payloadTimeout(large) == .seconds(20), "at most the configured wait")
     }
 
     @Test func acceptedRequestWaitsForItsPayloadThenEmbedsAndAnswers() {
@@ -121,7 +131,7 @@ struct EncryptionServiceTests {
         let third = RequestID(client: 9, number: 3)
         #expect(jobs.onAccepted(third, now: at(0)) == [.finished(third)], "let go: the ring forgets it and the retry brings it back")
         #expect(jobs.openCount == 2 && jobs.shedCount == 1)
-        #expect(jobs.onTimer(now: at(20_000)).count == 2)
+        #expect(jobs.onTimer(now: at(20_000)).count { if case .finished = $0 { true } else { false } } == 2)
         #expect(jobs.openCount == 0)
         #expect(jobs.onAccepted(third, now: at(20_001)).contains(.notify(1, .accepted(.init(id: third, server: 1, phase: .awaitingPayload)))))
     }
@@ -141,7 +151,7 @@ struct EncryptionServiceTests {
         #expect(jobs.onClaimedElsewhere(id, by: 3) == [.notify(5, .accepted(.init(id: id, server: 3, phase: .claimedElsewhere)))])
         _ = jobs.onAccepted(id, now: at(0))
         #expect(jobs.onTimer(now: at(500)) == [])
-        #expect(jobs.onTimer(now: at(1_000)) == [.finished(id)], "a payload that never comes is given up")
+        #expect(jobs.onTimer(now: at(1_000)) == [.abandonPayload(id), .finished(id)], "a payload that never comes is given up, and its transfer dropped")
         #expect(jobs.openCount == 0)
         // A failed embedding is refused to the client.
         _ = jobs.onAccepted(id, now: at(2_000))

@@ -157,26 +157,31 @@ struct HostileTransferTests {
         #expect(failed && sender.isFinished)
     }
 
-    @Test func admissionTakesAnnouncedObjectsWholeAndStrangersWithinABudget() {
+    @Test func admissionTakesAnnouncedObjectsAndStrangersWithinABudget() {
         var admission = TransferAdmission<Int>(limits: .init(unsolicitedBytes: 1_000, unsolicitedPerSource: 2, unsolicitedTotal: 2_500,
                                                              inFlightTotal: 11_000, maxExpected: 3))
         let now = Instant.zero
         admission.expect(1, maxBytes: 8_000, until: now + .seconds(5))
         #expect(admission.admit(1, totalBytes: 8_001, from: 9, now: now) == .failure(.tooLarge))
         #expect(admission.admit(1, totalBytes: 8_000, from: 9, now: now) == .success(.expected(maxBytes: 8_000)))
-        // Strangers: a small budget per source and in all.
+        #expect(admission.inFlightBytes == 0, "a claimed size pins nothing: an announced transfer counts what arrives")
+        admission.charge(1, bytes: 8_000)
+        // Strangers: a small budget per source and in all, at their claimed sizes.
         #expect(admission.admit(10, totalBytes: 1_001, from: 7, now: now) == .failure(.tooLarge))
         #expect(admission.admit(10, totalBytes: 1_000, from: 7, now: now) == .success(.unsolicited))
         #expect(admission.admit(11, totalBytes: 1_000, from: 7, now: now) == .success(.unsolicited))
         #expect(admission.admit(12, totalBytes: 10, from: 7, now: now) == .failure(.busy), "two per source")
-        #expect(admission.admit(13, totalBytes: 1_000, from: 8, now: now) == .failure(.busy), "2,500 bytes in all")
+        #expect(admission.admit(13, totalBytes: 1_000, from: 8, now: now) == .failure(.busy), "the in-flight cap")
         #expect(admission.admit(13, totalBytes: 500, from: 8, now: now) == .success(.unsolicited))
         #expect(admission.inFlightBytes == 10_500)
-        // Everything in flight counts against the node's cap.
+        // Everything in flight counts against the node's cap: room for what arrives, and for new transfers.
+        #expect(admission.hasRoom(for: 500) && !admission.hasRoom(for: 501))
         admission.expect(2, maxBytes: 5_000, until: now + .seconds(5))
-        #expect(admission.admit(2, totalBytes: 5_000, from: 9, now: now) == .failure(.busy))
-        admission.close(1)
         #expect(admission.admit(2, totalBytes: 5_000, from: 9, now: now) == .success(.expected(maxBytes: 5_000)))
+        admission.charge(2, bytes: 500)
+        #expect(admission.admit(3, totalBytes: 1, from: 9, now: now) == .failure(.busy), "full")
+        admission.close(1)
+        #expect(admission.hasRoom(for: 8_000))
         // A delivered announcement is used up; a late one has expired; the table is bounded.
         admission.close(2)
         #expect(admission.admit(2, totalBytes: 5_000, from: 9, now: now) == .failure(.tooLarge), "used up: now a stranger's")

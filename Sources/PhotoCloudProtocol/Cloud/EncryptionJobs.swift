@@ -40,6 +40,8 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         case notify(Peer, EncryptionMessage)
         /// Tell the data endpoint to take the payload transfer of `request` (`RequestID.payloadTransfer(to:)` this server), of `bytes` at most, for `within`.
         case expectPayload(RequestID, bytes: Int, within: Duration)
+        /// The payload of `request` is no longer wanted: drop its announcement, and its transfer if one is under way.
+        case abandonPayload(RequestID)
         /// Hide `payload` for `request` (the server answers with `onEmbedded`).
         case embed(EncryptionMessage.Request, payload: [UInt8])
         /// Send the answer to the data endpoint that delivered the payload (the server reports with `onAnswerSent`).
@@ -209,9 +211,10 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     public mutating func onTimer(now: Instant) -> [Directive] {
         var out: [Directive] = []
         for (id, job) in jobs {
-            if case .awaitingPayload(let since) = job.phase, now.since(since) >= configuration.payloadTimeout {
+            if case .awaitingPayload(let since) = job.phase, now.since(since) >= payloadTimeout(job.request) {
                 jobs[id] = nil
                 openCount -= 1
+                out.append(.abandonPayload(id))
                 out.append(.finished(id))
             }
         }
@@ -230,7 +233,15 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     }
 
     private func expectPayload(_ request: EncryptionMessage.Request) -> Directive {
-        .expectPayload(request.id, bytes: Self.payloadObjectBytes(request), within: configuration.payloadTimeout)
+        .expectPayload(request.id, bytes: Self.payloadObjectBytes(request), within: payloadTimeout(request))
+    }
+
+    /// How long an accepted request waits for its payload: two seconds and a
+    /// second a megabyte, up to `payloadTimeout`. A client sends its payload
+    /// as soon as it hears `accepted`; a stranger who asks and never sends
+    /// holds a claim (one of the server's open claims) only that long.
+    public func payloadTimeout(_ request: EncryptionMessage.Request) -> Duration {
+        min(configuration.payloadTimeout, .seconds(2) + .seconds(Double(request.payloadBytes) / 1_048_576))
     }
 
     private mutating func evictAnswers(keeping newest: RequestID, into out: inout [Directive]) {

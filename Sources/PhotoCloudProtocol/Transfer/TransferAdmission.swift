@@ -2,13 +2,16 @@
 /// value (time injected): the first chunk of a transfer names an object size,
 /// and the receiver would allocate for it.
 ///
-/// A transfer is admitted in full when the node's own control plane announced
-/// it (`expect`: the payload of a request it accepted, the photo it asked
-/// for), within the announced size. Anything else comes out of a small budget:
-/// a few transfers and bytes per source and in total. Every transfer counts
-/// against a cap on the bytes the node holds in flight. So one datagram from
-/// a stranger can make a node set aside at most `unsolicitedBytes`, and no
-/// flood more than `unsolicitedTotal`.
+/// A transfer is admitted when the node's own control plane announced it
+/// (`expect`: the payload of a request it accepted, the photo it asked for),
+/// up to the announced size; it counts against the cap on bytes in flight
+/// by what has actually arrived (`charge`), since its buffer's pages are
+/// committed only as data arrives: a claimed size pins nothing. Anything
+/// else comes out of a small budget, counted at its claimed size: a few
+/// transfers and bytes per source and in total. So one datagram from a
+/// stranger can make a node set aside at most `unsolicitedBytes`, no flood
+/// more than `unsolicitedTotal`, and all transfers together at most
+/// `inFlightTotal` of what they were sent.
 public struct TransferAdmission<Source: Hashable & Sendable>: Sendable {
     public struct Limits: Sendable, Equatable {
         /// The largest object a transfer nobody announced may carry (0: none is taken).
@@ -17,7 +20,8 @@ public struct TransferAdmission<Source: Hashable & Sendable>: Sendable {
         public var unsolicitedPerSource: Int
         /// Bytes of unannounced transfers open at once, from all sources.
         public var unsolicitedTotal: Int
-        /// Bytes of every transfer open at once (announced ones too).
+        /// Bytes in flight at once: what announced transfers have received, and
+        /// the claimed sizes of unannounced ones.
         public var inFlightTotal: Int
         /// Announcements remembered at most (the oldest is forgotten first).
         public var maxExpected: Int
@@ -52,8 +56,10 @@ public struct TransferAdmission<Source: Hashable & Sendable>: Sendable {
     }
 
     private struct Open: Sendable {
+        /// Counted against the cap: arrived so far (announced), or claimed (unsolicited).
         var bytes: Int
         var source: Source?   // set for unsolicited transfers
+        var maxBytes: Int
     }
 
     public let limits: Limits
@@ -100,13 +106,11 @@ public struct TransferAdmission<Source: Hashable & Sendable>: Sendable {
     /// Whether a transfer of `totalBytes` (as its first chunk claims) may open;
     /// on success it counts until `close`.
     public mutating func admit(_ id: UInt64, totalBytes: UInt64, from source: Source, now: Instant) -> Result<Grant, TransferMessage.Done.Status> {
-        if let known = open[id] { return .success(known.source == nil ? .expected(maxBytes: known.bytes) : .unsolicited) }
+        if let known = open[id] { return .success(known.source == nil ? .expected(maxBytes: known.maxBytes) : .unsolicited) }
         if let expectation = expected[id], expectation.until >= now {
             guard totalBytes <= UInt64(expectation.maxBytes) else { return .failure(.tooLarge) }
-            let bytes = Int(totalBytes)
-            guard inFlightBytes + bytes <= limits.inFlightTotal else { return .failure(.busy) }
-            open[id] = Open(bytes: bytes, source: nil)
-            inFlightBytes += bytes
+            guard inFlightBytes < limits.inFlightTotal else { return .failure(.busy) }
+            open[id] = Open(bytes: 0, source: nil, maxBytes: expectation.maxBytes)   // charged as data arrives
             return .success(.expected(maxBytes: expectation.maxBytes))
         }
         guard limits.unsolicitedBytes > 0 else { return .failure(.unexpected) }
@@ -115,11 +119,21 @@ public struct TransferAdmission<Source: Hashable & Sendable>: Sendable {
         guard openPerSource[source, default: 0] < limits.unsolicitedPerSource,
               unsolicitedInFlight + bytes <= limits.unsolicitedTotal,
               inFlightBytes + bytes <= limits.inFlightTotal else { return .failure(.busy) }
-        open[id] = Open(bytes: bytes, source: source)
+        open[id] = Open(bytes: bytes, source: source, maxBytes: bytes)
         openPerSource[source, default: 0] += 1
         unsolicitedInFlight += bytes
         inFlightBytes += bytes
         return .success(.unsolicited)
+    }
+
+    /// Whether `bytes` more may arrive for an announced transfer now.
+    public func hasRoom(for bytes: Int) -> Bool { inFlightBytes + bytes <= limits.inFlightTotal }
+
+    /// `bytes` more of announced transfer `id` arrived.
+    public mutating func charge(_ id: UInt64, bytes: Int) {
+        guard bytes > 0, let transfer = open[id], transfer.source == nil else { return }
+        open[id]?.bytes += bytes
+        inFlightBytes += bytes
     }
 
     /// The transfer ended (delivered, failed or dropped): its memory is free.

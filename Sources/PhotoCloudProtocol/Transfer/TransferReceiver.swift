@@ -46,6 +46,8 @@ public struct TransferReceiver: Sendable {
     private let configuration: Configuration
     private var received: ChunkSet
     private var receivedCount = 0
+    /// Bytes of the object that have arrived (each chunk counted once): the memory it holds.
+    public private(set) var receivedBytes = 0
     private var cumulative = 0
     private var largest = 0
     private var hasher = SHA256()
@@ -130,15 +132,17 @@ public struct TransferReceiver: Sendable {
         let start = sequence * chunkSize
         let range = start..<min(start + chunkSize, totalBytes)
         guard chunk.payload.count == range.count else { return [] }
-        lastActivity = now
         var directives: [TransferDirective] = []
         let duplicate = received[sequence]
+        // Only news keeps a transfer alive: a stranger resending one chunk must not hold its memory forever.
+        if !duplicate { lastActivity = now }
         // In order and unasked, every second chunk is acknowledged; a gap, a
         // duplicate or the sender's request is answered at once.
         var ackAtOnce = chunk.flags.contains(.ackNow) || duplicate || sequence != largest + 1 || cumulative <= largest
         if !duplicate && phase == .receiving {
             _ = received.insert(sequence)
             receivedCount += 1
+            receivedBytes += chunk.payload.count
             chunk.payload.withUnsafeBytes { buffer.write($0, at: start) }
             largest = max(largest, sequence)
             let before = cumulative
