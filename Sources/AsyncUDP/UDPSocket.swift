@@ -245,18 +245,32 @@ public final class UDPSocket: Sendable {
         try buffer.withUnsafeMutableBytes { try receiveNow(into: $0) }
     }
 
-    /// Every datagram queued now, each written into the front of `buffer` (one
-    /// buffer for all) and handed to `body` with its sender; a truncated one is
-    /// skipped. False when the socket failed (it was closed) or `body` asked to
-    /// stop; true when nothing more is queued: the contract of `drainWhenReadable`.
-    public func receiveEach(into buffer: inout [UInt8], _ body: (ArraySlice<UInt8>, SocketAddress) -> Bool) -> Bool {
-        while true {
+    /// What a drain of the socket came to.
+    public enum Drained: Sendable, Equatable {
+        /// Nothing more is queued: wait until the socket is readable again.
+        case empty
+        /// The batch is done and more may be queued: let others run, then drain again.
+        case more
+        /// The socket failed (it was closed) or the handler asked to stop.
+        case stopped
+    }
+
+    /// The datagrams queued now, at most `limit` of them, each written into
+    /// the front of `buffer` (one buffer for all) and handed to `body` with
+    /// its sender; a truncated one is skipped. `body` returns false to stop.
+    /// The limit keeps one socket's flood from holding its event loop: after
+    /// a batch the loop runs its other work (another socket, timers) first.
+    public func receiveEach(into buffer: inout [UInt8], limit: Int = 256, _ body: (ArraySlice<UInt8>, SocketAddress) -> Bool) -> Drained {
+        var count = 0
+        while count < limit {
             let received: Received?
-            do { received = try receiveNow(into: &buffer) } catch { return false }
-            guard let received else { return true }
+            do { received = try receiveNow(into: &buffer) } catch { return .stopped }
+            guard let received else { return .empty }
+            count += 1
             if received.truncated { continue }
-            if !body(buffer[0..<received.count], received.address) { return false }
+            if !body(buffer[0..<received.count], received.address) { return .stopped }
         }
+        return .more
     }
 
     /// The one recvfrom of the socket: nonblocking, MSG_TRUNC so that a cut
@@ -288,15 +302,23 @@ public final class UDPSocket: Sendable {
         try await readiness.wait(.read, after: mark)
     }
 
-    /// A receive loop for servers that reuse one buffer: calls `drain` (which
-    /// reads with `receiveNow` until it would block) whenever the socket has
-    /// become readable, until `drain` returns false, the task is cancelled or
-    /// the socket is closed.
-    public func drainWhenReadable(_ drain: () async -> Bool) async {
+    /// A receive loop for servers that reuse one buffer: calls `drain` (a
+    /// batch of `receiveEach`) whenever the socket has become readable, and
+    /// again after letting the loop's other work run while more is queued,
+    /// until `drain` says `.stopped`, the task is cancelled or the socket is
+    /// closed.
+    public func drainWhenReadable(_ drain: () async -> Drained) async {
         while !Task.isCancelled {
             let mark = readableMark()
-            guard await drain() else { return }
-            do { try await waitUntilReadable(after: mark) } catch { return }
+            switch await drain() {
+            case .stopped:
+                return
+            case .more:
+                // Others on this loop first (another socket's datagrams, timers), then the rest of this one's.
+                await Task.yield()
+            case .empty:
+                do { try await waitUntilReadable(after: mark) } catch { return }
+            }
         }
     }
 

@@ -105,7 +105,7 @@ public actor EncryptionClient {
         guard tasks.isEmpty else { return }
         let socket = control
         tasks.append(Task(executorPreference: loop) { [weak self] in
-            await socket.drainWhenReadable { await self?.drain() ?? false }
+            await socket.drainWhenReadable { await self?.drain() ?? .stopped }
         })
         let endpoint = data
         await endpoint.start()
@@ -149,7 +149,7 @@ public actor EncryptionClient {
 
     // MARK: Events
 
-    private func drain() -> Bool {
+    private func drain() -> UDPSocket.Drained {
         control.receiveEach(into: &receiveBuffer) { bytes, address in
             handle(bytes, from: address)
             return true

@@ -23,7 +23,8 @@ extension ServerActor {
     }
 
     func handleClient(_ frame: Frame, bytes: Int, from address: SocketAddress) {
-        guard limiter.allow(address, cost: Self.cost(of: frame.type), now: now()) else {
+        // Charged to the host, not the socket: another port is free to open.
+        guard limiter.allow(address.with(port: 0), cost: Self.cost(of: frame.type), now: now()) else {
             defences.rateLimited += 1
             return
         }
@@ -71,7 +72,7 @@ extension ServerActor {
     /// allow it or the key is not one.
     private func rememberSession(of clientKey: [UInt8], from address: SocketAddress) -> Bool {
         if sessions[clientKey] != nil { return true }
-        guard limiter.allow(address, cost: 50, now: now()) else {
+        guard limiter.allow(address.with(port: 0), cost: 50, now: now()) else {
             defences.rateLimited += 1
             return false
         }

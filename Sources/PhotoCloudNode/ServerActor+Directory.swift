@@ -1,4 +1,5 @@
 import AsyncUDP
+import Foundation
 import Logging
 import PhotoCloudProtocol
 import PhotoCloudStore
@@ -28,7 +29,7 @@ extension ServerActor {
                     requestBytes: requestBytes, to: address)
             return
         }
-        let outcome = directory.register(record, now: now())
+        let outcome = directory.register(record, now: now(), wallClock: UInt64(max(0, Date().timeIntervalSince1970 * 1_000)))
         if outcome.isTaken, record.leaving { logger.info("server \(id): \(record.name) left") }
         switch outcome {
         case .bound:

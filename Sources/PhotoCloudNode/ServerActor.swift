@@ -143,7 +143,7 @@ public actor ServerActor {
         try apply(start)
         let socket = control
         tasks.append(Task(executorPreference: loop) { [weak self] in
-            await socket.drainWhenReadable { await self?.drain() ?? false }
+            await socket.drainWhenReadable { await self?.drain() ?? .stopped }
         })
         startDataEndpoint()
         askForDirectory()
@@ -172,7 +172,7 @@ public actor ServerActor {
 
     // MARK: Events
 
-    private func drain() -> Bool {
+    private func drain() -> UDPSocket.Drained {
         var handled = 0
         return control.receiveEach(into: &receiveBuffer) { bytes, address in
             // A burst of client requests must not hold back this server's own

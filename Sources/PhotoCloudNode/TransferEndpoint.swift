@@ -75,6 +75,10 @@ public actor TransferEndpoint {
     /// first chunk).
     private let admission: Mutex<TransferAdmission<SocketAddress>>
     private var nextExpiry = Instant.zero
+    /// Answers to datagrams of no open transfer (a refusal, an end of an
+    /// unknown transfer) per host: a flood of them gets few answers.
+    private var strangers = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 2_000, burst: 500),
+                                                                     total: .init(rate: 20_000, burst: 5_000)))
     private let logger: Logger
     private let clock = ProtocolClock()
     private var outgoing: [UInt64: Outgoing] = [:]
@@ -120,7 +124,7 @@ public actor TransferEndpoint {
         guard receiveLoop == nil else { return }
         let socket = self.socket
         receiveLoop = Task(executorPreference: loop) { [weak self] in
-            await socket.drainWhenReadable { await self?.drainSocket() ?? false }
+            await socket.drainWhenReadable { await self?.drainSocket() ?? .stopped }
         }
     }
 
@@ -197,7 +201,7 @@ public actor TransferEndpoint {
     /// (see `ObjectBuffer.populate`), so that its writes do not stop for the
     /// kernel: never further ahead than what has arrived (at most 8 MiB), so
     /// the memory a sender makes this node commit stays within twice what it
-    /// sent. Huge pages once 4 MiB have arrived.
+    /// sent. Huge pages for that window once 4 MiB have arrived in order.
     private func faultInAhead(_ id: UInt64, arrived: Int) {
         guard let transfer = incoming[id], transfer.machine.buffer.isLarge else { return }
         let step = 4 << 20
@@ -205,7 +209,9 @@ public actor TransferEndpoint {
         let target = min(object.count, arrived + min(2 * step, arrived))
         guard target >= transfer.populated + step || (target == object.count && target > transfer.populated) else { return }
         let from = transfer.populated
-        if from < step && arrived >= step { object.adviseHugePages() }
+        // Huge pages only for the window about to be filled, once 4 MiB have come in order:
+        // chunks far ahead of the data land in small pages.
+        if arrived >= step { object.adviseHugePages(from..<target) }
         incoming[id]?.populated = target
         DispatchQueue.global().async { object.populate(from..<target) }
     }
@@ -218,8 +224,8 @@ public actor TransferEndpoint {
 
     // MARK: Events
 
-    /// Handles every datagram queued now; false once the socket is closed.
-    private func drainSocket() -> Bool {
+    /// Handles a batch of the datagrams queued now.
+    private func drainSocket() -> UDPSocket.Drained {
         socket.receiveEach(into: &receiveBuffer) { bytes, address in
             handle(bytes, from: address)
             return true
@@ -240,13 +246,15 @@ public actor TransferEndpoint {
         case .chunk, .end:
             if incoming[id] == nil {
                 if let decided = finished[id], decided.status != .unknownTransfer, !admission.withLock({ $0.isExpected(id, now: at) }) {
-                    answerDecided(message, decided, to: address)
+                    if answersStranger(address, now: at) { answerDecided(message, decided, to: address) }
                     return
                 }
                 guard case .chunk(let first) = message else {
                     // An end for a transfer this endpoint holds nothing of (it restarted,
                     // or gave up on it): epoch 0 asks the sender for every chunk again.
-                    sendMessage(.ack(.init(transferID: id, epoch: 0, cumulative: 0, largest: 0, ranges: [])), to: address)
+                    if answersStranger(address, now: at) {
+                        sendMessage(.ack(.init(transferID: id, epoch: 0, cumulative: 0, largest: 0, ranges: [])), to: address)
+                    }
                     return
                 }
                 let grant: TransferAdmission<SocketAddress>.Grant
@@ -254,7 +262,7 @@ public actor TransferEndpoint {
                 case .success(let granted): grant = granted
                 case .failure(let status):
                     logger.debug("refused transfer \(id) from \(address): \(status)")
-                    sendMessage(.done(.init(transferID: id, status: status)), to: address)
+                    if answersStranger(address, now: at) { sendMessage(.done(.init(transferID: id, status: status)), to: address) }
                     return
                 }
                 var configuration = receiverConfiguration
@@ -283,6 +291,13 @@ public actor TransferEndpoint {
             if arrived > 0 { admission.withLock { $0.charge(id, bytes: arrived) } }
             applyReceiver(directives, id: id)
         }
+    }
+
+    /// Whether a datagram of no open transfer from `address` may be answered
+    /// now (a few thousand a second per host): a flood of them costs the loop
+    /// its decoding only, and sends little back.
+    private func answersStranger(_ address: SocketAddress, now: Instant) -> Bool {
+        strangers.allow(address.with(port: 0), cost: 1, now: now)
     }
 
     /// A late or repeated message of a transfer already decided: an end learns

@@ -1,7 +1,8 @@
 /// Per-source token buckets in front of an event loop, as a pure value (time
 /// injected): each datagram costs units (about the microseconds of work it
-/// causes: a signature check costs more than a lookup), each source address
-/// refills at `perSource.rate` units a second up to `perSource.burst`, and all
+/// causes: a signature check costs more than a lookup), each source (a host:
+/// the caller passes the address without its port) refills at
+/// `perSource.rate` units a second up to `perSource.burst`, and all
 /// sources together at `total`. So no one source takes more than its share
 /// of the loop, and no crowd of sources (spoofed addresses are free) more than
 /// the whole budget, which leaves room for the servers' own traffic (never
@@ -28,7 +29,7 @@ public struct RateLimiter<Source: Hashable & Sendable>: Sendable {
         public var total: Bucket
         public var maxSources: Int
 
-        public init(perSource: Bucket = Bucket(rate: 250_000, burst: 100_000), total: Bucket = Bucket(rate: 700_000, burst: 200_000),
+        public init(perSource: Bucket = Bucket(rate: 400_000, burst: 200_000), total: Bucket = Bucket(rate: 700_000, burst: 250_000),
                     maxSources: Int = 16_384) {
             self.perSource = perSource
             self.total = total

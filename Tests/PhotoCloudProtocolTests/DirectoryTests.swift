@@ -111,6 +111,25 @@ struct DirectoryLimitsTests {
         #expect(!directory.isOnline("alice", now: at(6_000)))
     }
 
+    @Test func aRecordFarFromTheServersClockIsNotTaken() throws {
+        let alice = Curve25519.Signing.PrivateKey()
+        var directory = Directory(expiry: .seconds(3))
+        let clock: UInt64 = 1_800_000_000_000
+        // Captured two minutes ago and replayed to a cloud that restarted (it remembers the binding, not the heartbeats).
+        directory.restore(try record("alice", key: alice, sequence: clock - 600_000))
+        guard case .deferred = directory.register(try record("alice", key: alice, sequence: clock - 120_000), now: at(0), wallClock: clock) else {
+            Issue.record("an old heartbeat is not taken")
+            return
+        }
+        guard case .deferred = directory.register(try record("alice", key: alice, sequence: clock + 120_000), now: at(0), wallClock: clock) else {
+            Issue.record("nor one from a clock far ahead")
+            return
+        }
+        #expect(!directory.isOnline("alice", now: at(1)))
+        #expect(directory.register(try record("alice", key: alice, sequence: clock - 2_000), now: at(2), wallClock: clock).isTaken)
+        #expect(directory.isOnline("alice", now: at(3)))
+    }
+
     @Test func oneKeyHoldsAFewNamesAndTheDirectoryIsBounded() throws {
         let mallory = Curve25519.Signing.PrivateKey()
         var directory = Directory(capacity: 20, namesPerKey: 3)

@@ -114,9 +114,23 @@ public struct Directory: Sendable {
         namesPerKeyLimit = namesPerKey
     }
 
-    /// A record from its owner (a registration or heartbeat).
-    public mutating func register(_ record: Record, now: Instant) -> Outcome {
-        take(record, heard: now, sameRecordRefreshes: false)
+    /// How far a record's sequence (its owner's clock, in milliseconds) may be
+    /// from this server's clock.
+    public static let clockTolerance: UInt64 = 60_000
+
+    /// A record from its owner (a registration or heartbeat). With
+    /// `wallClock` (this server's clock, milliseconds since 1970), a record
+    /// whose sequence is more than `clockTolerance` away is not taken: a
+    /// captured heartbeat replayed later, even to a cloud that restarted and
+    /// remembers only bindings, does not make its owner look online.
+    public mutating func register(_ record: Record, now: Instant, wallClock: UInt64? = nil) -> Outcome {
+        if let wallClock {
+            let skew = wallClock > record.sequence ? wallClock - record.sequence : record.sequence - wallClock
+            guard skew <= Self.clockTolerance else {
+                return .deferred("the record's time is \(skew / 1_000) s from this server's clock; check the clock of \(record.name)'s machine")
+            }
+        }
+        return take(record, heard: now, sameRecordRefreshes: false)
     }
 
     /// A record another server held, heard by it `age` ago.

@@ -49,14 +49,17 @@ public final class ObjectBuffer: @unchecked Sendable {
         return (base, capacity)
     }
 
-    /// Asks for huge pages from now on (aligned and whole: a hint, the
-    /// contents are the same). Not at allocation: one chunk written into a
-    /// huge page commits 2 MiB, and a stranger's first chunk must commit
-    /// about what it carries; the endpoint asks once megabytes have arrived.
-    public func adviseHugePages() {
+    /// Asks for huge pages in `range` (whole huge pages inside it: a hint, the
+    /// contents are the same). Not at allocation, nor for the whole object: a
+    /// chunk written into a huge page commits 2 MiB, so the endpoint asks only
+    /// for the window it is about to fill, as the data arrives in order.
+    public func adviseHugePages(_ range: Range<Int>) {
         guard isPooled else { return }
         #if os(Linux)
-        _ = madvise(base, capacity, MADV_HUGEPAGE)
+        let start = (max(range.lowerBound, 0) + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+        let end = min(range.upperBound, capacity) / Self.hugePage * Self.hugePage
+        guard end > start else { return }
+        _ = madvise(base + start, end - start, MADV_HUGEPAGE)
         #endif
     }
 
