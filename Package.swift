@@ -5,6 +5,13 @@ let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
 ]
 
+/// The pure protocol machines are generic over the address type (the node
+/// uses SocketAddress): across the module boundary, without cross-module
+/// optimisation, every call looked their metadata up at run time.
+let crossModule: [SwiftSetting] = strict + [
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "photocloud",
     platforms: [.macOS(.v15)],
@@ -48,7 +55,7 @@ let package = Package(
                 "CChecksum",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: strict
+            swiftSettings: crossModule
         ),
         // SQLite through GRDB: the server's directory (and, to come, mailbox), the peer's album.
         .target(

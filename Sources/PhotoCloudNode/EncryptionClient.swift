@@ -150,7 +150,9 @@ public actor EncryptionClient {
     // MARK: Events
 
     private func drain() -> UDPSocket.Drained {
-        control.receiveEach(into: &receiveBuffer) { bytes, address in
+        // No time budget: answers already queued are read before the retry timers fire (yielding to them
+        // mid-burst resent requests whose acceptances sat unread, and doubled the retries under load).
+        control.receiveEach(into: &receiveBuffer, budget: .seconds(3_600)) { bytes, address in
             handle(bytes, from: address)
             return true
         }

@@ -174,7 +174,9 @@ public actor ServerActor {
 
     private func drain() -> UDPSocket.Drained {
         var handled = 0
-        return control.receiveEach(into: &receiveBuffer) { bytes, address in
+        // No time budget: the drain fires this server's own timers itself, and rate limits bound what a
+        // stranger costs; yielding in the middle of a burst only delayed requests already read.
+        return control.receiveEach(into: &receiveBuffer, budget: .seconds(3_600)) { bytes, address in
             // A burst of client requests must not hold back this server's own
             // heartbeats and token timers: a late heartbeat looks like a death.
             handled += 1

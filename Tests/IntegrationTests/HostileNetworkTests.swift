@@ -20,7 +20,7 @@ extension ServerProcesses {
         @Test func strangersDatagramsLeaveEveryServerUpWithBoundedMemory() async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
-                var cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(0), running: [1, 2, 3])
+                let cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(0), running: [1, 2, 3])
                 defer { cloud.stopAll() }
                 #expect(try await cloud.waitUntilAlive([1, 2, 3]))
                 let before = (1...3).compactMap { cloud.residentBytes($0) }

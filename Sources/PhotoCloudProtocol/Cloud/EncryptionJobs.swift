@@ -236,12 +236,12 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         .expectPayload(request.id, bytes: Self.payloadObjectBytes(request), within: payloadTimeout(request))
     }
 
-    /// How long an accepted request waits for its payload: two seconds and a
+    /// How long an accepted request waits for its payload: five seconds and a
     /// second a megabyte, up to `payloadTimeout`. A client sends its payload
     /// as soon as it hears `accepted`; a stranger who asks and never sends
     /// holds a claim (one of the server's open claims) only that long.
     public func payloadTimeout(_ request: EncryptionMessage.Request) -> Duration {
-        min(configuration.payloadTimeout, .seconds(2) + .seconds(Double(request.payloadBytes) / 1_048_576))
+        min(configuration.payloadTimeout, .seconds(5) + .seconds(Double(request.payloadBytes) / 1_048_576))
     }
 
     private mutating func evictAnswers(keeping newest: RequestID, into out: inout [Directive]) {
