@@ -17,12 +17,15 @@ public enum WireSeeds {
                 seeds.append(("datagram-\(type)", datagram))
             }
             let index = UInt8(MessageType.allCases.firstIndex(of: type) ?? 0)
-            let schemeIndex: UInt8 = switch auth { case .open: 0; case .cluster: 1; case .signed: 2 }
+            let schemeIndex: UInt8 = switch auth { case .open: 0; case .cluster: 1; case .signed: 2; case .session: 3 }
             seeds.append(("sealed-\(type)", [index, schemeIndex, UInt8(sender % 4)] + body))
         }
         let id = RequestID(client: 0xC1, number: 7)
         seeds.append(("object-payload", EncryptionObject.payload(id, Array("sealed photo bytes".utf8)).encoded()))
-        seeds.append(("object-result", EncryptionObject.result(id, server: 2, png: [0x89, 0x50, 0x4E, 0x47]).encoded()))
+        seeds.append(("object-result", EncryptionObject.result(id, server: 2, proof: .session([UInt8](repeating: 0x5E, count: 32)),
+                                                               png: [0x89, 0x50, 0x4E, 0x47]).encoded()))
+        seeds.append(("object-result-signed", EncryptionObject.result(id, server: 2, proof: .signature([UInt8](repeating: 0x51, count: 64)),
+                                                                      png: [0x89, 0x50, 0x4E, 0x47]).encoded()))
         return seeds
     }
 
@@ -32,7 +35,9 @@ public enum WireSeeds {
         case .ringHeartbeat, .ringToken, .ringTokenAck, .ringClaimed, .ringCompleted, .offlineToken, .offlineTokenAck,
              .directorySyncRequest, .directorySync:
             return .cluster
-        case .addressCheck, .statusReply, .encryptAccepted, .encryptRefused, .directoryRegistered, .whoReply:
+        case .encryptAccepted, .encryptRefused:
+            return .session
+        case .addressCheck, .statusReply, .directoryRegistered, .whoReply:
             return .signed
         default:
             return .open
@@ -66,12 +71,13 @@ public enum WireSeeds {
         ]
         let encryption: [EncryptionMessage] = [
             .request(.init(id: requests[0], bitsPerChannel: 2, payloadBytes: 4_096, payloadDigest: [UInt8](repeating: 0xD1, count: 32),
-                           key: Array("correct horse".utf8), dataPort: 7_001)),
+                           key: Array("correct horse".utf8), dataPort: 7_001, clientKey: [UInt8](repeating: 0xC7, count: 32))),
             .accepted(.init(id: requests[0], server: 2, phase: .awaitingPayload)),
-            .refused(.init(id: requests[1], reason: "no cover can hold 90 MB")),
+            .refused(.init(id: requests[1], request: [UInt8](repeating: 0xE7, count: 16), reason: "no cover can hold 90 MB")),
         ]
         let directory: [DirectoryMessage] = [
-            .register(record), .registered(name: "alice", sequence: 1_700, refusal: .init("belongs to another key", permanent: true)),
+            .register(record), .registered(name: "alice", sequence: 1_700, digest: record.digest,
+                                          refusal: .init("belongs to another key", permanent: true)),
             .whoRequest(QueryHeader(nonce: 5), offset: 0),
             .whoReply(nonce: 5, total: 2, offset: 0, users: [.init(name: "alice", online: true), .init(name: "bob", online: false)]),
             .syncRequest, .sync([.init(record: record, ageMilliseconds: 1_200)]),
