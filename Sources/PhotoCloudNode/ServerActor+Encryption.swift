@@ -45,7 +45,10 @@ extension ServerActor {
                 startEmbedding(request, payload)
             case .sendAnswer(let request, let png, let client):
                 // `client` delivered the payload: a validated address. The proof says the answer is this server's.
-                guard let proof = proof(of: request, png: png) else { continue }
+                guard let proof = proof(of: request, png: png) else {
+                    answerSent(request)   // cannot happen (a server always has its signing key); a retry tries again
+                    continue
+                }
                 let object = EncryptionObject.result(request, server: id, proof: proof, png: png).encoded()
                 let endpoint = data, server = id
                 Task(executorPreference: data.loop) { [weak self] in
