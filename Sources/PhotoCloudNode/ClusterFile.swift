@@ -28,9 +28,26 @@ public enum ClusterFile {
     }
 
     /// The user's photocloud home: `PHOTOCLOUD_HOME`, else ~/.photocloud.
+    /// Without `HOME` (as under some CI runners and service managers) the
+    /// account's home from the password database, never the current folder:
+    /// keys and the local secret must not land in whatever folder a command
+    /// happens to run in (a checkout, say, where they could be committed).
     public static func home(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let home = environment["PHOTOCLOUD_HOME"], !home.isEmpty { return home }
-        return ((environment["HOME"] ?? ".") as NSString).appendingPathComponent(".photocloud")
+        if let home = environment["HOME"], !home.isEmpty {
+            return (home as NSString).appendingPathComponent(".photocloud")
+        }
+        return (accountHome() as NSString).appendingPathComponent(".photocloud")
+    }
+
+    /// The current user's home folder from the password database; "/tmp" if
+    /// the account has none.
+    static func accountHome() -> String {
+        if let entry = getpwuid(getuid()), let folder = entry.pointee.pw_dir {
+            let path = String(cString: folder)
+            if !path.isEmpty { return path }
+        }
+        return NSTemporaryDirectory()
     }
 
     /// The built-in layout's secret in `home`, made on first use (owner-only;

@@ -62,10 +62,20 @@ struct ClusterConfigTests {
             let environment = [ClusterFile.environmentVariable: fromEnv]
             #expect(try ClusterFile.resolve(explicit: explicit, environment: environment, currentDirectory: folder).servers.count == 1)
             #expect(try ClusterFile.resolve(explicit: nil, environment: environment, currentDirectory: folder).servers.count == 2)
-            #expect(try ClusterFile.resolve(explicit: nil, environment: [:], currentDirectory: folder).source == "built-in local layout")
+            let ownHome = ["PHOTOCLOUD_HOME": folder + "/home"]
+            #expect(try ClusterFile.resolve(explicit: nil, environment: ownHome, currentDirectory: folder).source == "built-in local layout")
             try ClusterFile.write(try .local(servers: 4, secret: ClusterConfig.randomSecret(), source: ""), to: folder + "/cluster.toml")
-            #expect(try ClusterFile.resolve(explicit: nil, environment: [:], currentDirectory: folder).servers.count == 4)
+            #expect(try ClusterFile.resolve(explicit: nil, environment: ownHome, currentDirectory: folder).servers.count == 4)
         }
+    }
+
+    @Test func withoutHOMETheHomeIsTheAccountsNeverTheCurrentFolder() {
+        let home = ClusterFile.home([:])
+        #expect(home.hasPrefix("/"))
+        #expect(home.hasSuffix("/.photocloud"))
+        #expect(home != (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(".photocloud"))
+        #expect(ClusterFile.home(["HOME": "/x"]) == "/x/.photocloud")
+        #expect(ClusterFile.home(["HOME": "/x", "PHOTOCLOUD_HOME": "/y"]) == "/y")
     }
 
     @Test func missingFileAndNoClobber() async throws {
