@@ -55,9 +55,11 @@ public enum MessageRoundTrip {
         case .encryptRequest, .encryptAccepted, .encryptRefused:
             try roundTrip("\(type)", body, decode: { bytes throws(WireError) in try EncryptionMessage.decode(type: type, body: bytes) },
                           encode: { $0.encoded() }, type: { $0.type }, expected: type)
-        case .directoryRegister, .directoryRegistered, .whoRequest, .whoReply, .directorySyncRequest, .directorySync:
+        case .directoryRegister, .directoryRegistered, .whoRequest, .whoReply, .directorySyncRequest, .directorySync, .lookupRequest, .lookupReply:
             try roundTrip("\(type)", body, decode: { bytes throws(WireError) in try DirectoryMessage.decode(type: type, body: bytes) },
                           encode: { $0.encoded() }, type: { $0.type }, expected: type)
+        case .peerMessage:
+            try roundTrip("peer message", body, decode: { bytes throws(WireError) in try PeerEnvelope.decode(bytes) }, encode: { $0.encoded() })
         }
     }
 

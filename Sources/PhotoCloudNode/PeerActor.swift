@@ -2,30 +2,61 @@ import AsyncUDP
 import Crypto
 import Foundation
 import PhotoCloudProtocol
+import PhotoCloudStore
 
 /// A user's daemon (`photocloud peer`): registers the user with every server
-/// and re-registers every second (the directory's heartbeat), with a fresh
-/// signed record each time. Its peer-to-peer socket is the endpoint it
-/// advertises (direct transfers to come).
+/// and re-registers every second (the directory's heartbeat) with a fresh
+/// signed record that publishes its peer-to-peer endpoints; talks to other
+/// peers (signed `PeerEnvelope`s on its control endpoint, sealed objects as
+/// transfers on its data endpoint); asks the cloud to hide photos; keeps the
+/// user's album, inbox and rights in a `PeerStore`.
+///
+/// The actor is the shell: the conversation is a `PeerLink`, access rights
+/// are `ViewRights` and `Grant`s, sealing is `PeerSeal`, all pure. CPU-heavy
+/// work (sealing, embedding's check, extraction) runs off the loop.
 public actor PeerActor {
     public nonisolated let identity: PeerIdentity
-    public nonisolated let endpoint: String
+    public nonisolated let endpoints: PeerEndpoints
     public nonisolated let loop: EventLoop
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
-    private let config: ClusterConfig
-    private let control: UDPSocket
-    private let direct: UDPSocket
-    private let keys: WireKeys
+    public nonisolated let store: PeerStore
+    let config: ClusterConfig
+    /// Registration and heartbeats, to the servers.
+    private let serverSocket: UDPSocket
+    /// Signed peer messages.
+    let peerControl: UDPSocket
+    /// Sealed objects from and to other peers.
+    let transfers: TransferEndpoint
+    /// The cloud's encryption service (hides sealed photos).
+    let cloud: EncryptionClient
+    let keys: WireKeys
     private var origin = WireOrigin(sender: 0)
+    var peerOrigin = WireOrigin(sender: 0)
     private var sequence: UInt64 = 0
     /// The digests of the records sent lately: only an answer to one of them counts.
     private var recentRecords: [[UInt8]] = []
     private var acknowledged: Set<Int> = []
     private var deferredBy: Set<Int> = []
+    let clock = ProtocolClock()
+    var link: PeerLink<SocketAddress>
+    var waiting: [UInt64: CheckedContinuation<PeerEnvelope, any Error>] = [:]
+    var objectWaiters: [UInt64: CheckedContinuation<[UInt8], any Error>] = [:]
+    /// Objects announced and not yet taken; those that came before anyone waited for them.
+    var expectedObjects: Set<UInt64> = []
+    var earlyObjects: [UInt64: [UInt8]] = [:]
+    var offers: [UInt64: IncomingOffer] = [:]
+    /// Other users' records as the servers gave them lately (keys checked against the pins).
+    var contacts: [String: (found: UserLookup.Found, at: ContinuousClock.Instant)] = [:]
+    /// Envelopes being checked and handled now (bounded: a flood waits in the socket, then drops).
+    var handling = 0
+    var limiter = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 2_000, burst: 400), total: .init(rate: 10_000, burst: 2_000)))
+    var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
+    private var tasks: [Task<Void, Never>] = []
     public static let heartbeat = Duration.seconds(1)
 
-    /// `host` is the address others reach this machine at.
-    public init(identity: PeerIdentity, config: ClusterConfig, host: String = "127.0.0.1", loop: EventLoop = .shared) throws {
+    /// `host` is the address others reach this machine at; `home` the user's
+    /// folder of keys and state (its store is `home/USER/peer.sqlite`).
+    public init(identity: PeerIdentity, config: ClusterConfig, home: String, host: String = "127.0.0.1", loop: EventLoop = .shared) throws {
         guard Directory.Record.isValidName(identity.user) else {
             throw NodeError(.io, "\"\(identity.user)\" is not a valid user name (1-32 of a-z 0-9 - _ .)")
         }
@@ -33,18 +64,27 @@ public actor PeerActor {
         self.config = config
         self.loop = loop
         keys = config.wireKeys()
+        link = PeerLink(me: identity.user)
+        store = try PeerStore(folder: (home as NSString).appendingPathComponent(identity.user))
         let any = config.anyLocalAddress
-        control = try UDPSocket(bind: any, loop: loop)
-        direct = try UDPSocket(bind: any, loop: loop)
-        endpoint = "\(host):\(direct.localAddress.port)"
+        serverSocket = try UDPSocket(bind: any, loop: loop)
+        peerControl = try UDPSocket(bind: any, loop: loop)
+        let options = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20)
+        let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
+        // Only objects this peer asked for (announced one by one) are taken.
+        transfers = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: 512 << 20))
+        cloud = try EncryptionClient(config: config, loop: loop, attempt: .init(giveUpAfter: .seconds(60)))
+        let advertised = try SocketAddress(host: host, port: peerControl.localAddress.port)
+        endpoints = PeerEndpoints(control: advertised, data: advertised.with(port: dataSocket.localAddress.port))
     }
 
-    /// Registers until cancelled; `registered` hears each server's first
-    /// acknowledgement, `notice` a server's refusal to take the record for now.
-    /// Throws if a server refuses the name for good (another key holds it).
-    /// Only answers signed by the server, to a record it sent lately (named
-    /// by its digest), count.
+    /// Registers and serves until cancelled; `registered` hears each server's
+    /// first acknowledgement, `notice` a server's refusal to take the record
+    /// for now. Throws if a server refuses the name for good (another key
+    /// holds it). Only answers signed by the server, to a record it sent
+    /// lately (named by its digest), count.
     public func run(registered: @Sendable (Int) -> Void = { _ in }, notice: @Sendable (String) -> Void = { _ in }) async throws {
+        await startServing()
         var nextBeat = ContinuousClock.now
         while !Task.isCancelled {
             if ContinuousClock.now >= nextBeat {
@@ -53,7 +93,7 @@ public actor PeerActor {
             }
             // At most a batch a turn: a flood of datagrams must not hold back the heartbeat.
             var read = 0
-            while read < 256, let received = try control.receiveNow() {
+            while read < 256, let received = try serverSocket.receiveNow() {
                 read += 1
                 // What the datagram says first (cheap); its signature (tens of microseconds) only if it answers us.
                 guard let server = config.servers.first(where: { $0.control == received.address }),
@@ -74,68 +114,55 @@ public actor PeerActor {
         }
     }
 
-    /// Tells every server the user is leaving (twice: a datagram can be lost).
-    public func leave() {
+    /// Tells every server the user is leaving (twice: a datagram can be lost) and closes everything.
+    public func leave() async {
         for _ in 0..<2 { try? sendRecord(leaving: true) }
-        control.close()
-        direct.close()
+        for task in tasks { task.cancel() }
+        tasks = []
+        serverSocket.close()
+        peerControl.close()
+        await transfers.close()
+        await cloud.close()
+        for (_, waiter) in waiting { waiter.resume(throwing: NodeError(.io, "the daemon is stopping")) }
+        waiting = [:]
+        for (_, waiter) in objectWaiters { waiter.resume(throwing: NodeError(.io, "the daemon is stopping")) }
+        objectWaiters = [:]
+    }
+
+    private func startServing() async {
+        guard tasks.isEmpty else { return }
+        await transfers.start()
+        await cloud.start()
+        let socket = peerControl, deliveries = transfers.deliveries
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            await socket.drainWhenReadable { await self?.drainPeerControl() ?? .stopped }
+        })
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            for await delivery in deliveries { await self?.arrived(delivery) }
+        })
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(50))
+                await self?.tick()
+            }
+        })
     }
 
     private func sendRecord(leaving: Bool) throws {
         // Milliseconds since 1970, and always above the last one sent.
-        sequence = max(sequence + 1, UInt64(Date().timeIntervalSince1970 * 1_000))
+        sequence = max(sequence + 1, Self.wallClock())
         let record = try Directory.Record(
             name: identity.user, signingKey: Array(identity.signing.publicKey.rawRepresentation),
-            agreementKey: Array(identity.agreement.publicKey.rawRepresentation), endpoint: leaving ? "" : endpoint,
+            agreementKey: Array(identity.agreement.publicKey.rawRepresentation), endpoint: leaving ? "" : endpoints.description,
             sequence: sequence, leaving: leaving).signed(with: identity.signing)
         recentRecords.append(record.digest)
         if recentRecords.count > 8 { recentRecords.removeFirst() }
         let message = DirectoryMessage.register(record)
         var bytes: [UInt8] = []
         try Wire.encode(into: &bytes, header: origin.next(message.type), keys: keys, writePayload: { $0.append(contentsOf: message.encoded()) })
-        for server in config.servers { _ = try? control.trySend(bytes, to: server.control) }
-    }
-}
-
-/// Asks every server who is online and merges the answers: a user is online
-/// if any server that answered says so.
-public enum WhoQuery {
-    public struct Answer: Sendable {
-        public var online: [String]
-        public var offline: [String]
-        public var answered: [Int]
+        for server in config.servers { _ = try? serverSocket.trySend(bytes, to: server.control) }
     }
 
-    public static func run(config: ClusterConfig, timeout: Duration = .milliseconds(500), loop: EventLoop = .shared) async throws -> Answer {
-        var pages: [Int: [UInt32: [DirectoryMessage.User]]] = [:]
-        var totals: [Int: UInt32] = [:]
-        func have(_ id: Int) -> Int { pages[id]?.values.map(\.count).reduce(0, +) ?? 0 }
-        func complete(_ id: Int) -> Bool {
-            guard let total = totals[id] else { return false }
-            return have(id) >= Int(total)
-        }
-        func ask(offset: Int, _ send: (MessageType, [UInt8]) -> Void) {
-            send(.whoRequest, UInt32(clamping: offset).bigEndianBytes)
-        }
-        try await ClusterPoll.run(
-            config: config, timeout: timeout, loop: loop,
-            isDone: { complete($0.id) },
-            // The first page, or the next one missing.
-            ask: { server, _, send in ask(offset: have(server.id), send) },
-            onReply: { server, frame, nonce, send in
-                guard case .whoReply(let answered, let total, let offset, let users)? = try? DirectoryMessage.decode(type: frame.type, body: frame.payload),
-                      answered == nonce, Int(offset) + users.count <= Int(total) else { return }
-                totals[server.id] = total
-                pages[server.id, default: [:]][offset] = users
-                if !complete(server.id) { ask(offset: Int(offset) + users.count, send) }
-            })
-        var online: Set<String> = [], known: Set<String> = []
-        for users in pages.values.flatMap(\.values) {
-            for user in users {
-                known.insert(user.name)
-                if user.online { online.insert(user.name) }
-            }
-        }
-        return Answer(online: online.sorted(), offline: known.subtracting(online).sorted(), answered: totals.keys.sorted())
-    }
+    /// Milliseconds since 1970.
+    static func wallClock() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1_000)) }
 }

@@ -16,6 +16,7 @@ extension ServerActor {
         switch type {
         case .directoryRegister: 100   // an Ed25519 verification, and a signature for the reply
         case .whoRequest: 60           // a page of names, and a signature
+        case .lookupRequest: 50        // a record, and a signature
         case .statusRequest: 40
         case .encryptRequest: 15
         default: 5
@@ -39,6 +40,9 @@ extension ServerActor {
             case .whoRequest:
                 guard case .whoRequest(let query, let offset) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
                 answerWho(query, offset: offset, requestBytes: bytes, from: address)
+            case .lookupRequest:
+                guard case .lookupRequest(let query, let name) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
+                answerLookup(query, name: name, requestBytes: bytes, from: address)
             case .statusRequest:
                 var reader = ByteReader(frame.payload)
                 let query = try QueryHeader.read(&reader)

@@ -82,6 +82,16 @@ extension ServerActor {
         answer(reply.type, reply.encoded(), query: query, requestBytes: requestBytes, to: address)
     }
 
+    /// One user's record, as its owner signed it: the asker checks the
+    /// signature itself (and pins the key), so a server can withhold a record
+    /// or hand out an older one, but cannot make one up.
+    func answerLookup(_ query: QueryHeader, name: String, requestBytes: Int, from address: SocketAddress) {
+        let entry = directory.entries[name]
+        let reply = DirectoryMessage.lookupReply(nonce: query.nonce, name: name, record: entry?.record,
+                                                 online: directory.isOnline(name, now: now()))
+        answer(reply.type, reply.encoded(), query: query, requestBytes: requestBytes, to: address)
+    }
+
     /// Another server asks for the records (it restarted), or sends them.
     func handleDirectorySync(_ message: DirectoryMessage, from server: UInt64) {
         let at = now()

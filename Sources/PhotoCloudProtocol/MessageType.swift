@@ -36,4 +36,11 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case whoReply = 0x33
     case directorySyncRequest = 0x34
     case directorySync = 0x35
+    /// Anyone -> a server: one user's record (its keys and endpoints).
+    case lookupRequest = 0x36
+    case lookupReply = 0x37
+
+    // 0x40-0x4F: peer to peer (docs/protocol.md, "Peers")
+    /// A `PeerEnvelope`, signed by the user that sent it.
+    case peerMessage = 0x40
 }

@@ -41,8 +41,8 @@ struct PeerCommand: AsyncParsableCommand {
         let (user, home) = try homeOptions.resolve()
         let config = try ClusterFile.resolve(explicit: cluster)
         let identity = try PeerIdentity.loadOrCreate(user: user, home: home)
-        let peer = try PeerActor(identity: identity, config: config, host: advertise)
-        FileHandle.standardOutput.write(Data("\(user) online at \(peer.endpoint), registering with \(config.servers.count) servers of \(config.source)\n".utf8))
+        let peer = try PeerActor(identity: identity, config: config, home: home, host: advertise)
+        FileHandle.standardOutput.write(Data("\(user) online at \(peer.endpoints), registering with \(config.servers.count) servers of \(config.source)\n".utf8))
         let running = Task { try await peer.run { server in
             FileHandle.standardOutput.write(Data("registered with server \(server)\n".utf8))
         } }

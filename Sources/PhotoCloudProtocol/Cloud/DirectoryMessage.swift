@@ -13,6 +13,11 @@ public enum DirectoryMessage: Sendable, Equatable {
     case whoRequest(QueryHeader, offset: UInt32)
     /// Server -> asker (signed): `total` users; these, from `offset`, with whether each is online.
     case whoReply(nonce: UInt64, total: UInt32, offset: UInt32, users: [User])
+    /// Anyone -> a server: the record of `name` (its keys and endpoints).
+    case lookupRequest(QueryHeader, name: String)
+    /// Server -> asker (signed): the record it holds for `name` (signed by
+    /// its owner), nil if none, and whether the user is online.
+    case lookupReply(nonce: UInt64, name: String, record: Directory.Record?, online: Bool)
     /// Server -> servers, at start: send me your records.
     case syncRequest
     /// Server -> server: records, each with how long ago it was heard (milliseconds).
@@ -63,6 +68,8 @@ public enum DirectoryMessage: Sendable, Equatable {
         case .whoReply: .whoReply
         case .syncRequest: .directorySyncRequest
         case .sync: .directorySync
+        case .lookupRequest: .lookupRequest
+        case .lookupReply: .lookupReply
         }
     }
 
@@ -91,6 +98,15 @@ public enum DirectoryMessage: Sendable, Equatable {
                 bytes.appendString(user.name)
                 bytes.append(user.online ? 1 : 0)
             }
+        case .lookupRequest(let query, let name):
+            query.append(to: &bytes)
+            bytes.appendString(String(name.utf8Prefix(64)))
+        case .lookupReply(let nonce, let name, let record, let online):
+            bytes.appendBigEndian(nonce)
+            bytes.appendString(String(name.utf8Prefix(64)))
+            bytes.append(online ? 1 : 0)
+            bytes.append(record == nil ? 0 : 1)
+            if let record { Self.append(record, to: &bytes) }
         case .syncRequest:
             break
         case .sync(let held):
@@ -130,6 +146,15 @@ public enum DirectoryMessage: Sendable, Equatable {
             var users: [User] = []
             for _ in 0..<count { users.append(User(name: try reader.readString(limit: 64), online: try readFlag(&reader, "online"))) }
             message = .whoReply(nonce: nonce, total: total, offset: offset, users: users)
+        case .lookupRequest:
+            let query = try QueryHeader.read(&reader)
+            message = .lookupRequest(query, name: try reader.readString(limit: 64))
+        case .lookupReply:
+            let nonce = try reader.readUInt64()
+            let name = try reader.readString(limit: 64)
+            let online = try readFlag(&reader, "online")
+            let record = try readFlag(&reader, "record") ? try readRecord(&reader) : nil
+            message = .lookupReply(nonce: nonce, name: name, record: record, online: online)
         case .directorySyncRequest:
             message = .syncRequest
         case .directorySync:

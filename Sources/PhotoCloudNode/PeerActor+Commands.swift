@@ -1,0 +1,202 @@
+import AsyncUDP
+import Foundation
+import PNGCodec
+import PhotoCloudProtocol
+import PhotoCloudStore
+import Steganography
+
+/// What the user's one-shot commands ask the daemon to do.
+extension PeerActor {
+    public struct Viewed: Sendable {
+        public var photo: PhotoID
+        public var owner: String
+        public var title: String
+        public var file: [UInt8]
+        public var viewsLeft: UInt32
+    }
+
+    // MARK: Album
+
+    /// Puts the photo `file` (PNG or JPEG) in the album with a preview; returns its id.
+    public func share(file: [UInt8], title: String) async throws -> (photo: PhotoID, added: Bool) {
+        let preview: [UInt8] = try await Task.detached { try PhotoImages.previewPNG(of: file) }.value
+        let photo = PhotoID.of(owner: identity.user, file: file)
+        let added = try store.addToAlbum(photo: photo, title: String(title.utf8Prefix(PeerLimits.titleBytes)), file: file, preview: preview)
+        return (photo, added)
+    }
+
+    public func album() throws -> [PeerStore.AlbumEntry] { try store.album() }
+
+    /// `owner`'s previews, fetched from its daemon, sealed for this user.
+    public func browse(_ owner: String) async throws -> [PreviewBundle.Item] {
+        let (record, endpoints) = try await reach(owner)
+        let transfer = UInt64.random(in: 1...UInt64.max)
+        expectObject(transfer, maxBytes: PreviewBundle.maxBytes + PeerSeal.overhead, within: .seconds(60))
+        let reply: PeerMessage
+        do { reply = try await call(.browse(transfer: transfer), to: owner, at: endpoints) } catch {
+            await forgetObject(transfer)
+            throw error
+        }
+        guard reply == .ok else {
+            await forgetObject(transfer)
+            throw NodeError(.network, Self.refusal(reply, by: owner))
+        }
+        let sealed = try await waitForObject(transfer, within: .seconds(60))
+        let bundle = try PeerSeal.open(sealed, purpose: .previews, parties: .init(sender: owner, receiver: identity.user),
+                                       context: transfer.bigEndianBytes, own: identity.agreement, other: record.agreementKey)
+        return try PreviewBundle.decode(bundle).items
+    }
+
+    /// Another user browses: the album's previews, sealed for it, to the data endpoint its record publishes.
+    func sendPreviews(to user: String, transfer: UInt64, agreementKey: [UInt8]) async throws -> PeerMessage {
+        let found = try await lookUp(user)
+        guard let endpoints = found.endpoints else { return .refused("\(user) publishes no endpoint") }
+        var items: [PreviewBundle.Item] = []
+        for entry in try store.album().reversed().prefix(PeerLimits.previewsPerAlbum) {
+            items.append(.init(photo: entry.photo, title: entry.title, png: try store.objects.get(entry.preview)))
+        }
+        let sealed = try PeerSeal.seal(PreviewBundle(items: items).encoded(), purpose: .previews, parties: .init(sender: identity.user, receiver: user),
+                                       context: transfer.bigEndianBytes, own: identity.agreement, other: agreementKey)
+        let transfers = self.transfers
+        Task { _ = try? await transfers.send(sealed, to: endpoints.data, transferID: transfer) }
+        return .ok
+    }
+
+    // MARK: Requests
+
+    /// Asks `owner` for `views` views of `photo`; returns the request's id.
+    public func request(_ photo: PhotoID, from owner: String, views: UInt32) async throws -> RequestKey {
+        guard (1...PeerLimits.maxViews).contains(views) else { throw NodeError(.io, "ask for 1 to \(PeerLimits.maxViews) views") }
+        let (_, endpoints) = try await reach(owner)
+        let id = RequestKey.random()
+        let reply = try await call(.request(id: id, photo: photo, views: views), to: owner, at: endpoints)
+        guard reply == .ok else { throw NodeError(.network, Self.refusal(reply, by: owner)) }
+        try store.add(.init(id: id, peer: owner, photo: photo, views: views, state: .pending, at: Date()), .outgoing)
+        return id
+    }
+
+    public func requests(_ direction: PeerStore.Direction, state: PeerStore.RequestState? = nil) throws -> [PeerStore.PhotoRequest] {
+        try store.requests(direction, state: state)
+    }
+
+    /// Sends the requested photo with `views` (default: as many as asked).
+    public func approve(_ id: RequestKey, views: UInt32?, progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> PeerStore.PhotoRequest {
+        let request = try pendingRequest(id)
+        try await deliver(request.photo, to: request.peer, views: views ?? request.views, answering: id, progress: progress)
+        try store.set(id, .incoming, state: .approved)
+        return request
+    }
+
+    public func deny(_ id: RequestKey) async throws -> PeerStore.PhotoRequest {
+        let request = try pendingRequest(id)
+        let (_, endpoints) = try await reach(request.peer)
+        let reply = try await call(.deny(id: id), to: request.peer, at: endpoints)
+        guard reply == .ok else { throw NodeError(.network, Self.refusal(reply, by: request.peer)) }
+        try store.set(id, .incoming, state: .denied)
+        return request
+    }
+
+    private func pendingRequest(_ id: RequestKey) throws -> PeerStore.PhotoRequest {
+        guard let request = try store.request(id, .incoming) else {
+            if try store.request(id, .outgoing) != nil {
+                throw NodeError(.io, "request \(id) is one \(identity.user) made, not one for \(identity.user)'s photos; only the owner approves it")
+            }
+            throw NodeError(.io, "no request \(id) for \(identity.user)'s photos (see `photocloud requests`)")
+        }
+        guard request.state == .pending else { throw NodeError(.io, "request \(id) was \(request.state.rawValue) already") }
+        return request
+    }
+
+    // MARK: Sending
+
+    /// Shares `file` and sends it to `receiver` with `views`; returns its id.
+    public func send(file: [UInt8], title: String, to receiver: String, views: UInt32,
+                     progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> PhotoID {
+        let (photo, _) = try await share(file: file, title: title)
+        try await deliver(photo, to: receiver, views: views, answering: nil, progress: progress)
+        return photo
+    }
+
+    /// Seals a photo of the album for `receiver`, has the cloud hide it, and
+    /// sends the stego PNG with a signed grant; returns once the receiver has
+    /// stored it.
+    func deliver(_ photo: PhotoID, to receiver: String, views: UInt32, answering request: RequestKey?,
+                 progress: (@Sendable (Int, Int) -> Void)?) async throws {
+        guard views <= PeerLimits.maxViews else { throw NodeError(.io, "at most \(PeerLimits.maxViews) views") }
+        guard let entry = try store.albumEntry(photo) else { throw NodeError(.io, "no photo \(photo) in \(identity.user)'s album") }
+        let (record, endpoints) = try await reach(receiver)
+        let file = try store.objects.get(entry.file)
+        let parties = PeerSeal.Parties(sender: identity.user, receiver: receiver)
+        let own = identity.agreement, other = record.agreementKey, title = entry.title
+        let (sealed, key) = try await Task.detached {
+            let contents = PhotoContents(title: title, file: file).encoded()
+            return (try PeerSeal.seal(contents, purpose: .photo, parties: parties, context: photo.bytes, own: own, other: other),
+                    try PeerSeal.embeddingKey(parties: parties, photo: photo, own: own, other: other))
+        }.value
+        let answer = try await cloud.encrypt(sealed, key: key, id: RequestID(client: UInt64.random(in: 1...UInt64.max), number: 1))
+        let version = try store.recordGrant(photo: photo, receiver: receiver, views: views)
+        let grant = try Grant(photo: photo, owner: identity.user, receiver: receiver, views: views, version: version).signed(with: identity.signing)
+        let offer = PeerMessage.Offer(id: UInt64.random(in: 1...UInt64.max), photo: photo, stegoBytes: UInt64(answer.png.count), grant: grant,
+                                      request: request)
+        switch try await call(.offer(offer), to: receiver, at: endpoints) {
+        case .ok:
+            return
+        case .pull(let transfer):
+            _ = try await transfers.send(answer.png, to: endpoints.data, transferID: transfer, progress: progress)
+            try await awaitStored(offer.id, by: receiver, at: endpoints)
+        case let reply:
+            throw NodeError(.network, Self.refusal(reply, by: receiver))
+        }
+    }
+
+    private func awaitStored(_ offer: UInt64, by receiver: String, at endpoints: PeerEndpoints) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            switch try await call(.status(offer: offer), to: receiver, at: endpoints) {
+            case .ok: return
+            case .pending: try await Task.sleep(for: .milliseconds(20))
+            case let reply: throw NodeError(.network, Self.refusal(reply, by: receiver))
+            }
+        }
+        throw NodeError(.network, "\(receiver) did not confirm the photo within a minute")
+    }
+
+    // MARK: Inbox
+
+    public func inbox() throws -> [PeerStore.InboxEntry] { try store.inbox() }
+
+    /// Opens a received photo and counts one view; at zero views nothing is opened.
+    public func view(_ photo: PhotoID) async throws -> Viewed {
+        guard let entry = try store.inboxEntry(photo) else {
+            throw NodeError(.io, "no photo \(photo) in \(identity.user)'s inbox (never received; see `photocloud inbox`)")
+        }
+        guard entry.rights.viewsLeft > 0 else { throw NodeError(.io, "no views left for \(photo) (ask \(entry.owner) for more)") }
+        guard let ownerKeys = try store.pinned(entry.owner) else { throw NodeError(.io, "the keys of \(entry.owner) are not known here") }
+        let stego = try store.objects.get(entry.stego)
+        let me = identity.user, agreement = identity.agreement
+        let contents = try await Task.detached {
+            try Self.open(stego: stego, photo: photo, owner: entry.owner, receiver: me, own: agreement, other: ownerKeys.agreementKey)
+        }.value
+        let rights = try store.consumeView(photo)
+        return Viewed(photo: photo, owner: entry.owner, title: contents.title, file: contents.file, viewsLeft: rights.viewsLeft)
+    }
+
+    // MARK: Grants
+
+    /// Sets `receiver`'s views of one of this user's photos (0 revokes).
+    public func grant(_ photo: PhotoID, to receiver: String, views: UInt32) async throws -> UInt64 {
+        guard views <= PeerLimits.maxViews else { throw NodeError(.io, "at most \(PeerLimits.maxViews) views") }
+        guard try store.albumEntry(photo) != nil else { throw NodeError(.io, "no photo \(photo) in \(identity.user)'s album") }
+        let (_, endpoints) = try await reach(receiver)
+        let version = try store.recordGrant(photo: photo, receiver: receiver, views: views)
+        let grant = try Grant(photo: photo, owner: identity.user, receiver: receiver, views: views, version: version).signed(with: identity.signing)
+        let reply = try await call(.grant(grant), to: receiver, at: endpoints)
+        guard reply == .ok else { throw NodeError(.network, Self.refusal(reply, by: receiver)) }
+        return version
+    }
+
+    static func refusal(_ reply: PeerMessage, by user: String) -> String {
+        if case .refused(let reason) = reply { return "\(user) refused: \(reason)" }
+        return "\(user) answered out of turn"
+    }
+}
