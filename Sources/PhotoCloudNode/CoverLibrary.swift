@@ -58,6 +58,21 @@ public final class CoverLibrary: Sendable {
         try CoverLibrary(images: (0..<count).map { ("built-in-\($0 + 1)", try SyntheticCover.make(seed: UInt64($0 + 1), width: 512, height: 512)) })
     }
 
+    /// The fewest bits per colour channel (1-3) at which a payload of
+    /// `payloadBytes` fits the largest cover a server makes (filling at most
+    /// `fill` of it, with a tenth to spare for a cover's aspect ratio); nil
+    /// if it fits at none. Fewer bits change the cover less; more make a
+    /// large photo's cover (and its transfer) smaller.
+    public static func bitsPerChannel(forPayload payloadBytes: Int) -> Int? {
+        let wanted = Int((Double(payloadBytes) / fill).rounded(.up))
+        return Steganographer.bitsRange.first { Steganographer.pixelsNeeded(payloadBytes: wanted, bitsPerChannel: $0) <= maxPixels * 9 / 10 }
+    }
+
+    /// The largest payload `bitsPerChannel(forPayload:)` finds a cover for.
+    public static var largestPayload: Int {
+        Int(Double(Steganographer.capacity(width: 6_000, height: 6_000, bitsPerChannel: Steganographer.bitsRange.upperBound)) * fill)
+    }
+
     /// The cover image a request's payload is hidden in.
     public func cover(for request: RequestID, payloadBytes: Int, bitsPerChannel: Int) throws -> (name: String, image: RGBAImage) {
         var digest = SHA256()

@@ -133,7 +133,12 @@ extension PeerActor {
             return (try PeerSeal.seal(contents, purpose: .photo, parties: parties, context: photo.bytes, own: own, other: other),
                     try PeerSeal.embeddingKey(parties: parties, photo: photo, own: own, other: other))
         }.value
-        let answer = try await cloud.encrypt(sealed, key: key, id: RequestID(client: UInt64.random(in: 1...UInt64.max), number: 1))
+        guard let bits = CoverLibrary.bitsPerChannel(forPayload: sealed.count) else {
+            throw NodeError(.io, "a photo of \(file.count / 1_000_000) MB is larger than any cover the cloud makes holds "
+                                 + "(at most about \(CoverLibrary.largestPayload / 1_000_000) MB at 3 bits per channel)")
+        }
+        let answer = try await cloud.encrypt(sealed, key: key, id: RequestID(client: UInt64.random(in: 1...UInt64.max), number: 1),
+                                             bitsPerChannel: bits, progress: progress)
         let version = try store.recordGrant(photo: photo, receiver: receiver, views: views)
         let grant = try Grant(photo: photo, owner: identity.user, receiver: receiver, views: views, version: version).signed(with: identity.signing)
         let offer = PeerMessage.Offer(id: UInt64.random(in: 1...UInt64.max), photo: photo, stegoBytes: UInt64(answer.png.count), grant: grant,
