@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The one error type of AsyncUDP: what failed, in words a user can act on,
+/// The one error type of AsyncUDP (UDP sockets and the local stream sockets): what failed, in words a user can act on,
 /// with the errno of the system call when there was one.
 public struct UDPError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
@@ -14,6 +14,12 @@ public struct UDPError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidAddress
         /// A datagram is larger than a UDP datagram can be.
         case datagramTooLarge
+        /// A local socket path is taken by a process that still listens on it.
+        case addressInUse
+        /// A local stream operation passed its deadline.
+        case timedOut
+        /// The other end of a local stream closed it before all bytes arrived.
+        case endOfStream
     }
 
     public let code: Code

@@ -105,6 +105,10 @@ int clinux_udp_socket(int family, int blocking) {
     return socket(family, SOCK_DGRAM | SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK), 0);
 }
 
+int clinux_accept_cloexec(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
 int clinux_set_receive_timeout(int fd, int milliseconds) {
     struct timeval tv;
     tv.tv_sec = milliseconds / 1000;

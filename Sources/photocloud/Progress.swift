@@ -1,4 +1,5 @@
 import Foundation
+import PhotoCloudNode
 import Synchronization
 
 /// Stages of long work, shown on stderr when it is a terminal and silent when piped.
@@ -52,4 +53,28 @@ final class ProgressBar: Sendable {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
+}
+
+/// Draws the progress frames a peer daemon sends while it works for a
+/// one-shot command: a bar for measured work (a new bar when the label
+/// changes), a stage line otherwise; nothing when stderr is not a terminal.
+final class DaemonProgress: Sendable {
+    private let stages = Progress()
+    private let current = Mutex<(label: String, bar: ProgressBar)?>(nil)
+
+    func show(_ progress: LocalProgress) {
+        guard progress.total > 0 else {
+            stages.stage(progress.label)
+            return
+        }
+        let bar = current.withLock { current in
+            if let current, current.label == progress.label { return current.bar }
+            let bar = ProgressBar(progress.label)
+            current = (progress.label, bar)
+            return bar
+        }
+        bar.update(Int(clamping: progress.done), of: Int(clamping: progress.total))
+    }
+
+    func finish() { stages.finish() }
 }

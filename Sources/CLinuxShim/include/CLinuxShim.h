@@ -48,6 +48,8 @@ int clinux_recvmmsg(int fd, clinux_datagram *datagrams, unsigned count);
 
 /// A close-on-exec UDP socket of `family` (AF_INET or AF_INET6), nonblocking unless `blocking`.
 int clinux_udp_socket(int family, int blocking);
+/// accept4 with SOCK_CLOEXEC (a GNU call): the connection's descriptor is not inherited by children.
+int clinux_accept_cloexec(int fd);
 /// Sets SO_RCVTIMEO on a blocking socket.
 int clinux_set_receive_timeout(int fd, int milliseconds);
 
