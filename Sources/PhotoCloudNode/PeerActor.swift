@@ -20,7 +20,7 @@ public actor PeerActor {
     public nonisolated let loop: EventLoop
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
     public nonisolated let store: PeerStore
-    let config: ClusterConfig
+    public nonisolated let config: ClusterConfig
     /// Registration and heartbeats, to the servers.
     private let serverSocket: UDPSocket
     /// Signed peer messages.

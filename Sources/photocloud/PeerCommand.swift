@@ -28,8 +28,10 @@ struct PeerCommand: AsyncParsableCommand {
         discussion: """
             The user's keys (Ed25519 to sign, X25519 to receive sealed photos) are made on first use \\
             in HOME/USER/identity.key. The first registration binds the name to the signing key; \\
-            the daemon re-registers every second with a fresh signed record, and tells the servers \\
-            when it leaves. Direct peer-to-peer transfers come with the peer features.
+            the daemon re-registers every second with a fresh signed record that publishes its \\
+            peer-to-peer endpoints, and tells the servers when it leaves. It keeps the album, inbox, \\
+            requests and rights in HOME/USER/peer.sqlite, serves other peers (previews, requests, \\
+            photos), and answers the one-shot commands (share, send, view, ...) on HOME/USER/peer.sock.
             """
     )
 
@@ -42,6 +44,13 @@ struct PeerCommand: AsyncParsableCommand {
         let config = try ClusterFile.resolve(explicit: cluster)
         let identity = try PeerIdentity.loadOrCreate(user: user, home: home)
         let peer = try PeerActor(identity: identity, config: config, home: home, host: advertise)
+        // The one-shot commands' way in: a socket only this user can open.
+        let service = PeerService(peer: peer)
+        let control = LocalControlServer(path: LocalControl.socketPath(home: home, user: user)) { request, progress in
+            await service.handle(request, progress: progress)
+        }
+        try control.start()
+        defer { control.stop() }
         FileHandle.standardOutput.write(Data("\(user) online at \(peer.endpoints), registering with \(config.servers.count) servers of \(config.source)\n".utf8))
         let running = Task { try await peer.run { server in
             FileHandle.standardOutput.write(Data("registered with server \(server)\n".utf8))

@@ -15,7 +15,8 @@ struct Photocloud: AsyncParsableCommand {
             set PHOTOCLOUD_LOG=debug for more.
             """,
         version: "0.1.0",
-        subcommands: [ClusterCommand.self, ServerCommand.self, StatusCommand.self, PeerCommand.self, WhoCommand.self, EncryptCommand.self, StegoCommand.self, BenchCommand.self]
+        subcommands: [ClusterCommand.self, ServerCommand.self, StatusCommand.self, PeerCommand.self, ShareCommand.self, AlbumCommand.self, BrowseCommand.self, RequestCommand.self, RequestsCommand.self,
+                      ApproveCommand.self, DenyCommand.self, SendCommand.self, InboxCommand.self, ViewCommand.self, GrantCommand.self, WhoCommand.self, EncryptCommand.self, StegoCommand.self, BenchCommand.self]
     )
 
     static func main() async {
