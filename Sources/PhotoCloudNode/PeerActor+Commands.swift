@@ -49,6 +49,10 @@ extension PeerActor {
 
     /// Another user browses: the album's previews, sealed for it, to the data endpoint its record publishes.
     func sendPreviews(to user: String, transfer: UInt64, agreementKey: [UInt8]) async throws -> PeerMessage {
+        // Megabytes go out for a datagram in: a few listings per user, one at a time.
+        guard !listing.contains(user), perUser.allow("browse " + user, cost: 5, now: clock.now()) else {
+            return .refused("\(identity.user) sent \(user) a listing just now; try again in a while")
+        }
         let found = try await lookUp(user)
         guard let endpoints = found.endpoints else { return .refused("\(user) publishes no endpoint") }
         var items: [PreviewBundle.Item] = []
@@ -57,9 +61,14 @@ extension PeerActor {
         }
         let sealed = try PeerSeal.seal(PreviewBundle(items: items).encoded(), purpose: .previews, parties: .init(sender: identity.user, receiver: user),
                                        context: transfer.bigEndianBytes, own: identity.agreement, other: agreementKey)
-        let transfers = self.transfers
-        Task { _ = try? await transfers.send(sealed, to: endpoints.data, transferID: transfer) }
+        listing.insert(user)
+        Task(executorPreference: loop) { await self.sendListing(sealed, to: endpoints.data, transfer: transfer, user: user) }
         return .ok
+    }
+
+    private func sendListing(_ sealed: [UInt8], to address: SocketAddress, transfer: UInt64, user: String) async {
+        _ = try? await transfers.send(sealed, to: address, transferID: transfer)
+        listing.remove(user)
     }
 
     // MARK: Requests

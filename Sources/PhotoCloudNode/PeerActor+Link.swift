@@ -101,8 +101,17 @@ extension PeerActor {
     /// directory record carries, pinned now.
     func keys(of user: String) async throws -> (signingKey: [UInt8], agreementKey: [UInt8]) {
         if let pinned = try store.pinned(user) { return pinned }
-        let found = try await lookUp(user)
-        return (found.record.signingKey, found.record.agreementKey)
+        // A stranger's name costs a lookup at the servers: rate-limited, and a name none knows is not asked for again soon.
+        if let missed = unknownUsers[user], ContinuousClock.now - missed < .seconds(10) { throw NodeError(.io, "unknown user \(user)") }
+        guard perUser.allow("lookup " + user, cost: 1, now: clock.now()) else { throw NodeError(.io, "too many lookups") }
+        do {
+            let found = try await lookUp(user)
+            return (found.record.signingKey, found.record.agreementKey)
+        } catch {
+            unknownUsers[user] = .now
+            if unknownUsers.count > 4_096 { unknownUsers = unknownUsers.filter { ContinuousClock.now - $0.value < .seconds(10) } }
+            throw error
+        }
     }
 
     /// `user`'s record from the servers, its keys checked against (or pinned as) the ones first seen.

@@ -24,8 +24,11 @@ struct IncomingOffer: Sendable {
 /// them in, viewing them; the calls other peers make about them.
 extension PeerActor {
     static let maxOffers = 32
-    /// The largest stego PNG a peer takes (a 64 MB photo, sealed, in a cover at 1 bit per channel is far less).
-    static let maxStegoBytes = 512 << 20
+    /// The largest stego PNG a peer takes: the largest cover a server makes
+    /// (40 megapixels) as a PNG of noise, with room to spare.
+    static let maxStegoBytes = 192 << 20
+    /// Requests one user may have waiting for this user's decision.
+    static let maxPendingPerUser = 20
     static let objectWait = Duration.seconds(120)
 
     // MARK: Calls from other peers
@@ -63,7 +66,10 @@ extension PeerActor {
     private func requested(id: RequestKey, photo: PhotoID, views: UInt32, by user: String) throws -> PeerMessage {
         guard (1...PeerLimits.maxViews).contains(views) else { return .refused("ask for 1 to \(PeerLimits.maxViews) views") }
         guard try store.albumEntry(photo) != nil else { return .refused("\(identity.user) has no photo \(photo)") }
-        guard try store.requests(.incoming, state: .pending).count < 1_000 else { return .refused("\(identity.user) has too many requests waiting") }
+        let pending = try store.requests(.incoming, state: .pending)
+        guard pending.count < 1_000, pending.filter({ $0.peer == user }).count < Self.maxPendingPerUser else {
+            return .refused("\(identity.user) has too many requests waiting")
+        }
         try store.add(.init(id: id, peer: user, photo: photo, views: views, state: .pending, at: Date()), .incoming)
         return .ok
     }

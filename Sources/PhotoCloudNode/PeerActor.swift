@@ -50,6 +50,12 @@ public actor PeerActor {
     /// Envelopes being checked and handled now (bounded: a flood waits in the socket, then drops).
     var handling = 0
     var limiter = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 2_000, burst: 400), total: .init(rate: 10_000, burst: 2_000)))
+    /// Per user: calls that make this peer work (a lookup of a stranger's keys, a preview listing to send).
+    var perUser = RateLimiter<String>(limits: .init(perSource: .init(rate: 2, burst: 20), total: .init(rate: 50, burst: 100), maxSources: 4_096))
+    /// Names no server knew lately: a flood of made-up senders costs one lookup each at most every 10 s.
+    var unknownUsers: [String: ContinuousClock.Instant] = [:]
+    /// Users a preview listing is on its way to.
+    var listing: Set<String> = []
     var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var tasks: [Task<Void, Never>] = []
     public static let heartbeat = Duration.seconds(1)
@@ -72,7 +78,7 @@ public actor PeerActor {
         let options = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20)
         let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
         // Only objects this peer asked for (announced one by one) are taken.
-        transfers = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: 512 << 20))
+        transfers = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: Self.maxStegoBytes + (64 << 20)))
         cloud = try EncryptionClient(config: config, loop: loop, attempt: .init(giveUpAfter: .seconds(60)))
         let advertised = try SocketAddress(host: host, port: peerControl.localAddress.port)
         endpoints = PeerEndpoints(control: advertised, data: advertised.with(port: dataSocket.localAddress.port))

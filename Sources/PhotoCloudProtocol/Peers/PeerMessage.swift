@@ -45,6 +45,9 @@ public enum PeerMessage: Sendable, Equatable {
         }
     }
 
+    /// A refusal's reason at most, in bytes.
+    public static let maxReason = 120
+
     public var isReply: Bool {
         switch self {
         case .ok, .refused, .pull, .pending: true
@@ -85,7 +88,8 @@ public enum PeerMessage: Sendable, Equatable {
         case .status(let offer): bytes.appendBigEndian(offer)
         case .grant(let grant): grant.append(to: &bytes)
         case .ok, .pending: break
-        case .refused(let reason): bytes.appendString(String(reason.utf8Prefix(200)))
+        // Short: a reply stays within three times the smallest call.
+        case .refused(let reason): bytes.appendString(String(reason.utf8Prefix(PeerMessage.maxReason)))
         case .pull(let transfer): bytes.appendBigEndian(transfer)
         }
     }
@@ -110,7 +114,7 @@ public enum PeerMessage: Sendable, Equatable {
         case 5: return .status(offer: try reader.readUInt64())
         case 6: return .grant(try Grant.read(&reader))
         case 64: return .ok
-        case 65: return .refused(try reader.readString(limit: 200))
+        case 65: return .refused(try reader.readString(limit: maxReason))
         case 66: return .pull(transfer: try reader.readUInt64())
         case 67: return .pending
         case let other: throw WireError(.malformedBody, "peer message kind \(other)")
