@@ -103,7 +103,7 @@ extension PeerActor {
         if let pinned = try store.pinned(user) { return pinned }
         // A stranger's name costs a lookup at the servers: rate-limited, and a name none knows is not asked for again soon.
         if let missed = unknownUsers[user], ContinuousClock.now - missed < .seconds(10) { throw NodeError(.io, "unknown user \(user)") }
-        guard perUser.allow("lookup " + user, cost: 1, now: clock.now()) else { throw NodeError(.io, "too many lookups") }
+        guard firstContacts.allow(user, cost: 1, now: clock.now()) else { throw NodeError(.io, "too many lookups") }
         do {
             let found = try await lookUp(user)
             return (found.record.signingKey, found.record.agreementKey)
@@ -118,6 +118,7 @@ extension PeerActor {
     func lookUp(_ user: String) async throws -> UserLookup.Found {
         if let known = contacts[user], ContinuousClock.now - known.at < Self.contactLifetime { return known.found }
         guard Directory.Record.isValidName(user) else { throw NodeError(.io, "\"\(user.prefix(40))\" is not a valid user name") }
+        lookups += 1
         guard let found = try await UserLookup.run(name: user, config: config, loop: loop) else {
             throw NodeError(.io, "unknown user \(user): no server of the cloud knows that name")
         }

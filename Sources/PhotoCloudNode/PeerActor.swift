@@ -52,8 +52,12 @@ public actor PeerActor {
     var limiter = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 2_000, burst: 400), total: .init(rate: 10_000, burst: 2_000)))
     /// Per user: calls that make this peer work (a lookup of a stranger's keys, a preview listing to send).
     var perUser = RateLimiter<String>(limits: .init(perSource: .init(rate: 2, burst: 20), total: .init(rate: 50, burst: 100), maxSources: 4_096))
+    /// Lookups of the keys of users who call for the first time: each costs the cloud a query.
+    var firstContacts = RateLimiter<String>(limits: .init(perSource: .init(rate: 1, burst: 5), total: .init(rate: 10, burst: 30), maxSources: 4_096))
     /// Names no server knew lately: a flood of made-up senders costs one lookup each at most every 10 s.
     var unknownUsers: [String: ContinuousClock.Instant] = [:]
+    /// Lookups sent to the servers (for the tests and the curious).
+    public internal(set) var lookups = 0
     /// Users a preview listing is on its way to.
     var listing: Set<String> = []
     var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)

@@ -1,4 +1,5 @@
 import AsyncUDP
+import Crypto
 import Foundation
 import PhotoCloudNode
 import PhotoCloudProtocol
@@ -59,6 +60,63 @@ struct PeerStoryTests {
                 guard let data = FileManager.default.contents(atPath: folder + "/" + file) else { continue }
                 #expect(data.range(of: Data(beach.suffix(64))) == nil && data.range(of: Data(sunset.suffix(64))) == nil, "\(file)")
             }
+        }
+    }
+}
+
+extension PeerStoryTests {
+    /// Mallory knows alice's endpoints (they are in her directory record) and
+    /// writes to them: forged envelopes under bob's name, thousands of
+    /// made-up senders, garbage. Nothing changes alice's state, her lookups
+    /// at the servers stay bounded, and bob is served as before.
+    @Test func strangersNeitherForgeNorFloodAPeer() async throws {
+        try await withTemporaryFolder { folder in
+            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(140))
+            let home = folder + "/home"
+            let alice = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "alice", home: home), config: cloud.config, home: home)
+            let bob = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "bob", home: home), config: cloud.config, home: home)
+            let runs = [alice, bob].map { peer in Task { try? await peer.run() } }
+            defer {
+                for run in runs { run.cancel() }
+                Task { await alice.leave(); await bob.leave(); await cloud.stop() }
+            }
+            for name in ["alice", "bob"] {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deadline, try await UserLookup.run(name: name, config: cloud.config)?.online != true {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            let (photo, _) = try await alice.share(file: PNGFixture.make(.init(width: 64, height: 64, colorType: .rgb)).png, title: "p")
+            let mallory = Curve25519.Signing.PrivateKey()
+            let socket = try UDPSocket(bind: .ipv4Loopback(port: 0))
+            defer { socket.close() }
+            var origin = WireOrigin(sender: 0)
+            func post(_ envelope: PeerEnvelope) throws {
+                var bytes: [UInt8] = []
+                try Wire.encode(into: &bytes, header: origin.next(.peerMessage), keys: WireKeys(),
+                                writePayload: { $0.append(contentsOf: try! envelope.signed(with: mallory).encoded()) })
+                _ = try socket.trySend(bytes, to: alice.endpoints.control)
+            }
+            let now = UInt64(Date().timeIntervalSince1970 * 1_000)
+            let before = await alice.lookups
+            for index in 0..<3_000 {
+                // bob's name, mallory's key: a request that would be recorded if believed.
+                try post(PeerEnvelope(from: "bob", to: "alice", sentAt: now, nonce: UInt64(index + 1),
+                                      message: .request(id: .random(), photo: photo, views: 9)))
+                // Made-up senders, each a lookup if nothing bounded them.
+                try post(PeerEnvelope(from: "stranger\(index)", to: "alice", sentAt: now, nonce: 1, message: .browse(transfer: 1)))
+                _ = try socket.trySend([UInt8](repeating: UInt8(index & 0xFF), count: 100), to: alice.endpoints.control)
+                if index % 200 == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await alice.requests(.incoming).isEmpty, "a forged request was recorded")
+            // At most 30 at once and 10 a second (the flood takes a few seconds on a loaded machine).
+            let lookups = await alice.lookups - before
+            #expect(lookups < 200, "\(lookups) lookups for 3,000 made-up senders")
+            // bob is served as before.
+            #expect(try await bob.browse("alice").map(\.photo) == [photo])
+            _ = try await bob.request(photo, from: "alice", views: 1)
+            #expect(try await alice.requests(.incoming).count == 1)
         }
     }
 }
