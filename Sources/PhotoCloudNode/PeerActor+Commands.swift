@@ -156,7 +156,11 @@ extension PeerActor {
         case .ok:
             return
         case .pull(let transfer):
-            _ = try await transfers.send(answer.png, to: endpoints.data, transferID: transfer, progress: progress)
+            do {
+                _ = try await transfers.send(answer.png, to: endpoints.data, transferID: transfer, progress: progress)
+            } catch {
+                throw NodeError(.network, "sending the photo to \(receiver) failed: \(error)")
+            }
             try await awaitStored(offer.id, by: receiver, at: endpoints)
         case let reply:
             throw NodeError(.network, Self.refusal(reply, by: receiver))
