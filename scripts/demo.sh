@@ -81,6 +81,34 @@ for user in alice bob; do
 done
 sleep 1.5
 run who --cluster "$out/cluster.toml"
+
+say "Sharing: alice shares a photo; bob browses the previews, asks for 2 views; alice approves"
+export PHOTOCLOUD_HOME="$out/home" PHOTOCLOUD_CLUSTER="$out/cluster.toml"
+cp Fixtures/covers/chelsea.png "$out/chelsea.png"
+cp Fixtures/covers/coffee.png "$out/coffee.png"
+photo=$(run share "$out/chelsea.png" --title "chelsea the cat" --user alice | tee /dev/stderr | awk '{print $NF}')
+run album --user alice
+run browse alice --out "$out/previews" --user bob
+echo "(the preview is at most 256 pixels on its longest side: $("$bin" stego capacity "$out/previews/$photo.png" | cut -d' ' -f2 | tr -d ,))"
+request=$(run request "alice/$photo" --views 2 --user bob | tee /dev/stderr | awk '{print $NF}')
+run requests --user alice
+echo "alice approves: her daemon seals the photo for bob, the cloud hides it in a cover, bob's daemon takes it"
+run approve "$request" --user alice
+run inbox --user bob
+run view "$photo" --out "$out/seen-1.png" --user bob
+cmp "$out/chelsea.png" "$out/seen-1.png" && echo "(the very file alice shared)"
+run view "$photo" --out "$out/seen-2.png" --user bob
+echo "A third view is refused, and nothing is written:"
+run view "$photo" --out "$out/seen-3.png" --user bob || true
+echo "alice grants one more view:"
+run grant "$photo" --to bob --views 1 --user alice
+run view "$photo" --out "$out/seen-4.png" --user bob
+echo "alice sends another photo directly (PHOTOCLOUD_USER names the sender):"
+sent=$(PHOTOCLOUD_USER=alice run send "$out/coffee.png" --to bob | tee /dev/stderr | awk '{print $NF}')
+run view "$sent" --out "$out/coffee-seen.png" --user bob
+echo "(the cloud saw both photos only sealed for bob; the integration test searches the servers' folders for them)"
+unset PHOTOCLOUD_HOME PHOTOCLOUD_CLUSTER
+
 echo "bob stops his daemon (Ctrl-C): he is offline at once"
 kill -INT "${pids[4]}"; sleep 0.5
 run who --cluster "$out/cluster.toml"
@@ -102,4 +130,4 @@ echo "(the original lost 17-42% of these requests; every answer here is checked 
 run bench cluster --clients 200 --requests 5 --interval-ms 100 --faults kill
 run bench cluster --clients 200 --requests 5 --interval-ms 100 --faults offline-token
 
-say "Done. Next in the story: sharing photos between peers, access rights and the mailbox."
+say "Done. Next in the story: the mailbox for users who are offline."
