@@ -27,6 +27,7 @@ struct ImageFileTests {
         }
         #expect { try ImageFile.decode(bytes) } throws: { notImage($0) }
         #expect { try ImageFile.dimensions(of: bytes) } throws: { notImage($0) }
+        #expect { try Preview.make(from: bytes) } throws: { notImage($0) }
     }
 
     @Test func decodesBoth() throws {

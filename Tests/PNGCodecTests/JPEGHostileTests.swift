@@ -77,6 +77,7 @@ struct JPEGHostileTests {
         #expect { try JPEGCodec().decode(forged, scale: 8) } throws: { tooLarge($0) }
         #expect { try ImageFile.decode(forged) } throws: { tooLarge($0) }
         #expect { try ImageFile.dimensions(of: forged) } throws: { tooLarge($0) }
+        #expect { try Preview.make(from: forged) } throws: { tooLarge($0) }
     }
 
     @Test func beyondLibjpegsLargestSide() throws {
