@@ -78,15 +78,39 @@ static void on_output(j_common_ptr common) {
     (void)common;
 }
 
-/// Called while libjpeg reads scans: a file of thousands of tiny scans
-/// would make it pass over the whole coefficient buffer thousands of times.
+/// The blocks of all the image's components.
+static uint64_t image_blocks(j_decompress_ptr cinfo) {
+    uint64_t blocks = 0;
+    for (int c = 0; c < cinfo->num_components; c += 1) {
+        blocks += (uint64_t)cinfo->comp_info[c].width_in_blocks * cinfo->comp_info[c].height_in_blocks;
+    }
+    return blocks;
+}
+
+/// Called before each step of input (an iMCU row, or a marker) and each
+/// batch of output rows. Each scan is a pass over the coefficients of its
+/// components: a legal progressive file of a few hundred KB can hold
+/// hundreds of scans over a 50-megapixel image, seconds of work. The scans
+/// and the blocks they cover are counted as each scan starts.
 static void on_progress(j_common_ptr common) {
     cjpeg_context *context = (cjpeg_context *)common->err;
     if (!common->is_decompressor || context->limits == NULL) return;
-    int scans = ((j_decompress_ptr)common)->input_scan_number;
+    j_decompress_ptr cinfo = (j_decompress_ptr)common;
+    int scans = cinfo->input_scan_number;
     if (context->report != NULL) context->report->scans = scans;
     if (scans > context->limits->max_scans) {
         cjpeg_fail(context, cjpeg_too_large, "more than %d scans", context->limits->max_scans);
+    }
+    if (scans > context->counted_scan) {
+        uint64_t scan_blocks = (uint64_t)cinfo->MCUs_per_row * cinfo->MCU_rows_in_scan * (uint64_t)cinfo->blocks_in_MCU;
+        context->block_scans += scan_blocks * (uint64_t)(scans - context->counted_scan);
+        context->counted_scan = scans;
+        uint64_t blocks = image_blocks(cinfo);
+        uint64_t budget = (uint64_t)context->limits->max_passes * (blocks < 65536 ? 65536 : blocks);
+        if (context->block_scans > budget) {
+            cjpeg_fail(context, cjpeg_too_large, "its %d scans so far are %.1f passes over the image, more than the %d allowed",
+                       scans, (double)context->block_scans / (double)blocks, context->limits->max_passes);
+        }
     }
 }
 

@@ -17,6 +17,9 @@ typedef struct {
     const cjpeg_limits *limits;
     cjpeg_report *report;
     long warnings;
+    /// The scan whose blocks were last added to `block_scans`.
+    int counted_scan;
+    uint64_t block_scans;
     char *message;
     size_t message_size;
 } cjpeg_context;

@@ -35,6 +35,35 @@ static J_COLOR_SPACE space_of(cjpeg_color color) {
     }
 }
 
+/// The scan script of `every_coefficient`: one DC scan of all components,
+/// then for each component and each AC coefficient a first scan of its two
+/// high bits' worth (Al 2) and two refinements. Allocated from the image's
+/// pool, freed with the compressor however it ends.
+static void every_coefficient_script(j_compress_ptr cinfo) {
+    int components = cinfo->num_components;
+    int count = 1 + components * 63 * 3;
+    jpeg_scan_info *scans = (*cinfo->mem->alloc_small)((j_common_ptr)cinfo, JPOOL_IMAGE, sizeof(jpeg_scan_info) * (size_t)count);
+    memset(scans, 0, sizeof(jpeg_scan_info) * (size_t)count);
+    scans[0].comps_in_scan = components;
+    for (int c = 0; c < components; c += 1) scans[0].component_index[c] = c;
+    int at = 1;
+    for (int c = 0; c < components; c += 1) {
+        for (int k = 1; k <= 63; k += 1) {
+            static const int passes[3][2] = { { 0, 2 }, { 2, 1 }, { 1, 0 } };   // (Ah, Al)
+            for (int pass = 0; pass < 3; pass += 1) {
+                jpeg_scan_info *scan = &scans[at++];
+                scan->comps_in_scan = 1;
+                scan->component_index[0] = c;
+                scan->Ss = scan->Se = k;
+                scan->Ah = passes[pass][0];
+                scan->Al = passes[pass][1];
+            }
+        }
+    }
+    cinfo->scan_info = scans;
+    cinfo->num_scans = count;
+}
+
 cjpeg_status cjpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, const cjpeg_encoding *encoding,
                           uint8_t **out, size_t *out_size, char *message, size_t message_size) {
     struct jpeg_compress_struct cinfo;
@@ -73,7 +102,11 @@ cjpeg_status cjpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height
             cinfo.comp_info[3].h_samp_factor = cinfo.comp_info[3].v_samp_factor = factor;
         }
     }
-    if (encoding->progressive) jpeg_simple_progression(&cinfo);
+    if (encoding->progressive && encoding->every_coefficient) {
+        every_coefficient_script(&cinfo);
+    } else if (encoding->progressive) {
+        jpeg_simple_progression(&cinfo);
+    }
     jpeg_start_compress(&cinfo, TRUE);
     size_t stride = (size_t)width * (size_t)bytes_per_pixel;
     enum { batch = 16 };

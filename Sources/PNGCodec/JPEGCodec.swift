@@ -44,6 +44,10 @@ public struct JPEGCodec: Sendable {
     public var maxWarnings: Int
     /// More scans than this fail the decode.
     public var maxScans: Int
+    /// More decoding work than this many passes over the image fails the
+    /// decode: each scan counts the blocks it covers, a baseline file comes to
+    /// 1 pass and libjpeg's own progression to about 5.
+    public var maxPasses: Int
 
     /// Past this many corrupt-data warnings the picture is mostly libjpeg's
     /// guesses. A photo with a damaged byte or two (one warning each,
@@ -53,16 +57,20 @@ public struct JPEGCodec: Sendable {
     /// progressive file is a pass over its whole coefficient buffer, and a
     /// real one has about 10.
     public static let defaultMaxScans = 500
+    /// Three times what libjpeg's progression needs; measured, 500 scans over
+    /// 49 megapixels took 2.2 s from a 180 KB file, 16 passes cost under 0.3 s.
+    public static let defaultMaxPasses = 16
     /// The DCT scalings libjpeg offers that keep whole pixels: 1/1, 1/2, 1/4, 1/8.
     public static let scales = [1, 2, 4, 8]
     /// A JPEG's SOI marker and the first byte of the next marker.
     static let signature: [UInt8] = [0xFF, 0xD8, 0xFF]
 
     public init(maxDecodePixels: Int = PNGCodec.defaultMaxDecodePixels, maxWarnings: Int = JPEGCodec.defaultMaxWarnings,
-                maxScans: Int = JPEGCodec.defaultMaxScans) {
+                maxScans: Int = JPEGCodec.defaultMaxScans, maxPasses: Int = JPEGCodec.defaultMaxPasses) {
         self.maxDecodePixels = maxDecodePixels
         self.maxWarnings = maxWarnings
         self.maxScans = maxScans
+        self.maxPasses = maxPasses
     }
 
     /// What libjpeg may allocate for an image of `width` x `height` (its
@@ -142,7 +150,8 @@ public struct JPEGCodec: Sendable {
     // MARK: Internals
 
     func limits(memory: Int) -> cjpeg_limits {
-        cjpeg_limits(max_memory: UInt64(memory), max_scans: Int32(clamping: max(maxScans, 0)), max_warnings: Int32(clamping: max(maxWarnings, 0)))
+        cjpeg_limits(max_memory: UInt64(memory), max_scans: Int32(clamping: max(maxScans, 0)),
+                     max_passes: Int32(clamping: max(maxPasses, 1)), max_warnings: Int32(clamping: max(maxWarnings, 0)))
     }
 
     static func checkSignature(_ bytes: [UInt8]) throws(PNGError) {

@@ -16,6 +16,11 @@ public struct JPEGEncoder: Sendable {
     public var quality: Int
     /// Several scans, coarse to fine, as many web images are.
     public var progressive: Bool
+    /// With `progressive`: every AC coefficient of every component in its own
+    /// scan, in three passes (568 scans for colour, where libjpeg's usual
+    /// script has 10). Legal, and the costliest progression to decode: for
+    /// hostile-input tests and benchmarks.
+    public var everyCoefficientScans: Bool = false
     /// Chroma at half resolution both ways (4:2:0, as phones write) rather than full (4:4:4).
     public var subsampled: Bool
     public var storage: Storage
@@ -56,7 +61,7 @@ public struct JPEGEncoder: Sendable {
         }
         guard (1...100).contains(quality) else { throw PNGError(.invalidImage, "JPEG quality is 1 to 100, not \(quality)") }
         var encoding = cjpeg_encoding(input: input, stored: stored, quality: Int32(quality), progressive: progressive ? 1 : 0,
-                                      subsample: subsampled ? 1 : 0)
+                                      every_coefficient: everyCoefficientScans ? 1 : 0, subsample: subsampled ? 1 : 0)
         var output: UnsafeMutablePointer<UInt8>?
         var size = 0
         let (status, message) = JPEGCodec.call { text, textSize in

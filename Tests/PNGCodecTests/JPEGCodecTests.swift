@@ -132,6 +132,25 @@ struct JPEGCodecTests {
         #expect(try JPEGCodec(maxScans: scans).decode(jpeg).width == 160)
     }
 
+    @Test("a legal file of 568 scans is refused for its work, not its size")
+    func passLimit() throws {
+        var row: [UInt8] = []
+        for x in 0..<1_024 { row += [UInt8(x / 4), UInt8(255 - x / 4), UInt8(x % 251), 255] }
+        var encoder = JPEGEncoder(progressive: true)
+        encoder.everyCoefficientScans = true
+        let jpeg = try encoder.encode(PhotoFixtures.repeatedRow(row, height: 768))
+        let (image, report) = try JPEGCodec(maxScans: 1_000, maxPasses: 1_000).decodeReporting(jpeg)
+        #expect(image.width == 1_024 && report.scans == 568)
+        #expect { try JPEGCodec().decode(jpeg) } throws: { error in
+            (error as? PNGError)?.code == .tooLarge && (error as? PNGError)?.message.contains("passes over the image") == true
+        }
+        #expect { try JPEGCodec(maxPasses: 1_000).decode(jpeg) } throws: { error in
+            (error as? PNGError)?.message.contains("more than 500 scans") == true
+        }
+        let ordinary = try JPEGEncoder(progressive: true).encode(PhotoFixtures.repeatedRow(row, height: 768))
+        #expect(try JPEGCodec(maxPasses: 8).decode(ordinary).height == 768)
+    }
+
     @Test func encoderRefusesBadInput() throws {
         #expect { try JPEGEncoder().encodeGray([1, 2, 3], width: 2, height: 2) } throws: { ($0 as? PNGError)?.code == .invalidImage }
         #expect { try JPEGEncoder(quality: 0).encode(Self.photo()) } throws: { ($0 as? PNGError)?.code == .invalidImage }

@@ -54,8 +54,14 @@ typedef struct {
     /// libjpeg's max_memory_to_use: libjpeg-turbo refuses whole-image
     /// coefficient buffers (progressive and multi-scan files) beyond it.
     uint64_t max_memory;
-    /// Scans (SOS markers) at most: each costs a pass over the coefficients.
+    /// Scans (SOS markers) at most.
     int max_scans;
+    /// Decoding work at most: the blocks each scan covers, added up over the
+    /// scans, may come to this many times the image's blocks (a baseline
+    /// file is 1, libjpeg's own progression about 5); images of under 65536
+    /// blocks count as that many. A legal progressive file of hundreds of
+    /// scans would otherwise cost seconds from a few hundred KB.
+    int max_passes;
     /// Corrupt-data warnings at most; one more fails the decode.
     int max_warnings;
 } cjpeg_limits;
@@ -105,6 +111,11 @@ typedef struct {
     /// 1 to 100.
     int quality;
     int progressive;
+    /// With `progressive`: each AC coefficient of each component in its own
+    /// scan, in three passes of successive approximation (568 scans for
+    /// three components). Legal, and the costliest progression to decode:
+    /// for hostile-input tests and benchmarks.
+    int every_coefficient;
     /// Chroma at half resolution both ways (4:2:0) instead of full (4:4:4).
     int subsample;
 } cjpeg_encoding;
