@@ -31,6 +31,7 @@ bench: release
 	mkdir -p bench-results
 	$(RELEASE_BIN) bench udp --json bench-results/udp.json
 	$(RELEASE_BIN) bench stego --sweep --json bench-results/stego.json
+	$(RELEASE_BIN) bench image --json bench-results/image.json
 	python3 scripts/compare-stegano.py $(RELEASE_BIN) --json bench-results/stegano.json
 	command -v iperf3 >/dev/null || apt-get install -y -qq iperf3 >/dev/null || true
 	$(RELEASE_BIN) bench transfer --size 256MiB --compare --json bench-results/transfer-clean.json

@@ -37,6 +37,14 @@ let package = Package(
         ),
         // libpng's full API over the byte ranges PNGCodec's chunk walk kept, its setjmp kept in C.
         .target(name: "CPNGReader", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("png16")]),
+        // libjpeg-turbo through pkg-config, for photos as phones make them.
+        .systemLibrary(
+            name: "CJPEG",
+            pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]
+        ),
+        // libjpeg's decoder and encoder over memory, its setjmp/longjmp and warnings kept in C.
+        .target(name: "CJPEGReader", dependencies: ["CJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
         // zlib, for the parallel PNG encoder (libpng depends on it already).
         .systemLibrary(
             name: "CZlib",
@@ -47,7 +55,7 @@ let package = Package(
         .target(name: "CLinuxShim"),
         // CRC-32C with the CPU's instruction where there is one: the open scheme's datagram checksum.
         .target(name: "CChecksum"),
-        .target(name: "PNGCodec", dependencies: ["CPNG", "CPNGReader", "CZlib"], swiftSettings: strict),
+        .target(name: "PNGCodec", dependencies: ["CPNG", "CPNGReader", "CZlib", "CJPEGReader"], swiftSettings: strict),
         .target(name: "AsyncUDP", dependencies: ["CLinuxShim"], swiftSettings: strict),
         .target(
             name: "PhotoCloudProtocol",

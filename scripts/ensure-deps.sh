@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build photocloud: pkg-config,
-# libpng and sqlite3 development files. Does nothing when they are present.
+# libpng, libjpeg-turbo and sqlite3 development files. Does nothing when they are present.
 set -euo pipefail
 
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if command -v pkg-config >/dev/null 2>&1; then
   pkg-config --exists libpng || missing+=(libpng-dev)
+  pkg-config --exists libjpeg || missing+=(libjpeg62-turbo-dev)
   pkg-config --exists sqlite3 || missing+=(libsqlite3-dev)
 else
-  missing+=(libpng-dev libsqlite3-dev)
+  missing+=(libpng-dev libjpeg62-turbo-dev libsqlite3-dev)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
