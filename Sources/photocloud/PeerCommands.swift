@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PNGCodec
 import PhotoCloudNode
 
 /// What every one-shot peer command takes: whose daemon, and which cloud.
@@ -39,10 +40,7 @@ struct DaemonOptions: ParsableArguments {
 /// The terminal stdout is, if it is one.
 enum TerminalSize {
     static func current() -> (columns: Int, rows: Int)? {
-        guard isatty(STDOUT_FILENO) != 0 else { return nil }
-        var size = winsize()
-        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0, size.ws_row > 0 else { return (80, 24) }
-        return (Int(size.ws_col), Int(size.ws_row))
+        isatty(STDOUT_FILENO) != 0 ? TerminalImage.terminalSize() : nil
     }
 }
 

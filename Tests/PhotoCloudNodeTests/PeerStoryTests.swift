@@ -1,6 +1,7 @@
 import AsyncUDP
 import Crypto
 import Foundation
+import PNGCodec
 import PhotoCloudNode
 import PhotoCloudProtocol
 import PhotoCloudTestKit
@@ -57,6 +58,13 @@ struct PeerStoryTests {
             let sunset = PNGFixture.make(.init(width: 128, height: 96, colorType: .rgba, seed: 9)).png
             let sent = try await alice.send(file: sunset, title: "sunset", to: "bob", views: 1)
             #expect(try await bob.view(sent).file == sunset)
+            // Phones make JPEG: its bytes travel unchanged, and its preview is drawn from it.
+            let jpeg = try JPEGEncoder(quality: 85).encode(try SyntheticPhotoImage.make(width: 900, height: 600))
+            let sentJPEG = try await alice.send(file: jpeg, title: "phone", to: "bob", views: 1)
+            #expect(try await bob.view(sentJPEG).file == jpeg)
+            let listed = try await bob.browse("alice")
+            let jpegPreview = try #require(listed.first { $0.photo == sentJPEG })
+            #expect(try PNGCodec().dimensions(of: jpegPreview.png) == (256, 171) || (try PNGCodec().dimensions(of: jpegPreview.png)) == (256, 170))
             // Nothing a server keeps holds either photo's bytes.
             for file in try FileManager.default.subpathsOfDirectory(atPath: folder) where file.hasPrefix("s") {
                 guard let data = FileManager.default.contents(atPath: folder + "/" + file) else { continue }
@@ -120,5 +128,12 @@ extension PeerStoryTests {
             _ = try await bob.request(photo, from: "alice", views: 1)
             #expect(try await alice.requests(.incoming).count == 1)
         }
+    }
+}
+
+/// A photograph-like test image (soft gradients and grain), as JPEG encoders meet them.
+enum SyntheticPhotoImage {
+    static func make(width: Int, height: Int) throws -> RGBAImage {
+        try PNGCodec().decode(try SyntheticPhoto.png(seed: 11, width: width, height: height))
     }
 }
