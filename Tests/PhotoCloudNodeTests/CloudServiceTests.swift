@@ -39,6 +39,10 @@ struct CloudServiceTests {
         }
     }
 
+    /// Ports for a test's cloud: control base+1..3, data base+101..103. Each
+    /// test takes an offset of its own (0, 10, 20, ...: the sets never
+    /// overlap), since a cloud stopped by the test before may still be closing
+    /// its sockets, and suites run side by side.
     static func base(_ offset: Int) -> UInt16 { UInt16(40_000 + Int(getpid() % 100) * 200 + offset) }
 
     @Test func everyAnswerCarriesThePayloadAndARetryGetsTheSameBytes() async throws {
@@ -81,7 +85,7 @@ struct CloudServiceTests {
 
     @Test func aServerThatStopsCostsOnlyTime() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await Cloud(folder: folder, base: Self.base(100))
+            let cloud = try await Cloud(folder: folder, base: Self.base(10))
             defer { Task { await cloud.stop() } }
             let client = try EncryptionClient(config: cloud.config)
             await client.start()
@@ -110,7 +114,7 @@ struct CloudServiceTests {
 
     @Test func anUnservableRequestIsRefusedNotRetriedForever() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await Cloud(folder: folder, base: Self.base(150))
+            let cloud = try await Cloud(folder: folder, base: Self.base(20))
             defer { Task { await cloud.stop() } }
             let client = try EncryptionClient(config: cloud.config, attempt: .init(giveUpAfter: .seconds(20)))
             await client.start()

@@ -13,7 +13,7 @@ import Testing
 struct PeerStoryTests {
     @Test func shareBrowseRequestApproveViewGrantAndSend() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(120))
+            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(30))
             let home = folder + "/home"
             let alice = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "alice", home: home), config: cloud.config, home: home)
             let bob = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "bob", home: home), config: cloud.config, home: home)
@@ -81,7 +81,7 @@ extension PeerStoryTests {
     /// at the servers stay bounded, and bob is served as before.
     @Test func strangersNeitherForgeNorFloodAPeer() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(140))
+            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(40))
             let home = folder + "/home"
             let alice = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "alice", home: home), config: cloud.config, home: home)
             let bob = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "bob", home: home), config: cloud.config, home: home)

@@ -37,7 +37,7 @@ public enum WireSeeds {
             return .cluster
         case .encryptAccepted, .encryptRefused:
             return .session
-        case .addressCheck, .statusReply, .directoryRegistered, .whoReply:
+        case .addressCheck, .statusReply, .directoryRegistered, .whoReply, .lookupReply:
             return .signed
         default:
             return .open
@@ -81,7 +81,15 @@ public enum WireSeeds {
             .whoRequest(QueryHeader(nonce: 5), offset: 0),
             .whoReply(nonce: 5, total: 2, offset: 0, users: [.init(name: "alice", online: true), .init(name: "bob", online: false)]),
             .syncRequest, .sync([.init(record: record, ageMilliseconds: 1_200)]),
+            .lookupRequest(QueryHeader(nonce: 6), name: "alice"), .lookupReply(nonce: 6, name: "alice", record: record, online: true),
         ]
+        // A peer's call: an offer with its grant, signed by the sender.
+        let signing = WireFuzzCheck.keys(signingAs: 3).signing ?? Curve25519.Signing.PrivateKey()
+        let photo = PhotoID.of(owner: "alice", file: Array("photo".utf8))
+        let grant = (try? Grant(photo: photo, owner: "alice", receiver: "bob", views: 2, version: 1_700).signed(with: signing))
+            ?? Grant(photo: photo, owner: "alice", receiver: "bob", views: 2, version: 1_700)
+        let call = PeerEnvelope(from: "alice", to: "bob", sentAt: 1_700_000_000_000, nonce: 9,
+                                message: .offer(.init(id: 4, photo: photo, stegoBytes: 40_000, grant: grant, request: RequestKey(bytes: [1, 2, 3, 4, 5, 6, 7, 8]))))
         var bodies: [(MessageType, [UInt8])] = [(.ping, Array("ping".utf8)), (.pong, Array("ping".utf8))]
         bodies.append((.addressCheck, AddressCheck(nonce: 0xABCD, cookie: [UInt8](repeating: 0x3C, count: AddressCookies.size)).encoded()))
         bodies += ring.map { ($0.type, $0.encoded()) }
@@ -90,6 +98,7 @@ public enum WireSeeds {
         bodies += transfer.map { ($0.type, $0.encoded()) }
         bodies += encryption.map { ($0.type, $0.encoded()) }
         bodies += directory.map { ($0.type, $0.encoded()) }
+        bodies.append((.peerMessage, ((try? call.signed(with: signing)) ?? call).encoded()))
         return bodies
     }
 
@@ -97,7 +106,7 @@ public enum WireSeeds {
     static func signedRecord() -> Directory.Record {
         let signing = WireFuzzCheck.keys(signingAs: 3).signing ?? Curve25519.Signing.PrivateKey()
         let record = Directory.Record(name: "alice", signingKey: Array(signing.publicKey.rawRepresentation),
-                                      agreementKey: [UInt8](repeating: 0x42, count: 32), endpoint: "127.0.0.1:7000", sequence: 1_700)
+                                      agreementKey: [UInt8](repeating: 0x42, count: 32), endpoint: "127.0.0.1:7000/7001", sequence: 1_700)
         return (try? record.signed(with: signing)) ?? record
     }
 }
