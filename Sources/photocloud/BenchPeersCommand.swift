@@ -21,7 +21,8 @@ extension BenchCommand {
         @Option(help: "Sends of a 512x512 photo, one after the other.") var sends: Int = 10
         @Option(help: "Peers sending at once.") var peers: Int = 20
         @Option(name: .customLong("photos-each"), help: "Photos each of those peers sends (100-300 kB each).") var photosEach: Int = 5
-        @Option(help: "A large photo to send once (PNG or JPEG).") var large: String?
+        @Option(help: "A large photo to send once (PNG or JPEG; default: a 12-megapixel JPEG made for the run).") var large: String?
+        @Flag(name: .customLong("no-large"), help: "Skip the large photo.") var noLarge = false
         @Option(help: "Also write the results as JSON to this file (- for stdout).") var json: String?
 
         func validate() throws {
@@ -53,7 +54,13 @@ extension BenchCommand {
             bench.sends = sends
             bench.crowd = peers
             bench.photosEach = photosEach
-            if let large { bench.large = (try FileBytes.read(large, limit: 64 << 20), (large as NSString).lastPathComponent) }
+            if let large {
+                bench.large = (try FileBytes.read(large, limit: 64 << 20), (large as NSString).lastPathComponent)
+            } else if !noLarge {
+                progress.stage("making a 12-megapixel JPEG")
+                let jpeg = try PeerBench.twelveMegapixelJPEG()
+                bench.large = (jpeg, "a 4000x3000 JPEG")
+            }
             let result = try await bench.run(config: config, cloud: cloud, folder: folder) { progress.stage($0) }
             progress.finish()
             func ms(_ value: Double?) -> String { value.map { String(format: "%.0f ms", $0) } ?? "-" }
