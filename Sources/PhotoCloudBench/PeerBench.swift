@@ -164,10 +164,10 @@ public struct PeerBench: Sendable {
     }
 
     /// A phone-like photo: 4000x3000, photograph-like light and shapes with
-    /// sensor grain, as a JPEG of quality 92 (about 4 MB).
+    /// sensor grain, as a JPEG of quality 97 without chroma subsampling (about 4 MB, as phones make).
     public static func twelveMegapixelJPEG() throws -> [UInt8] {
         let image = try PNGCodec().decode(try SyntheticPhoto.png(seed: 12, width: 4_000, height: 3_000))
-        return try JPEGEncoder(quality: 92).encode(image)
+        return try JPEGEncoder(quality: 97, subsampled: false).encode(image)
     }
 
     /// VmHWM of /proc/`pid`/status, in MiB.

@@ -143,8 +143,8 @@ extension PeerActor {
                     try PeerSeal.embeddingKey(parties: parties, photo: photo, own: own, other: other))
         }.value
         guard let bits = CoverLibrary.bitsPerChannel(forPayload: sealed.count) else {
-            throw NodeError(.io, "a photo of \(file.count / 1_000_000) MB is larger than any cover the cloud makes holds "
-                                 + "(at most about \(CoverLibrary.largestPayload / 1_000_000) MB at 3 bits per channel)")
+            throw NodeError(.io, "a photo of \(file.count / 1_000_000) MB is larger than any cover the cloud makes can hold "
+                                 + "(at most about \(CoverLibrary.largestPayload / 1_000_000) MB, at 3 bits per channel)")
         }
         let answer = try await cloud.encrypt(sealed, key: key, id: RequestID(client: UInt64.random(in: 1...UInt64.max), number: 1),
                                              bitsPerChannel: bits, progress: progress)
