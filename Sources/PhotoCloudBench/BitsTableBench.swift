@@ -46,6 +46,9 @@ public struct BitsTableBench: Sendable {
         /// this payload and bits: how widely the figure varies among covers with nothing hidden.
         public var hcf_ratio_covers_min: Double?
         public var hcf_ratio_covers_max: Double?
+        /// The centres of mass behind the ratios, mean over R, G, B: [image, downsampled].
+        public var hcf_centre_of_mass_cover: [Double]
+        public var hcf_centre_of_mass_stego: [Double]
         /// Copy of the cover, planning and embedding (as a server's worker does, cover already decoded).
         public var embed_seconds: Double
         /// Encoding the stego PNG (the server's encoder: 4 parts for images 256 rows or taller).
@@ -62,6 +65,8 @@ public struct BitsTableBench: Sendable {
         public var spread_covers: [String]
         public var date: String
         public var rows: [Row]
+        /// Sizes and bits for which no server makes a cover (more than `CoverLibrary.maxPixels`).
+        public var skipped: [String]
     }
 
     public var coverPath: String
@@ -87,18 +92,23 @@ public struct BitsTableBench: Sendable {
         let key = try StegoKey(rawKey: Array(repeating: 0x5A, count: 32))
         let request = RequestID(client: 1, number: 1)
         var rows: [Row] = []
+        var skipped: [String] = []
         for photoBytes in photoSizes {
             progress("making a \(photoBytes)-byte payload")
             let payload = Self.randomBytes(photoBytes, seed: UInt64(photoBytes))
             let chosen = CoverLibrary.bitsPerChannel(forPayload: photoBytes)
             for bits in Steganographer.bitsRange {
                 progress("\(photoBytes) bytes at \(bits) bit\(bits == 1 ? "" : "s"): cover")
-                let cover = try library.cover(for: request, payloadBytes: photoBytes, bitsPerChannel: bits).image
+                let cover: RGBAImage
+                do { cover = try library.cover(for: request, payloadBytes: photoBytes, bitsPerChannel: bits).image } catch let error as NodeError {
+                    skipped.append("\(photoBytes) bytes at \(bits) bits: \(error.message)")
+                    continue
+                }
                 var row = try measure(payload, cover: cover, bits: bits, key: key, progress: progress)
                 row.sender_choice = bits == chosen
                 progress("\(photoBytes) bytes at \(bits) bit\(bits == 1 ? "" : "s"): the other covers")
-                let ratios = try spread.compactMap { other in
-                    let image = try other.cover(for: request, payloadBytes: photoBytes, bitsPerChannel: bits).image
+                let ratios = try spread.compactMap { other -> Double? in
+                    guard let image = try? other.cover(for: request, payloadBytes: photoBytes, bitsPerChannel: bits).image else { return nil }
                     return try Steganalysis.calibratedHCF(image.pixels, width: image.width, height: image.height).ratio
                 }
                 row.hcf_ratio_covers_min = ratios.min()
@@ -107,7 +117,8 @@ public struct BitsTableBench: Sendable {
             }
         }
         return Result(cover: coverPath, cover_width: photo.width, cover_height: photo.height,
-                      spread_covers: spread.map { $0.covers[0].name }, date: ISO8601DateFormatter().string(from: Date()), rows: rows)
+                      spread_covers: spread.map { $0.covers[0].name }, date: ISO8601DateFormatter().string(from: Date()), rows: rows,
+                      skipped: skipped)
     }
 
     private func measure(_ payload: [UInt8], cover: RGBAImage, bits: Int, key: StegoKey, progress: (String) -> Void) throws -> Row {
@@ -141,6 +152,7 @@ public struct BitsTableBench: Sendable {
             hcf_ratio_cover: coverHCF.ratio, hcf_ratio_stego: stegoHCF.ratio,
             hcf_ratio_change: stegoHCF.ratio.flatMap { stego in coverHCF.ratio.map { stego - $0 } },
             hcf_ratio_covers_min: nil, hcf_ratio_covers_max: nil,
+            hcf_centre_of_mass_cover: Self.meanCentres(coverHCF), hcf_centre_of_mass_stego: Self.meanCentres(stegoHCF),
             embed_seconds: (embedded - start).seconds, encode_seconds: (encoded - embedded).seconds, intact: intact
         )
     }
@@ -154,6 +166,10 @@ public struct BitsTableBench: Sendable {
             let image = try codec.decode(file: (folder as NSString).appendingPathComponent(name))
             return try CoverLibrary(images: [(name: name, image: image)])
         }
+    }
+
+    static func meanCentres(_ hcf: Steganalysis.CalibratedHCF) -> [Double] {
+        [hcf.centreOfMass, hcf.downsampledCentreOfMass].map { $0.reduce(0, +) / Double(max(1, $0.count)) }
     }
 
     static func changedShare(_ a: [UInt8], _ b: [UInt8]) -> Double {

@@ -45,14 +45,19 @@ extension BenchCommand {
                     String(format: "%.4f -> %.4f (%+.4f)", cover, row.hcf_ratio_stego ?? .nan, row.hcf_ratio_change ?? .nan)
                 } ?? "n/a"
                 let covers = row.hcf_ratio_covers_min.map { String(format: "%.4f-%.4f", $0, row.hcf_ratio_covers_max ?? .nan) } ?? "n/a"
-                print(String(format: "  %-9d %d%@    %-11@  %.3f  %11d  %10.3f  %6.1f%%  %7.2f  %.3f -> %.3f (%.3f)     %-28@  %-14@  %7.3f  %8.3f%@",
+                print(String(format: "  %-9d %d%@    %@  %.3f  %11d  %10.3f  %6.1f%%  %7.2f  %.3f -> %.3f (%.3f)     %@  %@  %7.3f  %8.3f%@",
                              row.photo_bytes, row.bits_per_channel, row.sender_choice ? "*" : " ",
-                             "\(row.cover_width)x\(row.cover_height)", row.fill, row.stego_png_bytes, row.wire_bytes_per_photo_byte,
+                             padded("\(row.cover_width)x\(row.cover_height)", 11), row.fill, row.stego_png_bytes, row.wire_bytes_per_photo_byte,
                              row.changed_share * 100, row.psnr_db, row.chi_square_cover, row.chi_square_stego, row.chi_square_stego_max_prefix,
-                             hcf, covers, row.embed_seconds, row.encode_seconds, row.intact ? "" : "  NOT INTACT"))
+                             padded(hcf, 28), padded(covers, 14), row.embed_seconds, row.encode_seconds, row.intact ? "" : "  NOT INTACT"))
             }
+            for line in result.skipped { print("  skipped: \(line)") }
             if let json { try JSONOutput.write(result, to: json) }
             if result.rows.contains(where: { !$0.intact }) { throw CLIError("a payload did not come back out of its stego image") }
+        }
+
+        private func padded(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
         }
     }
 }
