@@ -101,7 +101,7 @@ public struct BitsTableBench: Sendable {
                 progress("\(photoBytes) bytes at \(bits) bit\(bits == 1 ? "" : "s"): cover")
                 let cover: RGBAImage
                 do { cover = try library.cover(for: request, payloadBytes: photoBytes, bitsPerChannel: bits).image } catch let error as NodeError {
-                    skipped.append("\(photoBytes) bytes at \(bits) bits: \(error.message)")
+                    skipped.append("\(photoBytes) bytes at \(bits) bit\(bits == 1 ? "" : "s"): \(error.message)")
                     continue
                 }
                 var row = try measure(payload, cover: cover, bits: bits, key: key, progress: progress)
