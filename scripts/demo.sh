@@ -7,6 +7,8 @@ rm -rf "$out"; mkdir -p "$out"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ photocloud'; printf ' %q' "$@"; printf '\n'; "$bin" "$@"; }
+# Runs like `run` and keeps the last word printed (an id) in $last_word.
+run_keep() { local text; text=$(run "$@"); printf '%s\n' "$text"; last_word=$(printf '%s\n' "$text" | tail -1 | awk '{print $NF}'); }
 
 say "photocloud: one binary for servers, peers, steganography and benchmarks"
 run --help | sed -n '1,20p'
@@ -86,11 +88,11 @@ say "Sharing: alice shares a photo; bob browses the previews, asks for 2 views; 
 export PHOTOCLOUD_HOME="$out/home" PHOTOCLOUD_CLUSTER="$out/cluster.toml"
 cp Fixtures/covers/chelsea.png "$out/chelsea.png"
 cp Fixtures/covers/coffee.png "$out/coffee.png"
-photo=$(run share "$out/chelsea.png" --title "chelsea the cat" --user alice | tee /dev/stderr | awk '{print $NF}')
+run_keep share "$out/chelsea.png" --title "chelsea the cat" --user alice; photo=$last_word
 run album --user alice
 run browse alice --out "$out/previews" --user bob
 echo "(the preview is at most 256 pixels on its longest side: $("$bin" stego capacity "$out/previews/$photo.png" | cut -d' ' -f2 | tr -d ,))"
-request=$(run request "alice/$photo" --views 2 --user bob | tee /dev/stderr | awk '{print $NF}')
+run_keep request "alice/$photo" --views 2 --user bob; request=$last_word
 run requests --user alice
 echo "alice approves: her daemon seals the photo for bob, the cloud hides it in a cover, bob's daemon takes it"
 run approve "$request" --user alice
@@ -104,7 +106,7 @@ echo "alice grants one more view:"
 run grant "$photo" --to bob --views 1 --user alice
 run view "$photo" --out "$out/seen-4.png" --user bob
 echo "alice sends another photo directly (PHOTOCLOUD_USER names the sender):"
-sent=$(PHOTOCLOUD_USER=alice run send "$out/coffee.png" --to bob | tee /dev/stderr | awk '{print $NF}')
+PHOTOCLOUD_USER=alice run_keep send "$out/coffee.png" --to bob; sent=$last_word
 run view "$sent" --out "$out/coffee-seen.png" --user bob
 echo "(the cloud saw both photos only sealed for bob; the integration test searches the servers' folders for them)"
 unset PHOTOCLOUD_HOME PHOTOCLOUD_CLUSTER
