@@ -115,8 +115,8 @@ extension PeerActor {
     }
 
     /// `user`'s record from the servers, its keys checked against (or pinned as) the ones first seen.
-    func lookUp(_ user: String) async throws -> UserLookup.Found {
-        if let known = contacts[user], ContinuousClock.now - known.at < Self.contactLifetime { return known.found }
+    func lookUp(_ user: String, fresh: Bool = false) async throws -> UserLookup.Found {
+        if !fresh, let known = contacts[user], ContinuousClock.now - known.at < Self.contactLifetime { return known.found }
         guard Directory.Record.isValidName(user) else { throw NodeError(.io, "\"\(user.prefix(40))\" is not a valid user name") }
         lookups += 1
         guard let found = try await UserLookup.run(name: user, config: config, loop: loop) else {
@@ -134,10 +134,11 @@ extension PeerActor {
         return found
     }
 
-    /// `user`'s record and endpoints if the user is online now.
+    /// `user`'s record and endpoints if the user is online now (asked of
+    /// the servers each time: a user who just left is offline at once).
     func reach(_ user: String) async throws -> (record: Directory.Record, endpoints: PeerEndpoints) {
         guard user != identity.user else { throw NodeError(.io, "that is you (\(user))") }
-        let found = try await lookUp(user)
+        let found = try await lookUp(user, fresh: true)
         guard found.online, let endpoints = found.endpoints else {
             contacts[user] = nil
             throw NodeError(.network, "\(user) is offline (no daemon running); try again when \(user) is online")

@@ -55,7 +55,7 @@ extension ServerProcesses {
 
                 // bob sees the low-resolution preview, asks for 2 views.
                 let browsed = try await run(["browse", "alice", "--out", "previews"], as: "bob")
-                #expect(browsed.status == 0, "\(browsed.stderr)")
+                #expect(browsed.status == 0, "browse: \(browsed.stderr)")
                 #expect(browsed.stdout.contains("\(photo)  beach  256x192"))
                 let preview = try PNGCodec().decode(file: folder + "/previews/\(photo).png")
                 #expect(max(preview.width, preview.height) <= 256)
@@ -88,6 +88,9 @@ extension ServerProcesses {
                 let again = try await run(["view", photo, "--out", "view4.png"], as: "bob")
                 #expect(again.status == 0 && FileManager.default.contents(atPath: folder + "/view4.png") == Data(beach), "\(again.stderr)")
 
+                // A server dies (kill -9): the cloud goes on with the other two, and users see only latency.
+                kill(servers[0].processIdentifier, SIGKILL)
+
                 // A photo sent directly, as the project was specified: PHOTOCLOUD_USER names the sender.
                 let sunset = try SyntheticPhoto.png(seed: 5, width: 300, height: 200)
                 try Data(sunset).write(to: URL(fileURLWithPath: folder + "/sunset.png"))
@@ -101,6 +104,21 @@ extension ServerProcesses {
                 #expect(inbox.first { $0.photo == sentPhoto }?.views_left == 1)
                 let viewedSunset = try await run(["view", sentPhoto, "--out", "sunset-seen.png"], as: "bob")
                 #expect(viewedSunset.status == 0 && FileManager.default.contents(atPath: folder + "/sunset-seen.png") == Data(sunset))
+
+                // bob's daemon stops and starts again: everything it held is still there.
+                kill(peers[1].processIdentifier, SIGINT)
+                peers[1].waitUntilExit()
+                let offline = try await run(["send", "beach.png", "--to", "bob"], as: "alice")
+                #expect(offline.status == 1 && offline.stderr.hasPrefix("error: bob is offline"), "\(offline.stderr)")
+                peers[1] = try binary.start(["peer", "--user", "bob"], log: folder + "/bob-again.log", environment: environment)
+                var restarted: [InboxItem] = []
+                let back = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < back {
+                    let listed = try await run(["inbox", "--json"], as: "bob")
+                    if listed.status == 0 { restarted = try JSONDecoder().decode([InboxItem].self, from: Data(listed.stdout.utf8)); break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(Set(restarted.map(\.photo)) == [photo, sentPhoto] && restarted.allSatisfy { $0.views_left == 0 })
 
                 // What fails says so in one line.
                 let notAPhoto = folder + "/notes.txt"

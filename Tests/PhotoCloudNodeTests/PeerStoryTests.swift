@@ -53,8 +53,6 @@ struct PeerStoryTests {
             #expect(try await bob.view(photo).viewsLeft == 0)
             await #expect(throws: NodeError.self) { try await bob.view(photo) }
 
-            // A server of three stops: lookups and the encryption service go on with the other two.
-            await cloud.servers[0].stop()
             let sunset = PNGFixture.make(.init(width: 128, height: 96, colorType: .rgba, seed: 9)).png
             let sent = try await alice.send(file: sunset, title: "sunset", to: "bob", views: 1)
             #expect(try await bob.view(sent).file == sunset)
