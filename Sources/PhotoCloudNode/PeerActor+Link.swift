@@ -186,8 +186,8 @@ extension PeerActor {
             waiter.resume(returning: delivery.bytes)
         } else if expectedObjects.contains(delivery.transferID) {
             earlyObjects[delivery.transferID] = delivery.bytes
-        } else if let offer = offers.first(where: { $0.value.transfer == delivery.transferID })?.key {
-            await received(offer: offer, stego: delivery.bytes)
+        } else {
+            await received(transfer: delivery.transferID, stego: delivery.bytes)
         }
     }
 }

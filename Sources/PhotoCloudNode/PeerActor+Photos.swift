@@ -6,30 +6,17 @@ import PhotoCloudProtocol
 import PhotoCloudStore
 import Steganography
 
-/// A photo offered to this peer: waiting for its stego PNG, opening it, or done.
-struct IncomingOffer: Sendable {
-    enum State: Sendable {
-        case waiting, opening, stored
-        case failed(String)
-    }
-    var offer: PeerMessage.Offer
-    var from: String
-    var agreementKey: [UInt8]
-    var transfer: UInt64
-    var state: State
-    var expires: ContinuousClock.Instant
-}
-
 /// Photos: sharing into the album, sending sealed through the cloud, taking
 /// them in, viewing them; the calls other peers make about them.
 extension PeerActor {
-    static let maxOffers = 32
     /// The largest stego PNG a peer takes: the largest cover a server makes
     /// (40 megapixels) as a PNG of noise, with room to spare.
     static let maxStegoBytes = 192 << 20
     /// Requests one user may have waiting for this user's decision.
     static let maxPendingPerUser = 20
     static let objectWait = Duration.seconds(120)
+    /// Photos on their way in, at most 32 at once.
+    static func makeOffers() -> PhotoOffers { PhotoOffers(capacity: 32, lifetime: objectWait, maxBytes: maxStegoBytes) }
 
     // MARK: Calls from other peers
 
@@ -47,12 +34,7 @@ extension PeerActor {
             case .offer(let offer):
                 return try offered(offer, by: envelope.from, keys: senderKeys)
             case .status(let id):
-                guard let offer = offers[id], offer.from == envelope.from else { return .refused("no offer \(id) from \(envelope.from) here") }
-                switch offer.state {
-                case .waiting, .opening: return .pending
-                case .stored: return .ok
-                case .failed(let reason): return .refused(reason)
-                }
+                return offers.status(id, from: envelope.from)
             case .grant(let grant):
                 return try granted(grant, by: envelope.from, ownerKey: senderKeys.signingKey)
             case .ok, .refused, .pull, .pending:
@@ -75,48 +57,36 @@ extension PeerActor {
     }
 
     private func offered(_ offer: PeerMessage.Offer, by user: String, keys: (signingKey: [UInt8], agreementKey: [UInt8])) throws -> PeerMessage {
-        let grant = offer.grant
-        guard grant.owner == user, grant.receiver == identity.user, grant.photo == offer.photo else { return .refused("the grant does not fit the offer") }
-        guard grant.isSigned(by: keys.signingKey) else { return .refused("the grant is not signed by \(user)") }
-        guard offer.stegoBytes > 0, offer.stegoBytes <= UInt64(Self.maxStegoBytes) else { return .refused("a photo of \(offer.stegoBytes) bytes is too large") }
-        if let held = try store.inboxEntry(offer.photo) {
-            guard held.owner == user else { return .refused("\(identity.user) holds \(offer.photo) from another owner") }
-            if case .applied(let rights) = ViewRights.apply(grant, to: held.rights, photo: offer.photo, owner: user, receiver: identity.user,
-                                                           ownerKey: keys.signingKey) {
-                try store.update(offer.photo, rights: rights)
-            }
+        let held = try store.inboxEntry(offer.photo).map { (owner: $0.owner, rights: $0.rights) }
+        switch offers.offered(offer, by: user, to: identity.user, keys: keys, held: held, newTransfer: { UInt64.random(in: 1...UInt64.max) },
+                              now: clock.now()) {
+        case .refused(let why):
+            return .refused(why)
+        case .held(let rights):
+            if let rights { try store.update(offer.photo, rights: rights) }
             if let request = offer.request { try store.set(request, .outgoing, state: .approved) }
             return .ok
+        case .pull(let transfer, let maxBytes, let within):
+            transfers.expect(transfer, maxBytes: maxBytes, within: within)
+            return .pull(transfer: transfer)
         }
-        if let known = offers[offer.id] {
-            guard known.from == user else { return .refused("offer \(offer.id) is another peer's") }
-            return .pull(transfer: known.transfer)
-        }
-        guard offers.count < Self.maxOffers else { return .refused("\(identity.user) is taking in too many photos now; try again") }
-        let transfer = UInt64.random(in: 1...UInt64.max)
-        offers[offer.id] = IncomingOffer(offer: offer, from: user, agreementKey: keys.agreementKey, transfer: transfer, state: .waiting,
-                                         expires: .now + Self.objectWait)
-        transfers.expect(transfer, maxBytes: Int(offer.stegoBytes), within: Self.objectWait)
-        return .pull(transfer: transfer)
     }
 
     /// The stego PNG of an offer came: extract, open, check, store, off the loop.
-    func received(offer id: UInt64, stego: [UInt8]) async {
-        guard var offer = offers[id], case .waiting = offer.state else { return }
-        offer.state = .opening
-        offers[id] = offer
+    func received(transfer: UInt64, stego: [UInt8]) async {
+        guard let (id, entry) = offers.arrived(transfer: transfer) else { return }
         let me = identity.user, agreement = identity.agreement
-        let photo = offer.offer.photo, owner = offer.from, other = offer.agreementKey
+        let photo = entry.offer.photo, owner = entry.from, other = entry.agreementKey
         do {
             let contents = try await Task.detached {
                 try Self.open(stego: stego, photo: photo, owner: owner, receiver: me, own: agreement, other: other)
             }.value
-            let rights = ViewRights(viewsLeft: offer.offer.grant.views, version: offer.offer.grant.version)
-            try store.receive(photo: offer.offer.photo, owner: offer.from, title: contents.title, stego: stego, rights: rights)
-            if let request = offer.offer.request { try store.set(request, .outgoing, state: .approved) }
-            offers[id]?.state = .stored
+            let rights = ViewRights(viewsLeft: entry.offer.grant.views, version: entry.offer.grant.version)
+            try store.receive(photo: photo, owner: owner, title: contents.title, stego: stego, rights: rights)
+            if let request = entry.offer.request { try store.set(request, .outgoing, state: .approved) }
+            offers.opened(id, failure: nil)
         } catch {
-            offers[id]?.state = .failed("\(me) could not take the photo: \(error)")
+            offers.opened(id, failure: "\(me) could not take the photo: \(error)")
         }
     }
 
@@ -148,8 +118,5 @@ extension PeerActor {
         }
     }
 
-    func expireOffers() {
-        let now = ContinuousClock.now
-        for (id, offer) in offers where offer.expires < now { offers[id] = nil }
-    }
+    func expireOffers() { offers.expire(now: clock.now()) }
 }

@@ -44,7 +44,7 @@ public actor PeerActor {
     /// Objects announced and not yet taken; those that came before anyone waited for them.
     var expectedObjects: Set<UInt64> = []
     var earlyObjects: [UInt64: [UInt8]] = [:]
-    var offers: [UInt64: IncomingOffer] = [:]
+    var offers = PeerActor.makeOffers()
     /// Other users' records as the servers gave them lately (keys checked against the pins).
     var contacts: [String: (found: UserLookup.Found, at: ContinuousClock.Instant)] = [:]
     /// Envelopes being checked and handled now (bounded: a flood waits in the socket, then drops).
