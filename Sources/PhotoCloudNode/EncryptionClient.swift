@@ -185,8 +185,7 @@ public actor EncryptionClient {
         let statement = EncryptionObject.statement(id, server: server, png: png)
         switch proof {
         case .session(let mac):
-            guard let session = keys.session else { return false }
-            return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: statement, using: session)
+            return keys.isValidSessionCode(mac, for: statement)
         case .signature(let signature):
             return keys.servers[server]?.isValidSignature(signature, for: statement) ?? false
         }

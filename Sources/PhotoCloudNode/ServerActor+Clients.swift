@@ -110,8 +110,8 @@ extension ServerActor {
     /// The proof that an answer is this server's: under the client's session key, else signed.
     func proof(of id: RequestID, png: [UInt8]) -> EncryptionObject.AnswerProof? {
         let statement = EncryptionObject.statement(id, server: self.id, png: png)
-        if let session = session(of: id)?.session {
-            return .session(Array(HMAC<SHA256>.authenticationCode(for: statement, using: session)))
+        if let code = session(of: id)?.sessionCode(for: statement) {
+            return .session(code)
         }
         return (try? keys.signing?.signature(for: statement)).map { .signature(Array($0)) }
     }

@@ -83,6 +83,24 @@ public struct WireKeys: Sendable {
         self.session = session
     }
 
+    /// HMAC-SHA256 of `bytes` under the session's key (nil without one),
+    /// from the keyed state: keying swift-crypto's HMAC anew walks the key's
+    /// pads a byte at a time, which cost a client more than the rest of
+    /// checking an answer's proof.
+    public func sessionCode(for bytes: [UInt8]) -> [UInt8]? {
+        guard var mac = sessionMAC else { return nil }
+        mac.update(data: bytes)
+        return Array(mac.finalize())
+    }
+
+    /// Whether `code` is the session's HMAC-SHA256 of `bytes` (in constant time).
+    public func isValidSessionCode(_ code: [UInt8], for bytes: [UInt8]) -> Bool {
+        guard let expected = sessionCode(for: bytes), expected.count == code.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(expected, code) { difference |= x ^ y }
+        return difference == 0
+    }
+
     /// These keys with a session's instead of any other.
     public func with(session: SymmetricKey) -> WireKeys {
         WireKeys(clusterSecret: nil, signing: signing, servers: servers, session: session)

@@ -179,3 +179,25 @@ struct ByteCodingTests {
         #expect(throws: WireError.self) { try trailing.expectEnd() }
     }
 }
+
+@Suite("Session codes from the keyed state")
+struct SessionCodeTests {
+    @Test func theKeyedStateGivesHMACSHA256AndRefusesAnyOtherCode() {
+        let key = SymmetricKey(size: .bits256)
+        let keys = WireKeys().with(session: key)
+        for length in [0, 1, 63, 64, 65, 2_000] {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
+            #expect(keys.sessionCode(for: bytes) == expected)
+            // The state is copied, not consumed: the same bytes again give the same code.
+            #expect(keys.sessionCode(for: bytes) == expected)
+            #expect(keys.isValidSessionCode(expected, for: bytes))
+            var wrong = expected
+            wrong[length % wrong.count] ^= 1
+            #expect(!keys.isValidSessionCode(wrong, for: bytes))
+            #expect(!keys.isValidSessionCode(Array(expected.prefix(16)), for: bytes))
+        }
+        #expect(WireKeys().sessionCode(for: [1]) == nil)
+        #expect(!WireKeys().isValidSessionCode([UInt8](repeating: 0, count: 32), for: [1]))
+    }
+}
