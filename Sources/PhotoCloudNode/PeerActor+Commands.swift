@@ -67,7 +67,11 @@ extension PeerActor {
     }
 
     private func sendListing(_ sealed: [UInt8], to address: SocketAddress, transfer: UInt64, user: String) async {
-        _ = try? await transfers.send(sealed, to: address, transferID: transfer)
+        do {
+            _ = try await transfers.send(sealed, to: address, transferID: transfer)
+        } catch {
+            logger.warning("the preview listing for \(user) (\(sealed.count) bytes to \(address)) failed: \(error)")
+        }
         listing.remove(user)
     }
 

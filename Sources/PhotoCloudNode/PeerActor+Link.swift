@@ -156,16 +156,21 @@ extension PeerActor {
 
     /// The object announced with `expectObject`, once it is whole (it may have come already).
     func waitForObject(_ id: UInt64, within: Duration) async throws -> [UInt8] {
-        if let early = earlyObjects.removeValue(forKey: id) {
-            expectedObjects.remove(id)
-            return early
-        }
         let timer = Task(executorPreference: loop) { [weak self] in
-            try? await Task.sleep(for: within)
+            // Cancelled (the object came): nothing to time out.
+            guard (try? await Task.sleep(for: within)) != nil else { return }
             await self?.objectTimedOut(id)
         }
         defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { objectWaiters[id] = $0 }
+        return try await withCheckedThrowingContinuation { continuation in
+            // Checked where the waiter is registered: an object that came in between is not left behind.
+            if let early = earlyObjects.removeValue(forKey: id) {
+                expectedObjects.remove(id)
+                continuation.resume(returning: early)
+            } else {
+                objectWaiters[id] = continuation
+            }
+        }
     }
 
     /// Forgets an announced object (a call that failed).

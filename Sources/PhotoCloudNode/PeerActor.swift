@@ -1,6 +1,7 @@
 import AsyncUDP
 import Crypto
 import Foundation
+import Logging
 import PhotoCloudProtocol
 import PhotoCloudStore
 
@@ -62,6 +63,7 @@ public actor PeerActor {
     var listing: Set<String> = []
     var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var tasks: [Task<Void, Never>] = []
+    let logger = Logger(label: "photocloud.peer")
     public static let heartbeat = Duration.seconds(1)
 
     /// `host` is the address others reach this machine at; `home` the user's
