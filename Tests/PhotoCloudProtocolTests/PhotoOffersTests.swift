@@ -55,6 +55,26 @@ struct PhotoOffersTests {
         #expect(offers.entries.count == 2)
     }
 
+    @Test func photosTakenInDoNotCountAgainstTheOpenOffers() throws {
+        var offers = PhotoOffers(capacity: 2, memory: 3)
+        // Forty photos one after the other: each is taken in before the next; none is refused.
+        for id in UInt64(1)...40 {
+            let outcome = offers.offered(try offer(id: id), by: "alice", to: "bob", keys: keys, held: nil, newTransfer: { id * 10 }, now: .zero)
+            #expect(outcome == .pull(transfer: id * 10, maxBytes: 5_000, within: .seconds(120)), "offer \(id)")
+            _ = offers.arrived(transfer: id * 10)
+            offers.opened(id, failure: nil)
+        }
+        #expect(offers.openCount == 0)
+        // The latest decided ones are remembered for the sender's status calls, a bounded number of them.
+        #expect(offers.status(40, from: "alice") == .ok)
+        #expect(offers.entries.count <= 4)
+        // Open ones are what the capacity bounds.
+        _ = offers.offered(try offer(id: 100), by: "alice", to: "bob", keys: keys, held: nil, newTransfer: { 1_000 }, now: .zero)
+        _ = offers.offered(try offer(id: 101), by: "alice", to: "bob", keys: keys, held: nil, newTransfer: { 1_010 }, now: .zero)
+        #expect(offers.offered(try offer(id: 102), by: "alice", to: "bob", keys: keys, held: nil, newTransfer: { 1_020 }, now: .zero)
+                == .refused("bob is taking in too many photos now; try again"))
+    }
+
     @Test func aPhotoHeldAlreadyTakesOnlyANewerGrant() throws {
         var offers = PhotoOffers()
         let held = (owner: "alice", rights: ViewRights(viewsLeft: 0, version: 10))

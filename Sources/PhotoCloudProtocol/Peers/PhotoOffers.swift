@@ -4,7 +4,9 @@
 /// and either answered at once (held already: the grant applies) or turned
 /// into an announced transfer to pull; the stego PNG that arrives is opened
 /// and stored by the shell, which reports back; `status` calls read the
-/// state. At most `capacity` offers are open, each for `lifetime`.
+/// state. At most `capacity` offers are open (waiting or opening), each for
+/// `lifetime`; decided ones are kept to answer `status` until then, at most
+/// `memory` of them (the oldest go first).
 public struct PhotoOffers: Sendable {
     public enum State: Sendable, Equatable {
         case waiting, opening, stored
@@ -18,6 +20,8 @@ public struct PhotoOffers: Sendable {
         public var transfer: UInt64
         public var state: State
         public var expires: Instant
+
+        var isOpen: Bool { state == .waiting || state == .opening }
     }
 
     public enum Outcome: Sendable, Equatable {
@@ -32,12 +36,16 @@ public struct PhotoOffers: Sendable {
     public let capacity: Int
     public let lifetime: Duration
     public let maxBytes: Int
+    public let memory: Int
     public private(set) var entries: [UInt64: Entry] = [:]
+    /// Offers open now (waiting or opening).
+    public private(set) var openCount = 0
 
-    public init(capacity: Int = 32, lifetime: Duration = .seconds(120), maxBytes: Int = 192 << 20) {
+    public init(capacity: Int = 32, lifetime: Duration = .seconds(120), maxBytes: Int = 192 << 20, memory: Int = 1_024) {
         self.capacity = capacity
         self.lifetime = lifetime
         self.maxBytes = maxBytes
+        self.memory = memory
     }
 
     /// `user` offers a photo to `me`; `keys` are `user`'s pinned keys;
@@ -61,7 +69,11 @@ public struct PhotoOffers: Sendable {
             guard known.from == user, known.offer == offer else { return .refused("offer \(offer.id) is another one") }
             return .pull(transfer: known.transfer, maxBytes: Int(offer.stegoBytes), within: known.expires.since(now))
         }
-        guard entries.count < capacity else { return .refused("\(me) is taking in too many photos now; try again") }
+        guard openCount < capacity else { return .refused("\(me) is taking in too many photos now; try again") }
+        if entries.count - openCount >= memory, let oldest = entries.filter({ !$0.value.isOpen }).min(by: { $0.value.expires < $1.value.expires }) {
+            entries[oldest.key] = nil
+        }
+        openCount += 1
         let transfer = newTransfer()
         entries[offer.id] = Entry(offer: offer, from: user, agreementKey: keys.agreementKey, transfer: transfer, state: .waiting,
                                   expires: now + lifetime)
@@ -79,6 +91,7 @@ public struct PhotoOffers: Sendable {
     public mutating func opened(_ id: UInt64, failure: String?) {
         guard entries[id]?.state == .opening else { return }
         entries[id]?.state = failure.map { .failed($0) } ?? .stored
+        openCount -= 1
     }
 
     /// The reply to the sender's `status` call.
@@ -93,6 +106,9 @@ public struct PhotoOffers: Sendable {
 
     /// Offers past their lifetime are forgotten (a sender asking later hears "no offer").
     public mutating func expire(now: Instant) {
-        for (id, entry) in entries where entry.expires <= now && entry.state != .opening { entries[id] = nil }
+        for (id, entry) in entries where entry.expires <= now && entry.state != .opening {
+            if entry.state == .waiting { openCount -= 1 }
+            entries[id] = nil
+        }
     }
 }
