@@ -5,6 +5,8 @@ public struct NodeError: Error, Sendable, Equatable, CustomStringConvertible {
         case clusterFile
         case io
         case network
+        /// No server of the cloud knows the user name.
+        case unknownUser
         /// No daemon listens on the user's control socket: a command may do the work itself.
         case noDaemon
         /// The local control channel failed (a bad frame, a daemon already running, a timeout).

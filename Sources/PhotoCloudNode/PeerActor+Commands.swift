@@ -173,10 +173,17 @@ extension PeerActor {
 
     private func awaitStored(_ offer: UInt64, by receiver: String, at endpoints: PeerEndpoints) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
+        // Asked again at once, then less and less often: a receiver taking in many photos
+        // (each sender asking about its own) is not flooded with questions.
+        let start = ContinuousClock.now
+        var pause = Duration.milliseconds(5)
         while ContinuousClock.now < deadline {
             switch try await call(.status(offer: offer), to: receiver, at: endpoints) {
             case .ok: return
-            case .pending: try await Task.sleep(for: .milliseconds(20))
+            case .pending:
+                try await Task.sleep(for: pause)
+                // Every 40 ms in the first second (a photo is usually opened by then), then up to every 320 ms.
+                pause = min(pause * 2, ContinuousClock.now - start < .seconds(1) ? .milliseconds(40) : .milliseconds(320))
             case let reply: throw NodeError(.network, Self.refusal(reply, by: receiver))
             }
         }

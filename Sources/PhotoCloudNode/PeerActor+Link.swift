@@ -107,7 +107,9 @@ extension PeerActor {
         do {
             let found = try await lookUp(user)
             return (found.record.signingKey, found.record.agreementKey)
-        } catch {
+        } catch let error as NodeError where error.code == .unknownUser {
+            // Only a name the servers said they do not know: a lookup that timed out (a busy
+            // cloud) must not make a real user's calls go unanswered for the next 10 s.
             unknownUsers[user] = .now
             if unknownUsers.count > 4_096 { unknownUsers = unknownUsers.filter { ContinuousClock.now - $0.value < .seconds(10) } }
             throw error
@@ -120,7 +122,7 @@ extension PeerActor {
         guard Directory.Record.isValidName(user) else { throw NodeError(.io, "\"\(user.prefix(40))\" is not a valid user name") }
         lookups += 1
         guard let found = try await UserLookup.run(name: user, config: config, loop: loop) else {
-            throw NodeError(.io, "unknown user \(user): no server of the cloud knows that name")
+            throw NodeError(.unknownUser, "unknown user \(user): no server of the cloud knows that name")
         }
         switch try store.pin(user: user, signingKey: found.record.signingKey, agreementKey: found.record.agreementKey) {
         case .pinned, .same:

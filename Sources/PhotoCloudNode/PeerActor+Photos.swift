@@ -34,6 +34,11 @@ extension PeerActor {
             case .offer(let offer):
                 return try offered(offer, by: envelope.from, keys: senderKeys)
             case .status(let id):
+                // Held until the photo is decided (for a moment at most): the sender hears at once, with one call.
+                let until = ContinuousClock.now + .milliseconds(800)
+                while offers.status(id, from: envelope.from) == .pending, ContinuousClock.now < until {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
                 return offers.status(id, from: envelope.from)
             case .grant(let grant):
                 return try granted(grant, by: envelope.from, ownerKey: senderKeys.signingKey)
