@@ -171,11 +171,7 @@ public struct ImageBench: Sendable {
 
     /// The process's peak resident set (VmHWM in /proc/self/status). Not
     /// getrusage's ru_maxrss: Linux carries that over from the parent.
-    static func peakResidentKiB() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-    }
+    static func peakResidentKiB() -> Int { PeakMemory.kibibytes(of: "self") }
 
     /// `jpeg` with its frame header claiming `width` x `height`.
     static func forging(_ jpeg: [UInt8], width: Int, height: Int) -> [UInt8] {

@@ -171,10 +171,14 @@ public struct PeerBench: Sendable {
     }
 
     /// VmHWM of /proc/`pid`/status, in MiB.
-    static func peakRSS(of pid: String) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-        return kib / 1_024
+    static func peakRSS(of pid: String) -> Double { Double(PeakMemory.kibibytes(of: pid)) / 1_024 }
+}
+
+/// A process's peak resident set, VmHWM in /proc/PID/status (0 if unreadable).
+enum PeakMemory {
+    static func kibibytes(of pid: String) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }

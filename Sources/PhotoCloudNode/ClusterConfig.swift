@@ -218,7 +218,7 @@ public struct ClusterConfig: Sendable, Equatable {
 
     /// The TOML text of this configuration (without a secret if it has none).
     public func rendered() -> String {
-        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
         var text: String
         if let secret {
             text = """
@@ -252,28 +252,7 @@ public struct ClusterConfig: Sendable, Equatable {
         return text
     }
 
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
+    static func hexBytes(_ text: String) -> [UInt8]? { Hex.decode(text) }
 
     private static func describe(_ error: any Error) -> String {
         switch error {

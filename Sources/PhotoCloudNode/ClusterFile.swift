@@ -1,5 +1,6 @@
 import Foundation
 import PNGCodec
+import PhotoCloudProtocol
 
 /// Finding, reading and writing cluster files.
 ///
@@ -56,7 +57,7 @@ public enum ClusterFile {
     public static func localSecret(home: String) throws(NodeError) -> [UInt8] {
         let path = (home as NSString).appendingPathComponent(localSecretName)
         if !FileManager.default.fileExists(atPath: path) {
-            let text = ClusterConfig.randomSecret().map { String(format: "%02x", $0) }.joined() + "\n"
+            let text = Hex.encode(ClusterConfig.randomSecret()) + "\n"
             try PrivateFile.write(Array(text.utf8), to: path, what: "the built-in cloud's secret")
         }
         let bytes = try PrivateFile.read(path, what: "the built-in cloud's secret", limit: 1_024)

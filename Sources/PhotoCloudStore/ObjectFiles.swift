@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PhotoCloudProtocol
 
 /// Files named by the SHA-256 of their bytes, in one folder: written to a
 /// temporary name, synced, renamed into place, and the folder synced, so
@@ -19,7 +20,7 @@ public struct ObjectFiles: Sendable {
     }
 
     public static func name(of bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: bytes))
     }
 
     /// Stores `bytes` durably; returns their name.
