@@ -52,16 +52,15 @@ public struct PeerLink<Address: Hashable & Sendable>: Sendable {
     }
 
     private struct Seen: Sendable {
+        /// Nil while the call is being handled.
         var reply: [UInt8]?
-        var address: Address
     }
 
     public let me: String
     public let configuration: Configuration
     private var calls: [UInt64: Call] = [:]
-    private var seen: [SeenKey: Seen] = [:]
-    private var seenOrder: [SeenKey] = []
-    private var seenHead = 0
+    /// Calls heard lately, with the reply given; the oldest are forgotten.
+    private var seen: BoundedMap<SeenKey, Seen>
 
     private struct SeenKey: Hashable, Sendable {
         var from: String
@@ -71,6 +70,7 @@ public struct PeerLink<Address: Hashable & Sendable>: Sendable {
     public init(me: String, configuration: Configuration = .init()) {
         self.me = me
         self.configuration = configuration
+        seen = BoundedMap(capacity: configuration.memory)
     }
 
     public var openCalls: Int { calls.count }
@@ -110,14 +110,14 @@ public struct PeerLink<Address: Hashable & Sendable>: Sendable {
             guard let reply = known.reply else { return .repeated([]) }
             return .repeated([.send(reply, to: address)])
         }
-        remember(key, Seen(reply: nil, address: address))
+        seen[key] = Seen(reply: nil)
         return .call(envelope)
     }
 
     /// The reply to a call handled: sent now, and again if the call repeats.
     public mutating func reply(_ bytes: [UInt8], toCall envelope: PeerEnvelope, at address: Address) -> [Directive] {
         let key = SeenKey(from: envelope.from, nonce: envelope.nonce)
-        if seen[key] != nil { seen[key]?.reply = bytes }
+        seen[key]?.reply = bytes
         return [.send(bytes, to: address)]
     }
 
@@ -136,18 +136,5 @@ public struct PeerLink<Address: Hashable & Sendable>: Sendable {
             }
         }
         return directives
-    }
-
-    private mutating func remember(_ key: SeenKey, _ value: Seen) {
-        seen[key] = value
-        seenOrder.append(key)
-        while seen.count > configuration.memory, seenHead < seenOrder.count {
-            seen[seenOrder[seenHead]] = nil
-            seenHead += 1
-        }
-        if seenHead > 4_096, seenHead * 2 > seenOrder.count {
-            seenOrder.removeFirst(seenHead)
-            seenHead = 0
-        }
     }
 }
