@@ -64,17 +64,7 @@ public final class PeerStore: Sendable {
     public init(folder: String) throws(StoreError) {
         path = (folder as NSString).appendingPathComponent(Self.fileName)
         objects = try ObjectFiles(folder: (folder as NSString).appendingPathComponent("objects"))
-        do {
-            var configuration = Configuration()
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-            }
-            database = try DatabaseQueue(path: path, configuration: configuration)
-            try Self.migrator.migrate(database)
-        } catch {
-            throw ServerStore.storeError(error, doing: "open \(path)")
-        }
+        database = try ServerStore.openDatabase(path, migrator: Self.migrator)
     }
 
     static var migrator: DatabaseMigrator {
@@ -97,21 +87,15 @@ public final class PeerStore: Sendable {
                 t.column("version", .integer).notNull()
                 t.column("receivedAt", .double).notNull()
             }
-            try db.create(table: "incomingRequest") { t in
-                t.primaryKey("id", .blob)
-                t.column("peer", .text).notNull()
-                t.column("photo", .blob).notNull()
-                t.column("views", .integer).notNull()
-                t.column("state", .text).notNull()
-                t.column("at", .double).notNull()
-            }
-            try db.create(table: "outgoingRequest") { t in
-                t.primaryKey("id", .blob)
-                t.column("peer", .text).notNull()
-                t.column("photo", .blob).notNull()
-                t.column("views", .integer).notNull()
-                t.column("state", .text).notNull()
-                t.column("at", .double).notNull()
+            for table in ["incomingRequest", "outgoingRequest"] {
+                try db.create(table: table) { t in
+                    t.primaryKey("id", .blob)
+                    t.column("peer", .text).notNull()
+                    t.column("photo", .blob).notNull()
+                    t.column("views", .integer).notNull()
+                    t.column("state", .text).notNull()
+                    t.column("at", .double).notNull()
+                }
             }
             try db.create(table: "grantGiven") { t in
                 t.column("photo", .blob).notNull()
@@ -208,16 +192,22 @@ public final class PeerStore: Sendable {
     }
 
     /// Counts one view, in one transaction with the check: the rights after
-    /// it, or `noViewsLeft` (nothing changes then).
+    /// it, or `noViewsLeft` (nothing changes then); a storage failure is a `StoreError`.
     public func consumeView(_ photo: PhotoID) throws -> ViewRights {
-        try database.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM inbox WHERE photo = ?", arguments: [Data(photo.bytes)]),
-                  let entry = Self.inboxEntry(row) else {
-                throw PeerError(.unknown, "no photo \(photo) in the inbox")
+        do {
+            return try database.write { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM inbox WHERE photo = ?", arguments: [Data(photo.bytes)]),
+                      let entry = Self.inboxEntry(row) else {
+                    throw PeerError(.unknown, "no photo \(photo) in the inbox")
+                }
+                let after = try entry.rights.viewed(photo: photo, owner: entry.owner)
+                try db.execute(sql: "UPDATE inbox SET viewsLeft = ? WHERE photo = ?", arguments: [Int64(after.viewsLeft), Data(photo.bytes)])
+                return after
             }
-            let after = try entry.rights.viewed(photo: photo, owner: entry.owner)
-            try db.execute(sql: "UPDATE inbox SET viewsLeft = ? WHERE photo = ?", arguments: [Int64(after.viewsLeft), Data(photo.bytes)])
-            return after
+        } catch let error as PeerError {
+            throw error
+        } catch {
+            throw ServerStore.storeError(error, doing: "count a view of \(photo)")
         }
     }
 

@@ -16,16 +16,22 @@ public final class ServerStore: Sendable {
     /// Opens (creating and migrating) the store in `folder`.
     public init(folder: String) throws(StoreError) {
         path = (folder as NSString).appendingPathComponent(Self.fileName)
+        database = try Self.openDatabase(path, migrator: Self.migrator)
+    }
+
+    /// The database at `path` (made if new): WAL, synchronous commits, migrated.
+    static func openDatabase(_ path: String, migrator: DatabaseMigrator) throws(StoreError) -> DatabaseQueue {
         do {
             var configuration = Configuration()
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
-            database = try DatabaseQueue(path: path, configuration: configuration)
-            try Self.migrator.migrate(database)
+            let database = try DatabaseQueue(path: path, configuration: configuration)
+            try migrator.migrate(database)
+            return database
         } catch {
-            throw Self.storeError(error, doing: "open \(path)")
+            throw storeError(error, doing: "open \(path)")
         }
     }
 
