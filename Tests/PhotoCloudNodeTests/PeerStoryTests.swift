@@ -11,9 +11,13 @@ import Testing
 /// loopback sockets: the story of the peer features, without the CLI.
 @Suite("Peers sharing photos through a three-server cloud", .serialized)
 struct PeerStoryTests {
-    @Test func shareBrowseRequestApproveViewGrantAndSend() async throws {
+    /// A three-server cloud on ports of its own, and alice's and bob's
+    /// daemons, both online (as the servers say) before `body` runs, in a
+    /// temporary folder (the servers' data folders are in it).
+    func withAliceAndBob(portOffset: Int,
+                         _ body: (_ folder: String, CloudServiceTests.Cloud, PeerActor, PeerActor) async throws -> Void) async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(30))
+            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(portOffset))
             let home = folder + "/home"
             let alice = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "alice", home: home), config: cloud.config, home: home)
             let bob = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "bob", home: home), config: cloud.config, home: home)
@@ -22,13 +26,18 @@ struct PeerStoryTests {
                 for run in runs { run.cancel() }
                 Task { await alice.leave(); await bob.leave(); await cloud.stop() }
             }
-            // Until both are online.
             for name in ["alice", "bob"] {
                 let deadline = ContinuousClock.now + .seconds(10)
                 while ContinuousClock.now < deadline, try await UserLookup.run(name: name, config: cloud.config)?.online != true {
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
+            try await body(folder, cloud, alice, bob)
+        }
+    }
+
+    @Test func shareBrowseRequestApproveViewGrantAndSend() async throws {
+        try await withAliceAndBob(portOffset: 30) { folder, cloud, alice, bob in
             let beach = PNGFixture.make(.init(width: 300, height: 200, colorType: .rgb, seed: 7)).png
             let (photo, added) = try await alice.share(file: beach, title: "beach")
             #expect(added)
@@ -78,22 +87,7 @@ extension PeerStoryTests {
     /// made-up senders, garbage. Nothing changes alice's state, her lookups
     /// at the servers stay bounded, and bob is served as before.
     @Test func strangersNeitherForgeNorFloodAPeer() async throws {
-        try await withTemporaryFolder { folder in
-            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(40))
-            let home = folder + "/home"
-            let alice = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "alice", home: home), config: cloud.config, home: home)
-            let bob = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "bob", home: home), config: cloud.config, home: home)
-            let runs = [alice, bob].map { peer in Task { try? await peer.run() } }
-            defer {
-                for run in runs { run.cancel() }
-                Task { await alice.leave(); await bob.leave(); await cloud.stop() }
-            }
-            for name in ["alice", "bob"] {
-                let deadline = ContinuousClock.now + .seconds(10)
-                while ContinuousClock.now < deadline, try await UserLookup.run(name: name, config: cloud.config)?.online != true {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-            }
+        try await withAliceAndBob(portOffset: 40) { _, cloud, alice, bob in
             let (photo, _) = try await alice.share(file: PNGFixture.make(.init(width: 64, height: 64, colorType: .rgb)).png, title: "p")
             let mallory = Curve25519.Signing.PrivateKey()
             let socket = try UDPSocket(bind: .ipv4Loopback(port: 0))
