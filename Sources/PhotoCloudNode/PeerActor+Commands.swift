@@ -19,8 +19,10 @@ extension PeerActor {
 
     /// Puts the photo `file` (PNG or JPEG) in the album with a preview; returns its id.
     public func share(file: [UInt8], title: String) async throws -> (photo: PhotoID, added: Bool) {
-        let preview: [UInt8] = try await Task.detached { try PhotoImages.previewPNG(of: file) }.value
         let photo = PhotoID.of(owner: identity.user, file: file)
+        // Shared already (a photo sent again): no preview to make.
+        if try store.albumEntry(photo) != nil { return (photo, false) }
+        let preview: [UInt8] = try await Task.detached { try PhotoImages.previewPNG(of: file) }.value
         let added = try store.addToAlbum(photo: photo, title: String(title.utf8Prefix(PeerLimits.titleBytes)), file: file, preview: preview)
         return (photo, added)
     }
