@@ -114,7 +114,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit", "FuzzChecks"], swiftSettings: strict),
+        .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit", "FuzzChecks", "CZlib"], swiftSettings: strict),
         .testTarget(name: "AsyncUDPTests", dependencies: ["AsyncUDP", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit", "CChecksum", "AsyncUDP", "FuzzChecks",
                                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),

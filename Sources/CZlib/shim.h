@@ -4,8 +4,9 @@
 #include <zlib.h>
 
 /// deflateInit2 for a raw deflate stream (no zlib header), as PNG's parallel encoder needs.
-static inline int czlib_deflate_init_raw(z_streamp stream, int level, int strategy) {
-    return deflateInit2(stream, level, Z_DEFLATED, -15, 8, strategy);
+/// `window_bits` (9-15) and `mem_level` (1-9) as deflateInit2 takes them.
+static inline int czlib_deflate_init_raw(z_streamp stream, int level, int strategy, int window_bits, int mem_level) {
+    return deflateInit2(stream, level, Z_DEFLATED, -window_bits, mem_level, strategy);
 }
 
 static const int czlib_ok = Z_OK;
