@@ -60,6 +60,11 @@ public actor EncryptionClient {
     /// Answers that did not carry their payload, dropped.
     public private(set) var rejectedAnswers = 0
     private var entries: [RequestID: Entry] = [:]
+    /// The newest cookie each server sent this client's data endpoint (in an
+    /// address check, which only that endpoint receives): small payloads go
+    /// inline in requests to that server.
+    private var cookies: [UInt64: [UInt8]] = [:]
+    private nonisolated let addressChecks: AsyncStream<([UInt8], SocketAddress)>
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var tasks: [Task<Void, Never>] = []
     private var ticking = false
@@ -89,8 +94,11 @@ public actor EncryptionClient {
         let options = UDPSocket.Options(receiveBufferSize: 8 << 20, sendBufferSize: 8 << 20)
         control = try UDPSocket(bind: any, options: options, loop: loop)
         let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
-        // Answers are announced one by one; nothing else is taken.
-        data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes))
+        // Answers are announced one by one; nothing else is taken. The servers' cookies for the endpoint come here too.
+        let (checks, checkArrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(64))
+        addressChecks = checks
+        data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes),
+                                addressChecks: { bytes, from in checkArrived.yield((bytes, from)) })
     }
 
     /// The largest answer a payload of `bytes` can have: a cover the payload
@@ -106,6 +114,13 @@ public actor EncryptionClient {
         let socket = control
         tasks.append(Task(executorPreference: loop) { [weak self] in
             await socket.drainWhenReadable { await self?.drain() ?? .stopped }
+        })
+        let checks = addressChecks
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            for await (bytes, from) in checks {
+                guard let self else { return }
+                await self.addressChecked(bytes, from: from)
+            }
         })
         let endpoint = data
         await endpoint.start()
@@ -178,6 +193,17 @@ public actor EncryptionClient {
         case .request:
             return
         }
+    }
+
+    /// A server's cookie for the data endpoint, sent there (only that
+    /// endpoint receives it): under this client's session key, from the
+    /// server's control endpoint.
+    private func addressChecked(_ bytes: [UInt8], from address: SocketAddress) {
+        guard let server = config.servers.first(where: { $0.control == address }),
+              let frame = try? Wire.decodeFrame(bytes[...], keys: keys, checkingSignature: false), frame.auth == .session,
+              frame.type == .addressCheck, frame.sender == UInt64(server.id),
+              let check = try? AddressCheck.decode(frame.payload) else { return }
+        cookies[UInt64(server.id)] = check.cookie
     }
 
     /// Whether `proof` shows that server `server` made this answer: under this client's session key, or its signature.
@@ -253,7 +279,7 @@ public actor EncryptionClient {
             guard let entry = entries[id] else { return }
             switch directive {
             case .sendRequest:
-                sendRequest(entry.attempt.request)
+                sendRequest(entry.attempt.request, payload: entry.payload)
             case .sendPayload(let server):
                 guard let named = Int(exactly: server), let address = config.server(id: named)?.data else {
                     apply(entries[id]!.attempt.onPayloadSent(to: server, delivered: false, now: now()), id: id)
@@ -277,13 +303,34 @@ public actor EncryptionClient {
         }
     }
 
-    private func sendRequest(_ request: EncryptionMessage.Request) {
-        let message = EncryptionMessage.request(request)
+    /// Sends the request to the servers: to each with the cookie it gave this
+    /// client's data endpoint, and then, if the payload is small, the payload
+    /// inline (that server then needs no payload transfer).
+    private func sendRequest(_ request: EncryptionMessage.Request, payload: [UInt8]) {
+        let targets = direct ? Array(config.servers.prefix(1)) : config.servers
+        var plain: [UInt8]?
+        for server in targets {
+            var bytes: [UInt8]
+            if let cookie = cookies[UInt64(server.id)], payload.count <= EncryptionMessage.maxInlinePayload {
+                var carrying = request
+                carrying.cookie = cookie
+                carrying.inline = payload
+                guard let encoded = encode(.request(carrying)) else { continue }
+                bytes = encoded
+            } else {
+                if plain == nil { plain = encode(.request(request)) }
+                guard let plain else { continue }
+                bytes = plain
+            }
+            _ = try? control.trySend(bytes, to: server.control)
+        }
+    }
+
+    private func encode(_ message: EncryptionMessage) -> [UInt8]? {
         var bytes: [UInt8] = []
         guard (try? Wire.encode(into: &bytes, header: origin.next(message.type), keys: keys,
-                                writePayload: { $0.append(contentsOf: message.encoded()) })) != nil else { return }
-        let targets = direct ? Array(config.servers.prefix(1)) : config.servers
-        for server in targets { _ = try? control.trySend(bytes, to: server.control) }
+                                writePayload: { $0.append(contentsOf: message.encoded()) })) != nil else { return nil }
+        return bytes
     }
 
     // MARK: Timers

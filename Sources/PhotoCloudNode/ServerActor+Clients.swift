@@ -62,13 +62,32 @@ extension ServerActor {
 
     private func onEncryptRequest(_ request: EncryptionMessage.Request, from address: SocketAddress) {
         guard rememberSession(of: request.clientKey, from: address) else { return }
-        if let refusal = jobs.onRequest(request, from: address, data: address.with(port: request.dataPort)) {
+        let data = address.with(port: request.dataPort)
+        // An inline payload counts only with a cookie this server sent that very data endpoint.
+        let validated = cookies.isValid(request.cookie, for: data.identityBytes, now: now())
+        if !validated, Int(request.payloadBytes) <= EncryptionMessage.maxInlinePayload {
+            sendDataCookie(for: request, to: data)
+        }
+        if let refusal = jobs.onRequest(request, from: address, data: data, dataValidated: validated && request.inline != nil) {
             applyJobs([refusal])
         } else if request.direct && allowDirect {
             applyJobs(jobs.onAccepted(request.id, now: now()))
         } else {
             do { try apply(ring.onRequest(request.id, now: now())) } catch { logger.error("server \(id): \(error)") }
         }
+    }
+
+    /// A cookie for a small request's data endpoint, sent to that endpoint
+    /// (smaller than the request, so it amplifies nothing): only the client
+    /// that receives there can send it back, and its next small requests to
+    /// this server carry their payload inline.
+    private func sendDataCookie(for request: EncryptionMessage.Request, to data: SocketAddress) {
+        guard let session = sessions[request.clientKey] else { return }
+        let check = AddressCheck(nonce: request.id.number, cookie: cookies.make(for: data.identityBytes, now: now()))
+        var bytes: [UInt8] = []
+        guard (try? Wire.encode(into: &bytes, header: origin.next(.addressCheck), auth: .session, keys: session,
+                                writePayload: { check.append(to: &$0) })) != nil else { return }
+        _ = try? control.trySend(bytes, to: data)
     }
 
     /// The session key of a client (derived once per client key: an X25519

@@ -168,6 +168,9 @@ public actor ServerActor {
 
     public func status() -> ClusterStatus { ring.status(now: now()) }
 
+    /// Requests this server served from a payload that came inline with the request.
+    public var servedInline: Int { jobs.servedInline }
+
     var otherServers: [(id: UInt64, address: SocketAddress)] { controlAddresses.map { ($0.key, $0.value) } }
 
     // MARK: Events

@@ -102,14 +102,18 @@ public actor TransferEndpoint {
     /// fresh 64 KB array per datagram cost page faults on both sides.
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var sendBuffer: [UInt8] = []
+    /// Address checks that arrive here (`MessageType.addressCheck`, a server's
+    /// cookie for this endpoint), handed to whoever owns the endpoint.
+    private let addressChecks: (@Sendable ([UInt8], SocketAddress) -> Void)?
 
     /// `receiver` sets timeouts and digests of incoming transfers; `admission`
     /// how large they may be: an announced one (`expect`) up to its
     /// announcement, any other within the budget for strangers.
     public init(socket: UDPSocket, loop: EventLoop = .shared, keys: WireKeys = WireKeys(), nodeID: UInt64 = UInt64.random(in: 1...UInt64.max),
                 receiver: TransferReceiver.Configuration = .init(), admission: TransferAdmission<SocketAddress>.Limits = .init(),
-                logger: Logger = Logger(label: "photocloud.transfer")) {
+                logger: Logger = Logger(label: "photocloud.transfer"), addressChecks: (@Sendable ([UInt8], SocketAddress) -> Void)? = nil) {
         self.socket = socket
+        self.addressChecks = addressChecks
         self.loop = loop
         self.keys = keys
         origin = WireOrigin(sender: nodeID)
@@ -233,6 +237,10 @@ public actor TransferEndpoint {
     }
 
     private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
+        if let addressChecks, Wire.type(of: bytes) == .addressCheck {
+            addressChecks(Array(bytes), address)   // its owner checks who sent it
+            return
+        }
         guard let frame = try? Wire.decodeFrame(bytes, keys: keys),
               let message = try? TransferMessage.decode(type: frame.type, body: frame.payload) else { return }
         let id = message.transferID

@@ -76,7 +76,9 @@ public struct QueryHeader: Sendable, Equatable {
 }
 
 /// Server -> client (`addressCheck`): the answer to this query is larger than
-/// three times the query; ask again with this cookie.
+/// three times the query; ask again with this cookie. Also sent to the data
+/// endpoint a small encryption request names, with a cookie for that
+/// endpoint (`EncryptionMessage.Request.cookie`).
 public struct AddressCheck: Sendable, Equatable {
     public var nonce: UInt64
     public var cookie: [UInt8]
@@ -88,8 +90,12 @@ public struct AddressCheck: Sendable, Equatable {
 
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
-        QueryHeader(nonce: nonce, cookie: cookie).append(to: &bytes)
+        append(to: &bytes)
         return bytes
+    }
+
+    public func append(to bytes: inout [UInt8]) {
+        QueryHeader(nonce: nonce, cookie: cookie).append(to: &bytes)
     }
 
     public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> AddressCheck {

@@ -205,6 +205,14 @@ public enum Wire {
                         auth: frame.auth, payload: Array(frame.payload))
     }
 
+    /// The message type a datagram says it is, checking only the magic and
+    /// version (nothing is authenticated yet): for routing to a decoder.
+    public static func type(of datagram: ArraySlice<UInt8>) -> MessageType? {
+        let base = datagram.startIndex
+        guard datagram.count >= headerSize, datagram[base] == magic.0, datagram[base + 1] == magic.1, datagram[base + 2] == version else { return nil }
+        return MessageType(rawValue: datagram[base + 3])
+    }
+
     /// Checks and decodes a datagram, leaving the payload in place.
     public static func decodeFrame(_ bytes: [UInt8], keys: WireKeys) throws(WireError) -> Frame {
         try decodeFrame(bytes[...], keys: keys)

@@ -126,16 +126,24 @@ final class Stranger {
     /// Authenticated frames from the cloud's servers: signed, or tagged with
     /// this stranger's session key (checked with the cluster file's keys).
     func signedFrames(_ config: ClusterConfig) -> [Frame] {
-        guard let cluster = config.agreementPublicKey, let session = try? SessionKey.client(agreement, cluster: cluster) else { return [] }
-        let keys = config.wireKeys().with(session: session)
-        return received.compactMap { try? Wire.decodeFrame($0.bytes, keys: keys) }.filter { $0.auth == .signed || $0.auth == .session }
+        received.compactMap { authenticated($0.bytes, config) }
+    }
+
+    /// `datagram` as a frame, if a server of the cloud signed it or tagged it with this stranger's session key.
+    func authenticated(_ datagram: [UInt8], _ config: ClusterConfig) -> Frame? {
+        guard let cluster = config.agreementPublicKey, let session = try? SessionKey.client(agreement, cluster: cluster),
+              let frame = try? Wire.decodeFrame(datagram, keys: config.wireKeys().with(session: session)),
+              frame.auth == .signed || frame.auth == .session else { return nil }
+        return frame
     }
 }
 
 enum Craft {
-    static func request(_ id: RequestID, payload: [UInt8], key: [UInt8] = Array("k".utf8), dataPort: UInt16, clientKey: [UInt8]) -> [UInt8] {
+    /// `inline` puts the payload in the request, with `cookie`.
+    static func request(_ id: RequestID, payload: [UInt8], key: [UInt8] = Array("k".utf8), dataPort: UInt16, clientKey: [UInt8],
+                        cookie: [UInt8] = [], inline: Bool = false) -> [UInt8] {
         EncryptionMessage.request(.init(id: id, payloadBytes: UInt32(payload.count), payloadDigest: Array(SHA256.hash(data: payload)),
-                                        key: key, dataPort: dataPort, clientKey: clientKey)).encoded()
+                                        key: key, dataPort: dataPort, clientKey: clientKey, cookie: cookie, inline: inline ? payload : nil)).encoded()
     }
 
     static func chunk(_ transfer: UInt64, sequence: UInt32 = 0, count: UInt32, total: UInt64, size: UInt32, payload: [UInt8]) -> [UInt8] {

@@ -127,10 +127,12 @@ extension ServerProcesses {
 
                 // A victim that never asked for anything, and an asker that names the victim's port as its data endpoint.
                 let victim = try Stranger(), asker = try Stranger()
+                var namingVictim = 0   // bytes of the requests that named the victim's port
                 let payload = Array("a sealed photo, or so it says".utf8)
                 let id = RequestID(client: 0xF00D, number: 7)
                 for server in cloud.config.servers {
-                    asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port, clientKey: asker.clientKey), to: server.control)
+                    namingVictim += asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port, clientKey: asker.clientKey),
+                                               to: server.control).count
                 }
                 try await asker.collect(for: .milliseconds(400))
                 // A real client completes the same request (from its own endpoints): the answer is kept.
@@ -142,12 +144,70 @@ extension ServerProcesses {
                 // The request replayed, from anywhere, naming the victim's data port again and again.
                 for _ in 0..<20 {
                     for server in cloud.config.servers {
-                        asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port, clientKey: asker.clientKey), to: server.control)
+                        namingVictim += asker.send(.encryptRequest, Craft.request(id, payload: payload, dataPort: victim.address.port, clientKey: asker.clientKey),
+                                                   to: server.control).count
                     }
                     try await asker.collect(for: .milliseconds(50))
                 }
+                // Payloads inline, naming the victim's port: with a made-up cookie, and with a real one. The asker earns
+                // the real one as a client does: a small request naming a data socket of its own makes each server send
+                // that socket a cookie for it (and only there).
+                let checks = Mutex<[[UInt8]]>([])
+                let askerData = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0)),
+                                                 addressChecks: { bytes, _ in checks.withLock { $0.append(bytes) } })
+                await askerData.start()
+                defer { Task { await askerData.close() } }
+                /// The next answer to `id` that reaches the asker's data socket, within 8 s.
+                func answerArriving(for id: RequestID) async -> Bool {
+                    await withTaskGroup(of: Bool.self) { group in
+                        group.addTask {
+                            for await delivery in askerData.deliveries {
+                                if case .result(id, _, _, _)? = try? EncryptionObject.decode(delivery.bytes) { return true }
+                            }
+                            return false
+                        }
+                        group.addTask { try? await Task.sleep(for: .seconds(8)); return false }
+                        let first = await group.next() ?? false
+                        group.cancelAll()
+                        return first
+                    }
+                }
+                let own = RequestID(client: 0xF00D, number: 8)
+                asker.clear()
+                for server in cloud.config.servers {
+                    asker.send(.encryptRequest, Craft.request(own, payload: payload, dataPort: askerData.socket.localAddress.port, clientKey: asker.clientKey),
+                               to: server.control)
+                }
+                try await asker.collect(for: .milliseconds(400))
+                #expect(!asker.signedFrames(cloud.config).contains { $0.type == .addressCheck }, "no cookie for the data socket goes elsewhere")
+                let earned = checks.withLock { $0 }.compactMap { bytes -> (server: UInt64, cookie: [UInt8])? in
+                    guard let frame = asker.authenticated(bytes, cloud.config), frame.type == .addressCheck,
+                          let check = try? AddressCheck.decode(frame.payload) else { return nil }
+                    return (frame.sender, check.cookie)
+                }
+                let cookie = try #require(earned.first, "a small request's data endpoint is sent a cookie")
+                let issuer = try #require(cloud.config.servers.first { UInt64($0.id) == cookie.server })
+                for (number, attempt) in zip(UInt64(9)..., [[UInt8](repeating: 0x42, count: AddressCookies.size), cookie.cookie]) {
+                    for server in cloud.config.servers {
+                        namingVictim += asker.send(.encryptRequest, Craft.request(RequestID(client: 0xF00D, number: number), payload: payload,
+                                                                                  dataPort: victim.address.port, clientKey: asker.clientKey,
+                                                                                  cookie: attempt, inline: true), to: server.control).count
+                    }
+                }
+                // The same cookie naming the data socket it was earned for does work: the answer comes there, with no transfer of the payload.
+                let check = RequestID(client: 0xF00D, number: 20)
+                askerData.expect(cloud.config.servers.map { check.answerTransfer(from: UInt64($0.id)) }, maxBytes: 1 << 20, within: .seconds(10))
+                asker.send(.encryptRequest, Craft.request(check, payload: payload, dataPort: askerData.socket.localAddress.port, clientKey: asker.clientKey,
+                                                          cookie: cookie.cookie, inline: true), to: issuer.control)
+                let answered = await answerArriving(for: check)
+                #expect(answered, "a request carrying its payload and a cookie for its own data endpoint is answered there")
+                try await asker.collect(for: .milliseconds(400))
                 try await victim.collect(for: .seconds(1))
-                #expect(victim.receivedBytes == 0, "the victim got \(victim.receivedBytes) bytes it never asked for")
+                // The victim gets at most the servers' small cookies for its port (a data endpoint named by a small
+                // request is sent one, smaller than the request): never an answer, never more than was sent naming it.
+                let unasked = victim.received.filter { Wire.type(of: $0.bytes[...]) != .addressCheck }
+                #expect(unasked.isEmpty, "the victim got \(unasked.count) datagrams besides cookies")
+                #expect(victim.receivedBytes <= namingVictim, "the victim got \(victim.receivedBytes) bytes for \(namingVictim) sent naming it")
                 #expect(asker.receivedBytes <= 3 * asker.sentBytes, "\(asker.receivedBytes) bytes back for \(asker.sentBytes)")
 
                 // Every kind of query, without a cookie: never more than three times back.

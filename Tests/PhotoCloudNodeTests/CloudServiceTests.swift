@@ -40,7 +40,7 @@ struct CloudServiceTests {
     }
 
     /// Ports for a test's cloud: control base+1..3, data base+101..103. Each
-    /// test takes an offset of its own (0, 10, 20, ...: the sets never
+    /// test takes an offset of its own (0, 10, 20, ..., 50; PeerStoryTests 30 and 40: the sets never
     /// overlap), since a cloud stopped by the test before may still be closing
     /// its sockets, and suites run side by side.
     static func base(_ offset: Int) -> UInt16 { UInt16(40_000 + Int(getpid() % 100) * 200 + offset) }
@@ -80,6 +80,36 @@ struct CloudServiceTests {
             #expect(repeated.png == answers[RequestID(client: 42, number: 3)])
             await client.close()
             await again.close()
+        }
+    }
+
+    @Test func smallPayloadsGoInlineOnceAServerHasGivenTheClientACookie() async throws {
+        try await withTemporaryFolder { folder in
+            let cloud = try await Cloud(folder: folder, base: Self.base(50))
+            defer { Task { await cloud.stop() } }
+            let client = try EncryptionClient(config: cloud.config)
+            await client.start()
+            let key = Array("inline".utf8)
+            var acceptors: Set<UInt64> = []
+            // One after another: a request to a server that has not yet given this client a cookie needs a payload
+            // transfer (the transfer's end shows the endpoint receives); every other one carries its payload.
+            for number in 0..<12 {
+                let payload = Array("short message \(number)".utf8)
+                let answer = try await client.encrypt(payload, key: key, id: RequestID(client: 77, number: UInt64(number)))
+                #expect(try StegoPNG().extract(from: answer.png, key: StegoKey(material: key)) == payload)
+                acceptors.insert(answer.server)
+            }
+            var inline = 0
+            for server in cloud.servers { inline += await server.servedInline }
+            #expect(inline >= 12 - acceptors.count, "\(inline) of 12 served inline, by \(acceptors.count) servers")
+            // A payload above the inline limit still travels as a transfer, and comes back out.
+            let large = [UInt8](repeating: 0x5A, count: EncryptionMessage.maxInlinePayload + 1)
+            let answer = try await client.encrypt(large, key: key, id: RequestID(client: 77, number: 99))
+            #expect(try StegoPNG().extract(from: answer.png, key: StegoKey(material: key)) == large)
+            var after = 0
+            for server in cloud.servers { after += await server.servedInline }
+            #expect(after == inline)
+            await client.close()
         }
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import PhotoCloudProtocol
 import Testing
 
@@ -16,6 +17,8 @@ struct EncryptionServiceTests {
         let messages: [EncryptionMessage] = [
             .request(request),
             .request(.init(id: id, direct: true, bitsPerChannel: 3, payloadBytes: 1 << 20, payloadDigest: [UInt8](repeating: 1, count: 32), key: [UInt8](repeating: 2, count: 64))),
+            .request(.init(id: id, payloadBytes: 3, payloadDigest: [UInt8](repeating: 1, count: 32), key: [5], cookie: [UInt8](repeating: 6, count: 16), inline: [7, 8, 9])),
+            .request(.init(id: id, payloadBytes: 0, payloadDigest: [UInt8](repeating: 1, count: 32), key: [5], inline: [])),
             .accepted(.init(id: id, server: 3, phase: .awaitingPayload)),
             .accepted(.init(id: id, server: 2, phase: .claimedElsewhere)),
             .refused(.init(request, reason: "too large")),
@@ -41,6 +44,40 @@ struct EncryptionServiceTests {
         body[body.count - 1] = 9
         #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptAccepted, body: body[...]) }
         #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .ping, body: body[...]) }
+    }
+
+    @Test func inlinePayloadsAreWholeAndSmallAndCookiesHaveOneSize() throws {
+        var carrying = request
+        carrying.cookie = [UInt8](repeating: 6, count: 16)
+        carrying.inline = payload
+        let body = EncryptionMessage.request(carrying).encoded()
+        #expect(carrying.digest == request.digest, "a request is named without its cookie and inline payload")
+        // The inline length must be the payload's size.
+        var lying = body
+        lying[lying.count - payload.count - 1] -= 1
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptRequest, body: lying.dropLast()) }
+        // Inline bytes without the flag, a flag of 2, a cookie of 15 bytes.
+        let flag = body.count - payload.count - 3
+        lying = body
+        lying[flag] = 0
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptRequest, body: lying[...]) }
+        lying[flag] = 2
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptRequest, body: lying[...]) }
+        lying = body
+        lying[flag - 17] = 15
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptRequest, body: lying[...]) }
+        // A payload above the inline limit is not put inline by the encoder, and not taken by the decoder.
+        var large = request
+        large.payloadBytes = UInt32(EncryptionMessage.maxInlinePayload + 1)
+        large.inline = [UInt8](repeating: 1, count: EncryptionMessage.maxInlinePayload + 1)
+        let encoded = EncryptionMessage.request(large).encoded()
+        #expect(try EncryptionMessage.decode(type: .encryptRequest, body: encoded[...]) == .request(large.identity))
+        var forged = Array(encoded.dropLast(3)) + [1] + UInt16(large.payloadBytes).bigEndianBytes + large.inline!
+        #expect(throws: WireError.self) { try EncryptionMessage.decode(type: .encryptRequest, body: forged[...]) }
+        forged = Array(encoded.dropLast(3)) + [1, 0, 0]
+        #expect(throws: WireError.self, "an empty inline payload for a payload that is not empty") {
+            try EncryptionMessage.decode(type: .encryptRequest, body: forged[...])
+        }
     }
 
     @Test func dataObjectsRoundTrip() throws {
@@ -117,6 +154,57 @@ struct EncryptionServiceTests {
         #expect(jobs.onPayload(id, [1, 2], digest: [UInt8](repeating: 3, count: 32), from: 999) == [])
         _ = jobs.onRequest(request, from: 100, data: 400)
         #expect(jobs.onAccepted(id, now: at(2)).contains(.sendAnswer(id, png: [7], to: 400)))
+    }
+
+    var inlineRequest: EncryptionMessage.Request {
+        var carrying = request
+        carrying.payloadDigest = Array(SHA256.hash(data: payload))
+        carrying.cookie = [UInt8](repeating: 6, count: 16)
+        carrying.inline = payload
+        return carrying
+    }
+
+    @Test func anInlinePayloadToAValidatedEndpointIsServedWithoutATransfer() {
+        var jobs = EncryptionJobs<Int>(server: 2)
+        let carrying = inlineRequest
+        #expect(jobs.onRequest(carrying, from: 100, data: 200, dataValidated: true) == nil)
+        #expect(jobs.onAccepted(id, now: at(0)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .working))),
+                                                    .embed(carrying.identity, payload: payload)],
+                "to work at once: nothing announced, no payload asked for")
+        #expect(jobs.onEmbedded(id, .success([7])) == [.sendAnswer(id, png: [7], to: 200), .finished(id)])
+    }
+
+    @Test func anInlinePayloadCountsOnlyForTheEndpointItsCookieValidatedAndWithItsDigest() {
+        let carrying = inlineRequest
+        let identity = carrying.identity
+        let expected = EncryptionJobs<Int>.Directive.expectPayload(id, bytes: payload.count + 20, within: EncryptionJobs<Int>(server: 2).payloadTimeout(identity))
+        // Without a valid cookie the payload that came inline is not used: the endpoint must send it (and so show it receives).
+        var jobs = EncryptionJobs<Int>(server: 2)
+        _ = jobs.onRequest(carrying, from: 100, data: 200, dataValidated: false)
+        #expect(jobs.onAccepted(id, now: at(0)) == [expected, .notify(100, .accepted(.init(id: id, server: 2, phase: .awaitingPayload)))])
+        // Not the payload the request names.
+        var other = EncryptionJobs<Int>(server: 2)
+        var wrong = carrying
+        wrong.inline = Array("sealed bytez".utf8)
+        _ = other.onRequest(wrong, from: 100, data: 200, dataValidated: true)
+        #expect(other.onAccepted(id, now: at(0)).contains(expected))
+        // Validated for 200, then a retry names 300 without a cookie: the answer does not go to 300.
+        var moved = EncryptionJobs<Int>(server: 2)
+        _ = moved.onRequest(carrying, from: 100, data: 200, dataValidated: true)
+        _ = moved.onRequest(carrying, from: 100, data: 300, dataValidated: false)
+        #expect(moved.onAccepted(id, now: at(0)).contains(expected))
+        // A request waiting for its payload takes it from a validated retry, and drops the announcement.
+        _ = jobs.onRequest(carrying, from: 100, data: 200, dataValidated: true)
+        #expect(jobs.onAccepted(id, now: at(1)) == [.abandonPayload(id), .notify(100, .accepted(.init(id: id, server: 2, phase: .working))),
+                                                    .embed(identity, payload: payload)])
+        // Answered: a replay that names another endpoint, even with the payload, gets no answer without a cookie for it.
+        _ = jobs.onEmbedded(id, .success([7]))
+        jobs.onAnswerSent(id)
+        _ = jobs.onRequest(carrying, from: 666, data: 667, dataValidated: false)
+        #expect(!jobs.onAccepted(id, now: at(2)).contains { if case .sendAnswer = $0 { true } else { false } })
+        // The client from a new, validated endpoint: the kept answer goes there.
+        _ = jobs.onRequest(carrying, from: 100, data: 400, dataValidated: true)
+        #expect(jobs.onAccepted(id, now: at(3)).contains(.sendAnswer(id, png: [7], to: 400)))
     }
 
     @Test func openJobsAreCapped() {

@@ -1,3 +1,5 @@
+import Crypto
+
 /// The encryption requests one server has seen and the ones it serves, as a
 /// pure state machine. `Peer` is an address (a socket address in the server,
 /// a number in simulations).
@@ -9,11 +11,16 @@
 /// idempotent: a retried request gets the acceptance again, or the kept
 /// answer again; a payload that arrives twice is embedded once.
 ///
-/// The answer goes only to the data endpoint that delivered the payload (a
-/// transfer's end proves that its source receives): a request anyone can
-/// forge never points a large answer at an address that did not ask. A retry
-/// whose data endpoint is another one is asked for the payload again, from
-/// there.
+/// The answer goes only to a data endpoint that has shown it receives: the
+/// one that delivered the payload (a transfer's end proves that its source
+/// receives), or the one a request carrying its payload inline names with a
+/// valid cookie (`AddressCookies`; the server sends one to the data endpoint
+/// a small request names, so only that endpoint has it):
+/// a request anyone can forge never points a large answer at an address that
+/// did not ask. A retry whose data endpoint is another one is asked for the
+/// payload again, from there. Inline payloads (small ones, in the request
+/// itself) save the payload transfer: one datagram instead of four and a
+/// round trip.
 public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     public struct Configuration: Sendable {
         /// An accepted request whose payload has not come by then is given up.
@@ -67,6 +74,9 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     public let configuration: Configuration
     /// Every request heard recently, with the control and (claimed) data addresses of the client that sent it last.
     private var heard = BoundedMap<RequestID, Heard>(capacity: 131_072)
+    /// Inline payloads of requests whose data endpoint was validated, until
+    /// the ring decides who serves them: 16,384 of at most 960 bytes (15 MiB).
+    private var inlinePayloads = BoundedMap<RequestID, InlinePayload>(capacity: 16_384)
     private var jobs: [RequestID: Job] = [:]
     /// Answers kept, oldest first from `answerHead`.
     private var answerOrder: [RequestID] = []
@@ -74,10 +84,18 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     private var answerBytes = 0
     /// Requests this server has answered, in total.
     public private(set) var answered = 0
+    /// Requests served from a payload that came inline (no payload transfer), in total.
+    public private(set) var servedInline = 0
 
     private struct Heard: Sendable {
         var request: EncryptionMessage.Request
         var client: Peer
+        var data: Peer
+    }
+
+    private struct InlinePayload: Sendable {
+        var payload: [UInt8]
+        /// The validated data endpoint it came for.
         var data: Peer
     }
 
@@ -101,18 +119,32 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
 
     // MARK: Events
 
-    /// A request (or a retry) from `client`, whose data endpoint is `data`. Nil
-    /// if it is acceptable (the ring, or `direct`, decides who serves it); else
-    /// the refusal to send.
-    public mutating func onRequest(_ request: EncryptionMessage.Request, from client: Peer, data: Peer) -> Directive? {
+    /// A request (or a retry) from `client`, whose data endpoint is `data`;
+    /// `dataValidated` when the request's cookie shows that `data` receives
+    /// (only then is an inline payload taken). Nil if it is acceptable (the
+    /// ring, or `direct`, decides who serves it); else the refusal to send.
+    public mutating func onRequest(_ request: EncryptionMessage.Request, from client: Peer, data: Peer, dataValidated: Bool = false) -> Directive? {
         if Int(request.payloadBytes) > configuration.maxPayloadBytes {
             return .notify(client, .refused(.init(request, reason: "a payload of \(request.payloadBytes) bytes is more than this cloud embeds (\(configuration.maxPayloadBytes))")))
         }
         if let known = heard[request.id], !known.request.isSameRequest(as: request) {
             return .notify(client, .refused(.init(request, reason: "request id \(request.id) was used for another payload or key; choose a new id")))
         }
-        heard[request.id] = Heard(request: request, client: client, data: data)
+        heard[request.id] = Heard(request: request.identity, client: client, data: data)
+        if dataValidated, let inline = request.inline, inline.count == Int(request.payloadBytes),
+           Array(SHA256.hash(data: inline)) == request.payloadDigest {
+            inlinePayloads[request.id] = InlinePayload(payload: inline, data: data)
+        }
         return nil
+    }
+
+    /// The inline payload of `id` that came for data endpoint `data`, taken (nil if none).
+    private mutating func takeInline(_ id: RequestID, for data: Peer) -> [UInt8]? {
+        guard let inline = inlinePayloads[id] else { return nil }
+        inlinePayloads[id] = nil
+        guard inline.data == data else { return nil }
+        servedInline += 1
+        return inline.payload
     }
 
     /// The ring (or a direct request) made this server the acceptor.
@@ -126,15 +158,30 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
                 shedCount += 1
                 return [.finished(id)]
             }
-            jobs[id] = Job(request: known.request, phase: .awaitingPayload(since: now))
             openCount += 1
+            if let payload = takeInline(id, for: known.data) {
+                // The payload came with the request, to a validated endpoint: to work at once.
+                jobs[id] = Job(request: known.request, phase: .working, answerTo: known.data)
+                return [accepted(id, .working, to: known.client), .embed(known.request, payload: payload)]
+            }
+            jobs[id] = Job(request: known.request, phase: .awaitingPayload(since: now))
             return [expectPayload(known.request), accepted(id, .awaitingPayload, to: known.client)]
         }
         switch job.phase {
-        case .awaitingPayload: return [expectPayload(job.request), accepted(id, .awaitingPayload, to: known.client)]
+        case .awaitingPayload:
+            if let payload = takeInline(id, for: known.data) {
+                jobs[id]?.phase = .working
+                jobs[id]?.answerTo = known.data
+                return [.abandonPayload(id), accepted(id, .working, to: known.client), .embed(job.request, payload: payload)]
+            }
+            return [expectPayload(job.request), accepted(id, .awaitingPayload, to: known.client)]
         case .working: return [accepted(id, .working, to: known.client)]
         case .answered(let png, let sending):
-            guard let answerTo = job.answerTo, answerTo == known.data else {
+            if job.answerTo != known.data, takeInline(id, for: known.data) != nil {
+                // A retry from a new data endpoint, validated, with the payload: the kept answer goes there now.
+                jobs[id]?.answerTo = known.data
+            }
+            guard let answerTo = jobs[id]?.answerTo, answerTo == known.data else {
                 // Asked from another data endpoint: it shows it receives by sending the payload again.
                 return [expectPayload(job.request), accepted(id, .awaitingPayload, to: known.client), .finished(id)]
             }

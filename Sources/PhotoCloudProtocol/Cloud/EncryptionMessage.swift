@@ -13,11 +13,21 @@ public enum EncryptionMessage: Sendable, Equatable {
     case refused(Refused)
 
     public struct Request: Sendable, Equatable {
-        /// The first 16 bytes of SHA-256 of the request's encoding: names this very request.
-        public var digest: [UInt8] { Array(Array(SHA256.hash(data: EncryptionMessage.request(self).encoded())).prefix(16)) }
+        /// The first 16 bytes of SHA-256 of the request's encoding (without
+        /// its cookie and inline payload, which differ from server to server
+        /// and retry to retry): names this very request.
+        public var digest: [UInt8] { Array(Array(SHA256.hash(data: EncryptionMessage.request(identity).encoded())).prefix(16)) }
+
+        /// The request without its cookie and inline payload: what a server remembers of it.
+        public var identity: Request {
+            var request = self
+            request.cookie = []
+            request.inline = nil
+            return request
+        }
 
         /// The smallest body a request can have (a key of one byte).
-        public static let minimumBodySize = 16 + 1 + 1 + 4 + 32 + 2 + 1 + 2 + 32
+        public static let minimumBodySize = 16 + 1 + 1 + 4 + 32 + 2 + 1 + 2 + 32 + 1 + 1 + 2
         public var id: RequestID
         /// Served by the server it is sent to, without the token (the original's
         /// baseline without load balancing).
@@ -36,9 +46,14 @@ public enum EncryptionMessage: Sendable, Equatable {
         /// The client's X25519 public key (32 bytes): servers tag what they tell
         /// the client with the key it makes with the cluster's (`SessionKey`).
         public var clientKey: [UInt8]
+        /// The cookie this server sent the client's data endpoint (`AddressCheck`), or empty.
+        public var cookie: [UInt8]
+        /// The payload itself, when it is small (`maxInlinePayload`): a server
+        /// that finds the cookie valid serves it without a payload transfer.
+        public var inline: [UInt8]?
 
         public init(id: RequestID, direct: Bool = false, bitsPerChannel: UInt8 = 1, payloadBytes: UInt32, payloadDigest: [UInt8], key: [UInt8],
-                    dataPort: UInt16 = 0, clientKey: [UInt8] = [UInt8](repeating: 9, count: 32)) {
+                    dataPort: UInt16 = 0, clientKey: [UInt8] = [UInt8](repeating: 9, count: 32), cookie: [UInt8] = [], inline: [UInt8]? = nil) {
             self.id = id
             self.direct = direct
             self.bitsPerChannel = bitsPerChannel
@@ -47,6 +62,8 @@ public enum EncryptionMessage: Sendable, Equatable {
             self.key = key
             self.dataPort = dataPort
             self.clientKey = clientKey
+            self.cookie = cookie
+            self.inline = inline
         }
     }
 
@@ -97,6 +114,10 @@ public enum EncryptionMessage: Sendable, Equatable {
 
     public static let keyBytes = 1...64
     public static let digestBytes = 32
+    /// The largest payload a request carries inline: the request stays
+    /// within 1,200 bytes, a datagram every path carries unfragmented (QUIC's
+    /// minimum). Larger payloads always travel as a transfer.
+    public static let maxInlinePayload = 960
 
     /// The request the message is about.
     public var requestID: RequestID {
@@ -121,6 +142,11 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.appendBigEndian(id.client)
             bytes.appendBigEndian(id.number)
         }
+        func appendCookie(_ cookie: [UInt8]) {
+            let kept = cookie.count == AddressCookies.size ? cookie : []
+            bytes.append(UInt8(kept.count))
+            bytes.append(contentsOf: kept)
+        }
         switch self {
         case .request(let request):
             append(request.id)
@@ -132,6 +158,12 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.appendBigEndian(request.dataPort)
             bytes.append(contentsOf: request.clientKey.prefix(32))
             bytes.append(contentsOf: repeatElement(0, count: max(0, 32 - request.clientKey.count)))
+            appendCookie(request.cookie)
+            // Only a payload that is small, and whole, goes inline.
+            let inline = request.inline.flatMap { $0.count <= Self.maxInlinePayload && $0.count == Int(request.payloadBytes) ? $0 : nil }
+            bytes.append(inline == nil ? 0 : 1)
+            bytes.appendBigEndian(UInt16(inline?.count ?? 0))
+            bytes.append(contentsOf: inline ?? [])
         case .accepted(let accepted):
             append(accepted.id)
             bytes.appendBigEndian(accepted.server)
@@ -143,6 +175,12 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.appendString(String(refused.reason.utf8Prefix(Refused.maxReason)))
         }
         return bytes
+    }
+
+    private static func readCookie(_ reader: inout ByteReader) throws(WireError) -> [UInt8] {
+        let length = Int(try reader.readUInt8())
+        guard length == 0 || length == AddressCookies.size else { throw WireError(.malformedBody, "a cookie of \(length) bytes") }
+        return try reader.readBytes(length)
     }
 
     public static func decode(type: MessageType, body: ArraySlice<UInt8>) throws(WireError) -> EncryptionMessage {
@@ -160,8 +198,19 @@ public enum EncryptionMessage: Sendable, Equatable {
             let key = try reader.readLengthPrefixed(limit: keyBytes.upperBound)
             guard keyBytes.contains(key.count) else { throw WireError(.malformedBody, "a stego key of \(key.count) bytes (1-64)") }
             let port = try reader.readUInt16()
+            let clientKey = try reader.readBytes(32)
+            let cookie = try readCookie(&reader)
+            let hasInline = try reader.readUInt8()
+            guard hasInline <= 1 else { throw WireError(.malformedBody, "a request's inline flag is \(hasInline)") }
+            let inlineBytes = Int(try reader.readUInt16())
+            // Compared in the wire's width: the inline payload is the whole payload, and small.
+            guard hasInline == 1 || inlineBytes == 0 else { throw WireError(.malformedBody, "inline bytes without the inline flag") }
+            guard inlineBytes <= maxInlinePayload, hasInline == 0 || UInt32(inlineBytes) == size else {
+                throw WireError(.malformedBody, "an inline payload of \(inlineBytes) bytes for a payload of \(size) (at most \(maxInlinePayload) inline)")
+            }
+            let inline = hasInline == 1 ? try reader.readBytes(inlineBytes) : nil
             message = .request(.init(id: id, direct: direct == 1, bitsPerChannel: bits, payloadBytes: size, payloadDigest: digest, key: key,
-                                     dataPort: port, clientKey: try reader.readBytes(32)))
+                                     dataPort: port, clientKey: clientKey, cookie: cookie, inline: inline))
         case .encryptAccepted:
             let server = try reader.readUInt64()
             let raw = try reader.readUInt8()
@@ -183,6 +232,8 @@ public enum EncryptionMessage: Sendable, Equatable {
 /// proof and the stego PNG (server -> client).
 public enum EncryptionObject: Sendable, Equatable {
     case payload(RequestID, [UInt8])
+    /// The same bytes from every incarnation of a server (a transfer a
+    /// restarted server resumes must not change under the receiver).
     case result(RequestID, server: UInt64, proof: AnswerProof, png: [UInt8])
 
     /// Who made an answer: only a server of the cloud can make the proof over
