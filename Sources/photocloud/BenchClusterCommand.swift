@@ -67,7 +67,14 @@ extension BenchCommand {
             }
             defer {
                 cloud?.stopAll()
-                if let folder { try? FileManager.default.removeItem(atPath: folder) }
+                // PHOTOCLOUD_KEEP=1 keeps the cloud's folder (its servers' logs) to read after the run.
+                if let folder {
+                    if ProcessInfo.processInfo.environment["PHOTOCLOUD_KEEP"] == nil {
+                        try? FileManager.default.removeItem(atPath: folder)
+                    } else {
+                        FileHandle.standardError.write(Data("kept the bench's cloud (cluster file, data, server logs) in \(folder)\n".utf8))
+                    }
+                }
             }
             var bench = ClusterBench(clients: clients, requests: requests, interval: .milliseconds(intervalMs), fault: faults,
                                      balancing: balancing == "token", workload: workload, deadline: .milliseconds(deadlineMs))
