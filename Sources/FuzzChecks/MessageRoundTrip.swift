@@ -60,6 +60,10 @@ public enum MessageRoundTrip {
                           encode: { $0.encoded() }, type: { $0.type }, expected: type)
         case .peerMessage:
             try roundTrip("peer message", body, decode: { bytes throws(WireError) in try PeerEnvelope.decode(bytes) }, encode: { $0.encoded() })
+        case .mailStore, .mailStatus, .mailFetch, .mailList, .mailFetchObject, .mailAcknowledge, .mailAcknowledged,
+             .mailSyncRequest, .mailSyncList, .mailSyncFetch, .mailSyncItems, .mailSyncObject:
+            try roundTrip("\(type)", body, decode: { bytes throws(WireError) in try MailMessage.decode(type: type, body: bytes) },
+                          encode: { $0.encoded() }, type: { $0.type }, expected: type)
         }
     }
 

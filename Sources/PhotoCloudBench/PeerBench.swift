@@ -73,7 +73,7 @@ public struct PeerBench: Sendable {
             photoBytes = photo.count
             let start = ContinuousClock.now
             do {
-                let id = try await alice.send(file: photo, title: "bench \(index)", to: "bob", views: 1)
+                let id = try await alice.send(file: photo, title: "bench \(index)", to: "bob", views: 1).photo
                 sendTimes.record(.now - start)
                 if try await bob.view(id).file != photo { errors.append("photo \(index) did not arrive identical") }
             } catch { errors.append("send \(index): \(error)") }
@@ -92,7 +92,7 @@ public struct PeerBench: Sendable {
             progress("sending \(large.label)")
             let start = ContinuousClock.now
             do {
-                let id = try await alice.send(file: large.file, title: large.label, to: "bob", views: 1)
+                let id = try await alice.send(file: large.file, title: large.label, to: "bob", views: 1).photo
                 largeSend = (ContinuousClock.now - start).seconds * 1_000
                 let viewStart = ContinuousClock.now
                 if try await bob.view(id).file != large.file { errors.append("the large photo did not arrive identical") }
@@ -119,7 +119,7 @@ public struct PeerBench: Sendable {
                 group.addTask {
                     let start = ContinuousClock.now
                     do {
-                        let id = try await sender.send(file: job.photo, title: "crowd", to: job.to, views: 1)
+                        let id = try await sender.send(file: job.photo, title: "crowd", to: job.to, views: 1).photo
                         let took = ContinuousClock.now - start
                         let same = try await receiver.view(id).file == job.photo
                         return (took, same, same ? nil : "\(job.from) -> \(job.to): not identical")

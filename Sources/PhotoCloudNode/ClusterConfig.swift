@@ -43,6 +43,9 @@ public struct ClusterConfig: Sendable, Equatable {
     public var agreement: [UInt8]
     /// Sorted by id: the order of the token ring.
     public var servers: [Server]
+    /// The mailbox's limits (`[mailbox]`: `max_messages_per_user`,
+    /// `max_mib_per_user`, `max_total_mib`, `ttl_days`); the defaults when absent.
+    public var mailbox = Mailbox.Limits()
     /// Where the configuration came from, for messages ("built-in local layout" or a path).
     public var source: String
 
@@ -141,8 +144,15 @@ public struct ClusterConfig: Sendable, Equatable {
     private struct RawFile: Decodable {
         struct Cluster: Decodable { var secret: String?; var agreement: String? }
         struct Server: Decodable { var id: Int?; var control: String?; var data: String?; var key: String? }
+        struct MailboxLimits: Decodable {
+            var max_messages_per_user: Int?
+            var max_mib_per_user: Int?
+            var max_total_mib: Int?
+            var ttl_days: Int?
+        }
         var cluster: Cluster?
         var server: [Server]?
+        var mailbox: MailboxLimits?
     }
 
     /// Parses the TOML text of a cluster file; `source` names it in errors.
@@ -194,7 +204,19 @@ public struct ClusterConfig: Sendable, Equatable {
         if let clash = Dictionary(grouping: addresses, by: { $0 }).first(where: { $0.value.count > 1 }) {
             throw fail("address \(clash.key) is used twice")
         }
-        return ClusterConfig(secret: secret, agreement: agreement, servers: servers, source: source)
+        var config = ClusterConfig(secret: secret, agreement: agreement, servers: servers, source: source)
+        if let limits = raw.mailbox {
+            func positive(_ value: Int?, _ name: String, max: Int) throws(NodeError) -> Int? {
+                guard let value else { return nil }
+                guard (1...max).contains(value) else { throw fail("[mailbox] \(name) must be between 1 and \(max), not \(value)") }
+                return value
+            }
+            if let value = try positive(limits.max_messages_per_user, "max_messages_per_user", max: 10_000_000) { config.mailbox.perUserItems = value }
+            if let value = try positive(limits.max_mib_per_user, "max_mib_per_user", max: 1 << 24) { config.mailbox.perUserBytes = UInt64(value) << 20 }
+            if let value = try positive(limits.max_total_mib, "max_total_mib", max: 1 << 24) { config.mailbox.totalBytes = UInt64(value) << 20 }
+            if let value = try positive(limits.ttl_days, "ttl_days", max: 3_650) { config.mailbox.timeToLive = UInt64(value) * 86_400_000 }
+        }
+        return config
     }
 
     /// A public key as the file gives it, or as the secret derives it; both must agree.
@@ -246,6 +268,17 @@ public struct ClusterConfig: Sendable, Equatable {
                 control = "\(server.control)"
                 data = "\(server.data)"
                 key = "\(hex(server.key))"
+
+                """
+        }
+        if mailbox != Mailbox.Limits() {
+            text += """
+
+                [mailbox]
+                max_messages_per_user = \(mailbox.perUserItems)
+                max_mib_per_user = \(mailbox.perUserBytes >> 20)
+                max_total_mib = \(mailbox.totalBytes >> 20)
+                ttl_days = \(mailbox.timeToLive / 86_400_000)
 
                 """
         }

@@ -7,6 +7,8 @@ public struct NodeError: Error, Sendable, Equatable, CustomStringConvertible {
         case network
         /// No server of the cloud knows the user name.
         case unknownUser
+        /// A peer's daemon did not answer a call at all (it went away).
+        case noAnswer
         /// No daemon listens on the user's control socket: a command may do the work itself.
         case noDaemon
         /// The local control channel failed (a bad frame, a daemon already running, a timeout).

@@ -79,36 +79,72 @@ extension PeerActor {
 
     // MARK: Requests
 
-    /// Asks `owner` for `views` views of `photo`; returns the request's id.
-    public func request(_ photo: PhotoID, from owner: String, views: UInt32) async throws -> RequestKey {
+    /// Asks `owner` for `views` views of `photo`; returns the request's id,
+    /// and whether it waits in the mailbox (`owner` is offline).
+    public func request(_ photo: PhotoID, from owner: String, views: UInt32) async throws -> (id: RequestKey, queued: Bool) {
         guard (1...PeerLimits.maxViews).contains(views) else { throw NodeError(.io, "ask for 1 to \(PeerLimits.maxViews) views") }
-        let (_, endpoints) = try await reach(owner)
         let id = RequestKey.random()
-        let reply = try await call(.request(id: id, photo: photo, views: views), to: owner, at: endpoints)
-        guard reply == .ok else { throw NodeError(.network, Self.refusal(reply, by: owner)) }
+        let queued = try await tell(owner, .request(id: id, photo: photo, views: views))
         try store.add(.init(id: id, peer: owner, photo: photo, views: views, state: .pending, at: Date()), .outgoing)
-        return id
+        return (id, queued)
+    }
+
+    /// Says `message` to `user`: directly if `user` is online, else through
+    /// the mailbox (stored on a majority of the servers before this returns);
+    /// true if it was queued. A refusal by `user` is an error.
+    func tell(_ user: String, _ message: PeerMessage) async throws -> Bool {
+        let (_, endpoints) = try await route(to: user)
+        if let endpoints, let reply = try await callOrMissed(message, to: user, at: endpoints) {
+            guard reply == .ok else { throw NodeError(.network, Self.refusal(reply, by: user)) }
+            return false
+        }
+        try await postMail(message, to: user)
+        return true
+    }
+
+    /// `user`'s record, and where it is if it is online now (asked of the
+    /// servers each time); nil endpoints: offline, the mailbox carries it.
+    func route(to user: String) async throws -> (record: Directory.Record, endpoints: PeerEndpoints?) {
+        guard user != identity.user else { throw NodeError(.io, "that is you (\(user))") }
+        let found = try await lookUp(user, fresh: true)
+        guard found.online, let endpoints = found.endpoints else {
+            contacts[user] = nil
+            return (found.record, nil)
+        }
+        return (found.record, endpoints)
+    }
+
+    /// `call`, but nil when `user`'s daemon does not answer at all (it went
+    /// away since the directory heard from it): the caller uses the mailbox.
+    /// Applying is idempotent, so a call that did arrive and is sent again
+    /// through the mailbox changes nothing twice.
+    func callOrMissed(_ message: PeerMessage, to user: String, at endpoints: PeerEndpoints) async throws -> PeerMessage? {
+        do {
+            return try await call(message, to: user, at: endpoints)
+        } catch let error as NodeError where error.code == .noAnswer {
+            logger.info("\(identity.user): \(user) did not answer (\(error)); the mailbox takes it")
+            return nil
+        }
     }
 
     public func requests(_ direction: PeerStore.Direction, state: PeerStore.RequestState? = nil) throws -> [PeerStore.PhotoRequest] {
         try store.requests(direction, state: state)
     }
 
-    /// Sends the requested photo with `views` (default: as many as asked).
-    public func approve(_ id: RequestKey, views: UInt32?, progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> PeerStore.PhotoRequest {
+    /// Sends the requested photo with `views` (default: as many as asked); queued if the asker is offline.
+    public func approve(_ id: RequestKey, views: UInt32?, progress: (@Sendable (Int, Int) -> Void)? = nil) async throws
+        -> (request: PeerStore.PhotoRequest, queued: Bool) {
         let request = try pendingRequest(id)
-        try await deliver(request.photo, to: request.peer, views: views ?? request.views, answering: id, progress: progress)
+        let queued = try await deliver(request.photo, to: request.peer, views: views ?? request.views, answering: id, progress: progress)
         try store.set(id, .incoming, state: .approved)
-        return request
+        return (request, queued)
     }
 
-    public func deny(_ id: RequestKey) async throws -> PeerStore.PhotoRequest {
+    public func deny(_ id: RequestKey) async throws -> (request: PeerStore.PhotoRequest, queued: Bool) {
         let request = try pendingRequest(id)
-        let (_, endpoints) = try await reach(request.peer)
-        let reply = try await call(.deny(id: id), to: request.peer, at: endpoints)
-        guard reply == .ok else { throw NodeError(.network, Self.refusal(reply, by: request.peer)) }
+        let queued = try await tell(request.peer, .deny(id: id))
         try store.set(id, .incoming, state: .denied)
-        return request
+        return (request, queued)
     }
 
     private func pendingRequest(_ id: RequestKey) throws -> PeerStore.PhotoRequest {
@@ -124,22 +160,23 @@ extension PeerActor {
 
     // MARK: Sending
 
-    /// Shares `file` and sends it to `receiver` with `views`; returns its id.
+    /// Shares `file` and sends it to `receiver` with `views`; returns its id, and whether it waits in the mailbox.
     public func send(file: [UInt8], title: String, to receiver: String, views: UInt32,
-                     progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> PhotoID {
+                     progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> (photo: PhotoID, queued: Bool) {
         let (photo, _) = try await share(file: file, title: title)
-        try await deliver(photo, to: receiver, views: views, answering: nil, progress: progress)
-        return photo
+        let queued = try await deliver(photo, to: receiver, views: views, answering: nil, progress: progress)
+        return (photo, queued)
     }
 
     /// Seals a photo of the album for `receiver`, has the cloud hide it, and
     /// sends the stego PNG with a signed grant; returns once the receiver has
-    /// stored it.
+    /// stored it, or, if the receiver is offline, once a majority of the
+    /// servers hold it for the receiver (true).
     func deliver(_ photo: PhotoID, to receiver: String, views: UInt32, answering request: RequestKey?,
-                 progress: (@Sendable (Int, Int) -> Void)?) async throws {
+                 progress: (@Sendable (Int, Int) -> Void)?) async throws -> Bool {
         guard views <= PeerLimits.maxViews else { throw NodeError(.io, "at most \(PeerLimits.maxViews) views") }
         guard let entry = try store.albumEntry(photo) else { throw NodeError(.io, "no photo \(photo) in \(identity.user)'s album") }
-        let (record, endpoints) = try await reach(receiver)
+        let (record, endpoints) = try await route(to: receiver)
         let file = try store.objects.get(entry.file)
         let parties = PeerSeal.Parties(sender: identity.user, receiver: receiver)
         let own = identity.agreement, other = record.agreementKey, title = entry.title
@@ -158,9 +195,14 @@ extension PeerActor {
         let grant = try Grant(photo: photo, owner: identity.user, receiver: receiver, views: views, version: version).signed(with: identity.signing)
         let offer = PeerMessage.Offer(id: UInt64.random(in: 1...UInt64.max), photo: photo, stegoBytes: UInt64(answer.png.count), grant: grant,
                                       request: request)
-        switch try await call(.offer(offer), to: receiver, at: endpoints) {
+        guard let endpoints, let reply = try await callOrMissed(.offer(offer), to: receiver, at: endpoints) else {
+            // Offline: the stego PNG and its offer wait in the mailbox.
+            try await postMail(.offer(offer), to: receiver, object: answer.png)
+            return true
+        }
+        switch reply {
         case .ok:
-            return
+            return false
         case .pull(let transfer):
             do {
                 _ = try await transfers.send(answer.png, to: endpoints.data, transferID: transfer, progress: progress)
@@ -168,6 +210,7 @@ extension PeerActor {
                 throw NodeError(.network, "sending the photo to \(receiver) failed: \(error)")
             }
             try await awaitStored(offer.id, by: receiver, at: endpoints)
+            return false
         case let reply:
             throw NodeError(.network, Self.refusal(reply, by: receiver))
         }
@@ -214,16 +257,15 @@ extension PeerActor {
 
     // MARK: Grants
 
-    /// Sets `receiver`'s views of one of this user's photos (0 revokes).
-    public func grant(_ photo: PhotoID, to receiver: String, views: UInt32) async throws -> UInt64 {
+    /// Sets `receiver`'s views of one of this user's photos (0 revokes);
+    /// returns the grant's version, and whether it waits in the mailbox.
+    public func grant(_ photo: PhotoID, to receiver: String, views: UInt32) async throws -> (version: UInt64, queued: Bool) {
         guard views <= PeerLimits.maxViews else { throw NodeError(.io, "at most \(PeerLimits.maxViews) views") }
         guard try store.albumEntry(photo) != nil else { throw NodeError(.io, "no photo \(photo) in \(identity.user)'s album") }
-        let (_, endpoints) = try await reach(receiver)
+        _ = try await route(to: receiver)   // a user of this cloud (or the error says not)
         let version = try store.recordGrant(photo: photo, receiver: receiver, views: views)
         let grant = try Grant(photo: photo, owner: identity.user, receiver: receiver, views: views, version: version).signed(with: identity.signing)
-        let reply = try await call(.grant(grant), to: receiver, at: endpoints)
-        guard reply == .ok else { throw NodeError(.network, Self.refusal(reply, by: receiver)) }
-        return version
+        return (version, try await tell(receiver, .grant(grant)))
     }
 
     static func refusal(_ reply: PeerMessage, by user: String) -> String {

@@ -85,7 +85,7 @@ extension PeerActor {
             case .answered(let nonce, let envelope):
                 waiting.removeValue(forKey: nonce)?.resume(returning: envelope)
             case .failed(let nonce, let reason):
-                waiting.removeValue(forKey: nonce)?.resume(throwing: NodeError(.network, "\(reason) (its daemon may have stopped); try again"))
+                waiting.removeValue(forKey: nonce)?.resume(throwing: NodeError(.noAnswer, "\(reason) (its daemon may have stopped); try again"))
             }
         }
     }

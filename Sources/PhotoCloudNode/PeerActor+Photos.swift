@@ -50,7 +50,7 @@ extension PeerActor {
         }
     }
 
-    private func requested(id: RequestKey, photo: PhotoID, views: UInt32, by user: String) throws -> PeerMessage {
+    func requested(id: RequestKey, photo: PhotoID, views: UInt32, by user: String) throws -> PeerMessage {
         guard (1...PeerLimits.maxViews).contains(views) else { return .refused("ask for 1 to \(PeerLimits.maxViews) views") }
         guard try store.albumEntry(photo) != nil else { return .refused("\(identity.user) has no photo \(photo)") }
         let pending = try store.requests(.incoming, state: .pending)
@@ -108,7 +108,7 @@ extension PeerActor {
         return contents
     }
 
-    private func granted(_ grant: Grant, by owner: String, ownerKey: [UInt8]) throws -> PeerMessage {
+    func granted(_ grant: Grant, by owner: String, ownerKey: [UInt8]) throws -> PeerMessage {
         guard let held = try store.inboxEntry(grant.photo), held.owner == owner else {
             return .refused("\(identity.user) has no photo \(grant.photo) from \(owner)")
         }

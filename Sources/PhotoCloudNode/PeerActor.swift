@@ -37,6 +37,8 @@ public actor PeerActor {
     /// The digests of the records sent lately: only an answer to one of them counts.
     private var recentRecords: [[UInt8]] = []
     private var acknowledged: Set<Int> = []
+    /// A server has taken this daemon's record (it knows where to send).
+    var isRegistered: Bool { !acknowledged.isEmpty }
     private var deferredBy: Set<Int> = []
     let clock = ProtocolClock()
     var link: PeerLink<SocketAddress>
@@ -158,6 +160,7 @@ public actor PeerActor {
                 await self?.tick()
             }
         })
+        tasks.append(Task(executorPreference: loop) { [weak self] in await self?.watchMailbox() })
     }
 
     private func sendRecord(leaving: Bool) throws {

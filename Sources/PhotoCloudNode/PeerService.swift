@@ -80,8 +80,8 @@ public struct PeerService: Sendable {
             }
             let owner = String(target[..<slash])
             let views = try request.views(default: 1)
-            let id = try await peer.request(photo, from: owner, views: views)
-            return .success(lines: ["asked \(owner) for \(views) view\(views == 1 ? "" : "s") of \(photo): request \(id)"])
+            let (id, queued) = try await peer.request(photo, from: owner, views: views)
+            return .success(lines: Self.queued(queued, for: owner) + ["asked \(owner) for \(views) view\(views == 1 ? "" : "s") of \(photo): request \(id)"])
         case "requests":
             let pending = try await peer.requests(.incoming, state: .pending)
             if json {
@@ -92,21 +92,23 @@ public struct PeerService: Sendable {
         case "approve":
             let id = try request.requestKey()
             let views = try request.string("views").map { _ in try request.views(default: 1) }
-            let done = try await peer.approve(id, views: views) { progress.report(label: "sending", done: Int64($0), total: Int64($1)) }
+            let (done, queued) = try await peer.approve(id, views: views) { progress.report(label: "sending", done: Int64($0), total: Int64($1)) }
             let given = views ?? done.views
-            return .success(lines: ["sent \(done.photo) to \(done.peer) with \(given) view\(given == 1 ? "" : "s") (request \(id))"])
+            return .success(lines: Self.queued(queued, for: done.peer)
+                            + ["sent \(done.photo) to \(done.peer) with \(given) view\(given == 1 ? "" : "s") (request \(id))"])
         case "deny":
             let id = try request.requestKey()
-            let done = try await peer.deny(id)
-            return .success(lines: ["denied request \(id) from \(done.peer)"])
+            let (done, queued) = try await peer.deny(id)
+            return .success(lines: Self.queued(queued, for: done.peer) + ["denied request \(id) from \(done.peer)"])
         case "send":
             let path = try request.required("file"), receiver = try request.required("to")
             let file = try Self.readPhoto(path)
             let views = try request.views(default: 1)
-            let photo = try await peer.send(file: file, title: request.string("title") ?? Self.title(of: path), to: receiver, views: views) {
+            let (photo, queued) = try await peer.send(file: file, title: request.string("title") ?? Self.title(of: path), to: receiver, views: views) {
                 progress.report(label: "sending \((path as NSString).lastPathComponent)", done: Int64($0), total: Int64($1))
             }
-            return .success(lines: ["sent \((path as NSString).lastPathComponent) to \(receiver) with \(views) view\(views == 1 ? "" : "s"): \(photo)"])
+            return .success(lines: Self.queued(queued, for: receiver)
+                            + ["sent \((path as NSString).lastPathComponent) to \(receiver) with \(views) view\(views == 1 ? "" : "s"): \(photo)"])
         case "inbox":
             let entries = try await peer.inbox()
             if json {
@@ -134,13 +136,16 @@ public struct PeerService: Sendable {
             guard let text = request.string("views"), let views = UInt32(text), views <= PeerLimits.maxViews else {
                 throw NodeError(.io, "--views takes 0 (revoke) to \(PeerLimits.maxViews)")
             }
-            _ = try await peer.grant(photo, to: receiver, views: views)
-            return .success(lines: [views == 0 ? "revoked \(receiver)'s views of \(photo)"
+            let (_, queued) = try await peer.grant(photo, to: receiver, views: views)
+            return .success(lines: Self.queued(queued, for: receiver) + [views == 0 ? "revoked \(receiver)'s views of \(photo)"
                                     : "\(receiver) may view \(photo) \(views) more time\(views == 1 ? "" : "s")"])
         default:
             throw NodeError(.localControl, "the daemon does not know the command \(request.command.prefix(40))")
         }
     }
+
+    /// The line that says a message waits in the mailbox (stored on a majority of the servers).
+    static func queued(_ queued: Bool, for user: String) -> [String] { queued ? ["queued for \(user) (offline)"] : [] }
 
     // MARK: Documents
 

@@ -19,6 +19,7 @@ extension ServerActor {
         case .lookupRequest: 50        // a record, and a signature
         case .statusRequest: 40
         case .encryptRequest: 15
+        case .mailStore, .mailFetch, .mailFetchObject, .mailAcknowledge: 100   // an Ed25519 verification, and a signed reply
         default: 5
         }
     }
@@ -47,8 +48,10 @@ extension ServerActor {
                 var reader = ByteReader(frame.payload)
                 let query = try QueryHeader.read(&reader)
                 try reader.expectEnd()
-                let body = ring.status(now: now()).encoded(nonce: query.nonce)
+                let body = status().encoded(nonce: query.nonce)
                 answer(.statusReply, body, query: query, requestBytes: bytes, to: address)
+            case .mailStore, .mailFetch, .mailFetchObject, .mailAcknowledge:
+                handleMail(try MailMessage.decode(type: frame.type, body: frame.payload), requestBytes: bytes, from: address)
             case .ping:
                 // Diagnostics: the same bytes back, never larger than what came.
                 sendFramed(origin.next(.pong), Array(frame.payload), auth: .open, to: address)

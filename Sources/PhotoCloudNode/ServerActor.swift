@@ -28,7 +28,7 @@ public actor ServerActor {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
     public nonisolated let control: UDPSocket
     public nonisolated let data: TransferEndpoint
-    private let config: ClusterConfig
+    let config: ClusterConfig
     let keys: WireKeys
     private let dataDirectory: String
     let logger: Logger
@@ -66,6 +66,9 @@ public actor ServerActor {
     /// Who is online (ServerActor+Directory.swift), and where its bindings are kept.
     var directory = Directory()
     let store: ServerStore
+
+    /// Items held for offline users (ServerActor+Mailbox.swift).
+    var mail: MailState
 
     /// Fault injection (`--faults offline-token`): the offline token, and the
     /// end of the current outage while this server holds it.
@@ -135,6 +138,7 @@ public actor ServerActor {
         workers = WorkerPool(name: "photocloud-embed-\(id)", threads: maxEmbeddings)
         if offlineToken { offline = OfflineToken(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, now: .zero) }
         directory = Self.restoredDirectory(from: store, server: id, logger: logger)
+        mail = MailState(limits: config.mailbox)
     }
 
     /// Serves until `stop()`; throws if the server cannot go on (its epoch could not be persisted).
@@ -146,6 +150,7 @@ public actor ServerActor {
             await socket.drainWhenReadable { await self?.drain() ?? .stopped }
         })
         startDataEndpoint()
+        restoreMailbox()
         askForDirectory()
         tasks.append(Task(executorPreference: loop) { [weak self] in
             // Once more a moment later: at a cold start of the whole cloud the others were not up yet.
@@ -166,7 +171,14 @@ public actor ServerActor {
         Task { await data.close() }
     }
 
-    public func status() -> ClusterStatus { ring.status(now: now()) }
+    /// This server's view of the cloud, and what its mailbox holds.
+    public func status() -> ClusterStatus {
+        var status = ring.status(now: now())
+        let held = mailHeld
+        status.mailItems = UInt32(clamping: held.items)
+        status.mailBytes = held.bytes
+        return status
+    }
 
     /// Requests this server served from a payload that came inline with the request.
     public var servedInline: Int { jobs.servedInline }
@@ -243,6 +255,8 @@ public actor ServerActor {
             if offline != nil { applyOffline(offline!.on(message, from: frame.sender, now: now())) }
         case .directorySyncRequest, .directorySync:
             handleDirectorySync(try DirectoryMessage.decode(type: frame.type, body: frame.payload), from: frame.sender)
+        case .mailSyncRequest, .mailSyncList, .mailSyncFetch, .mailSyncItems, .mailSyncObject:
+            handleMailSync(try MailMessage.decode(type: frame.type, body: frame.payload), from: frame.sender)
         default:
             return
         }
@@ -266,6 +280,7 @@ public actor ServerActor {
                 nextJobsTimer = at + .seconds(1)
                 applyJobs(jobs.onTimer(now: at))
             }
+            mailTimer(now: at)
             guard let due = deadline, due <= at else { return }
             deadline = nil
             try apply(ring.onTimer(now: at))

@@ -14,6 +14,8 @@ public enum StatusQuery {
         public var data: SocketAddress
         public var handled: UInt64
         public var queued: UInt32
+        /// Its mailbox, if it answered: items held for offline users, and their bytes.
+        public var mail: (items: UInt32, bytes: UInt64)?
     }
 
     public struct View: Sendable {
@@ -48,7 +50,8 @@ public enum StatusQuery {
             let alive = own != nil || heard.contains { $0.alive }
             let entry = own ?? heard.filter(\.alive).max { $0.accepted < $1.accepted }
             servers.append(Server(id: server.id, alive: alive, answered: own != nil, control: server.control, data: server.data,
-                                  handled: entry?.accepted ?? 0, queued: entry?.pending ?? 0))
+                                  handled: entry?.accepted ?? 0, queued: entry?.pending ?? 0,
+                                  mail: replies[id].map { ($0.mailItems, $0.mailBytes) }))
         }
         // A holder the cluster file does not list is no holder (ids come from the wire).
         let listed = holder.flatMap { id in config.servers.first { UInt64($0.id) == id }?.id }

@@ -40,6 +40,20 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case lookupRequest = 0x36
     case lookupReply = 0x37
 
+    // 0x50-0x5F: mailbox (docs/protocol.md, "Mailbox")
+    case mailStore = 0x50
+    case mailStatus = 0x51
+    case mailFetch = 0x52
+    case mailList = 0x53
+    case mailFetchObject = 0x54
+    case mailAcknowledge = 0x55
+    case mailAcknowledged = 0x56
+    case mailSyncRequest = 0x57
+    case mailSyncList = 0x58
+    case mailSyncFetch = 0x59
+    case mailSyncItems = 0x5A
+    case mailSyncObject = 0x5B
+
     // 0x40-0x4F: peer to peer (docs/protocol.md, "Peers")
     /// A `PeerEnvelope`, signed by the user that sent it.
     case peerMessage = 0x40

@@ -76,6 +76,11 @@ public struct ObjectFiles: Sendable {
         return bytes
     }
 
+    /// Deletes the file `name` (gone already is fine).
+    public func remove(_ name: String) {
+        unlink(path(of: name))
+    }
+
     public func path(of name: String) -> String { (folder as NSString).appendingPathComponent(name) }
 
     static func error(_ code: Int32, doing what: String) -> StoreError {

@@ -1,22 +1,28 @@
+import Crypto
 import Foundation
 import GRDB
 import PhotoCloudProtocol
 
 /// What a server keeps on disk besides its token epoch: the directory's
 /// bindings (each name with the latest record that changed its keys or
-/// endpoint), so that a full restart of the cloud does not free every name.
+/// endpoint), so that a full restart of the cloud does not free every name;
+/// and the mailbox: items held for offline users (their objects as files
+/// named by SHA-256 in `mail-objects/`, written and synced before the row
+/// commits) and the tombstones of delivered ones.
 /// SQLite through GRDB: WAL, synchronous commits, migrations from the first
-/// version on. A record is committed before anyone is told it is bound.
+/// version on. A record or an item is committed before anyone is told it is held.
 public final class ServerStore: Sendable {
     public static let fileName = "server.sqlite"
 
     private let database: DatabaseQueue
     public let path: String
+    public let mailObjects: ObjectFiles
 
     /// Opens (creating and migrating) the store in `folder`.
     public init(folder: String) throws(StoreError) {
         path = (folder as NSString).appendingPathComponent(Self.fileName)
         database = try Self.openDatabase(path, migrator: Self.migrator)
+        mailObjects = try ObjectFiles(folder: (folder as NSString).appendingPathComponent("mail-objects"))
     }
 
     /// The database at `path` (made if new): WAL, synchronous commits, migrated.
@@ -48,7 +54,128 @@ public final class ServerStore: Sendable {
                 table.column("signature", .blob).notNull()
             }
         }
+        migrator.registerMigration("v2: mailbox") { db in
+            try db.create(table: "mail") { table in
+                table.primaryKey("id", .blob)
+                table.column("recipient", .text).notNull().indexed()
+                table.column("sender", .text).notNull()
+                table.column("envelope", .blob).notNull()
+                table.column("objectBytes", .integer).notNull()
+                table.column("objectDigest", .blob).notNull()
+                table.column("storedAt", .integer).notNull()
+            }
+            try db.create(table: "mailTombstone") { table in
+                table.primaryKey("id", .blob)
+                table.column("at", .integer).notNull()
+            }
+        }
         return migrator
+    }
+
+    // MARK: Mailbox
+
+    /// Writes `item` (its object first, if given: a file synced with its
+    /// folder) and commits its row; returns once both are on disk.
+    public func saveMail(_ item: MailItem, object: [UInt8]?, storedAt: UInt64) async throws(StoreError) {
+        if let object {
+            guard object.count == Int(item.objectBytes), Array(SHA256.hash(data: object)) == item.objectDigest else {
+                throw StoreError(.corrupt, "the object of mail item \(item.id) does not match its digest")
+            }
+            try mailObjects.put(object)
+        }
+        do {
+            try await database.write { db in
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO mail (id, recipient, sender, envelope, objectBytes, objectDigest, storedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [Data(item.id.bytes), item.recipient, item.sender, Data(item.envelope),
+                                     Int64(bitPattern: item.objectBytes), Data(item.objectDigest), Int64(bitPattern: storedAt)])
+            }
+        } catch {
+            throw Self.storeError(error, doing: "store mail item \(item.id)")
+        }
+    }
+
+    /// Every item held, with when it was stored, oldest first; and every tombstone.
+    public func mail() throws(StoreError) -> (items: [(item: MailItem, storedAt: UInt64)], tombstones: [(MailID, UInt64)]) {
+        do {
+            return try database.read { db in
+                let items = try Row.fetchAll(db, sql: "SELECT * FROM mail ORDER BY storedAt, id").compactMap { row -> (MailItem, UInt64)? in
+                    guard let item = Self.item(row) else { return nil }
+                    return (item, UInt64(bitPattern: row["storedAt"]))
+                }
+                let tombstones = try Row.fetchAll(db, sql: "SELECT id, at FROM mailTombstone").compactMap { row -> (MailID, UInt64)? in
+                    MailID(bytes: Array(row["id"] as Data)).map { ($0, UInt64(bitPattern: row["at"])) }
+                }
+                return (items, tombstones)
+            }
+        } catch {
+            throw Self.storeError(error, doing: "read the mailbox of \(path)")
+        }
+    }
+
+    /// The items `ids` (those held), in the order asked.
+    public func mailItems(_ ids: [MailID]) throws(StoreError) -> [MailItem] {
+        do {
+            return try database.read { db in
+                try ids.compactMap { id in
+                    try Row.fetchOne(db, sql: "SELECT * FROM mail WHERE id = ?", arguments: [Data(id.bytes)]).flatMap(Self.item)
+                }
+            }
+        } catch {
+            throw Self.storeError(error, doing: "read mail items")
+        }
+    }
+
+    /// The object of a held item.
+    public func mailObject(of item: MailItem) throws(StoreError) -> [UInt8] {
+        try mailObjects.get(Hex.encode(item.objectDigest))
+    }
+
+    /// Deletes items (delivered or expired), leaving tombstones for the
+    /// delivered ones; an object goes once no item names it.
+    public func deleteMail(_ ids: [MailID], tombstoneAt: UInt64?) async throws(StoreError) {
+        guard !ids.isEmpty else { return }
+        let orphans: [String]
+        do {
+            orphans = try await database.write { db in
+                var orphans: [String] = []
+                for id in ids {
+                    let key = Data(id.bytes)
+                    if let digest = try Data.fetchOne(db, sql: "SELECT objectDigest FROM mail WHERE id = ?", arguments: [key]) {
+                        try db.execute(sql: "DELETE FROM mail WHERE id = ?", arguments: [key])
+                        if !digest.isEmpty, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM mail WHERE objectDigest = ?", arguments: [digest]) == 0 {
+                            orphans.append(Hex.encode(Array(digest)))
+                        }
+                    }
+                    if let tombstoneAt {
+                        try db.execute(sql: "INSERT OR IGNORE INTO mailTombstone (id, at) VALUES (?, ?)", arguments: [key, Int64(bitPattern: tombstoneAt)])
+                    }
+                }
+                return orphans
+            }
+        } catch {
+            throw Self.storeError(error, doing: "delete mail items")
+        }
+        for name in orphans { mailObjects.remove(name) }
+    }
+
+    /// Forgets tombstones beyond the newest `keeping`.
+    public func pruneTombstones(keeping: Int) async throws(StoreError) {
+        do {
+            try await database.write { db in
+                try db.execute(sql: "DELETE FROM mailTombstone WHERE id NOT IN (SELECT id FROM mailTombstone ORDER BY at DESC LIMIT ?)", arguments: [keeping])
+            }
+        } catch {
+            throw Self.storeError(error, doing: "prune tombstones")
+        }
+    }
+
+    private static func item(_ row: Row) -> MailItem? {
+        let item = MailItem(recipient: row["recipient"], sender: row["sender"], envelope: Array(row["envelope"] as Data),
+                            objectBytes: UInt64(bitPattern: row["objectBytes"]), objectDigest: Array(row["objectDigest"] as Data))
+        // A row whose content no longer names it is damaged: not handed out.
+        return item.id.bytes == Array(row["id"] as Data) ? item : nil
     }
 
     /// Saves `record` (durably, before returning) as its name's binding.

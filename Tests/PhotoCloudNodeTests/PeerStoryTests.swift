@@ -47,7 +47,7 @@ struct PeerStoryTests {
             #expect(previews.map(\.photo) == [photo])
             #expect(previews.map(\.title) == ["beach"])
 
-            let request = try await bob.request(photo, from: "alice", views: 2)
+            let request = try await bob.request(photo, from: "alice", views: 2).id
             #expect(try await alice.requests(.incoming, state: .pending).map(\.id) == [request])
             _ = try await alice.approve(request, views: nil)
             #expect(try await bob.inbox().map(\.rights.viewsLeft) == [2])
@@ -63,11 +63,11 @@ struct PeerStoryTests {
             await #expect(throws: NodeError.self) { try await bob.view(photo) }
 
             let sunset = PNGFixture.make(.init(width: 128, height: 96, colorType: .rgba, seed: 9)).png
-            let sent = try await alice.send(file: sunset, title: "sunset", to: "bob", views: 1)
+            let sent = try await alice.send(file: sunset, title: "sunset", to: "bob", views: 1).photo
             #expect(try await bob.view(sent).file == sunset)
             // Phones make JPEG: its bytes travel unchanged, and its preview is drawn from it.
             let jpeg = try JPEGEncoder(quality: 85).encode(try SyntheticPhotoImage.make(width: 900, height: 600))
-            let sentJPEG = try await alice.send(file: jpeg, title: "phone", to: "bob", views: 1)
+            let sentJPEG = try await alice.send(file: jpeg, title: "phone", to: "bob", views: 1).photo
             #expect(try await bob.view(sentJPEG).file == jpeg)
             let listed = try await bob.browse("alice")
             let jpegPreview = try #require(listed.first { $0.photo == sentJPEG })

@@ -14,6 +14,8 @@ public struct BoundedMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     public var count: Int { values.count }
 
+    public var keys: [Key] { Array(values.keys) }
+
     public subscript(key: Key) -> Value? {
         get { values[key]?.value }
         set {

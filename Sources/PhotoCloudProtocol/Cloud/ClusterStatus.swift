@@ -22,12 +22,17 @@ public struct ClusterStatus: Sendable, Equatable {
     public var seen: TokenPosition
     public var holder: UInt64?
     public var servers: [Entry]
+    /// The reporter's mailbox: items held for offline users, and their bytes.
+    public var mailItems: UInt32
+    public var mailBytes: UInt64
 
-    public init(reporter: UInt64, seen: TokenPosition, holder: UInt64?, servers: [Entry]) {
+    public init(reporter: UInt64, seen: TokenPosition, holder: UInt64?, servers: [Entry], mailItems: UInt32 = 0, mailBytes: UInt64 = 0) {
         self.reporter = reporter
         self.seen = seen
         self.holder = holder
         self.servers = servers
+        self.mailItems = mailItems
+        self.mailBytes = mailBytes
     }
 
     public static let maxServers = 1_024
@@ -47,6 +52,8 @@ public struct ClusterStatus: Sendable, Equatable {
             bytes.appendBigEndian(entry.accepted)
             bytes.appendBigEndian(entry.pending)
         }
+        bytes.appendBigEndian(mailItems)
+        bytes.appendBigEndian(mailBytes)
         return bytes
     }
 
@@ -58,7 +65,7 @@ public struct ClusterStatus: Sendable, Equatable {
         let seen = try RingMessage.readPosition(&reader)
         let holder = try reader.readUInt64()
         let count = Int(try reader.readUInt16())
-        guard count <= maxServers, count * 21 <= reader.remaining else {
+        guard count <= maxServers, count * 21 + 12 <= reader.remaining else {
             throw WireError(.malformedBody, "a status of \(count) servers does not fit the message")
         }
         var servers: [Entry] = []
@@ -68,7 +75,9 @@ public struct ClusterStatus: Sendable, Equatable {
             guard alive <= 1 else { throw WireError(.malformedBody, "a status's alive flag is \(alive)") }
             servers.append(Entry(id: id, alive: alive == 1, accepted: try reader.readUInt64(), pending: try reader.readUInt32()))
         }
+        let mailItems = try reader.readUInt32(), mailBytes = try reader.readUInt64()
         try reader.expectEnd()
-        return (nonce, ClusterStatus(reporter: reporter, seen: seen, holder: holder == 0 ? nil : holder, servers: servers))
+        return (nonce, ClusterStatus(reporter: reporter, seen: seen, holder: holder == 0 ? nil : holder, servers: servers,
+                                     mailItems: mailItems, mailBytes: mailBytes))
     }
 }

@@ -1,0 +1,111 @@
+import Foundation
+import PNGCodec
+import PhotoCloudNode
+import PhotoCloudTestKit
+import Testing
+
+extension ServerProcesses {
+    /// The mailbox on the real binary: what alice sends bob while he is away
+    /// survives kill -9 of every server (one, then the other two together)
+    /// and reaches bob when he is back.
+    @Suite("photocloud mailbox: queued for offline users")
+    struct MailboxCLITests {
+        static let binary = BinaryRunner.locate()
+
+        struct InboxItem: Decodable { let photo: String; let owner: String; let title: String; let views_left: Int }
+
+        @Test func whatWaitsForBobSurvivesEveryServerKilledAndReachesHimOnce() async throws {
+            let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
+            try await withTemporaryFolder { folder in
+                let base = 33_000 + Int(getpid() % 150) * 10
+                let cluster = folder + "/cluster.toml", home = folder + "/home"
+                _ = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
+                var servers = try (1...3).map { try binary.startServer(id: $0, cluster: cluster, data: folder + "/s\($0)", log: folder + "/server\($0).log") }
+                var peers: [String: Process] = [:]
+                defer { for process in servers + Array(peers.values) where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+                let environment = ["PHOTOCLOUD_HOME": home, "PHOTOCLOUD_CLUSTER": cluster]
+                func run(_ arguments: [String], as user: String) async throws -> BinaryRunner.Outcome {
+                    try await binary.run(arguments + ["--user", user], environment: environment, directory: folder, timeout: .seconds(60))
+                }
+                func lastWord(_ outcome: BinaryRunner.Outcome) -> String {
+                    outcome.stdout.split(whereSeparator: \.isWhitespace).last.map(String.init) ?? ""
+                }
+                func inbox() async throws -> [InboxItem]? {
+                    let listed = try await run(["inbox", "--json"], as: "bob")
+                    return listed.status == 0 ? try JSONDecoder().decode([InboxItem].self, from: Data(listed.stdout.utf8)) : nil
+                }
+                func restart(_ id: Int) throws {
+                    servers[id - 1] = try binary.startServer(id: id, cluster: cluster, data: folder + "/s\(id)", log: folder + "/server\(id)-again.log")
+                }
+                for user in ["alice", "bob"] {
+                    peers[user] = try binary.start(["peer", "--user", user], log: folder + "/\(user).log", environment: environment)
+                }
+                let online = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < online {
+                    if try await binary.run(["who", "--cluster", cluster], environment: environment).stdout.contains("online:  alice, bob") { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+
+                // bob receives a photo, then goes offline.
+                let beach = try SyntheticPhoto.png(seed: 8, width: 320, height: 240)
+                try Data(beach).write(to: URL(fileURLWithPath: folder + "/beach.png"))
+                let first = try await run(["send", "beach.png", "--to", "bob"], as: "alice")
+                #expect(first.status == 0 && !first.stdout.contains("queued"), "\(first.stdout)\(first.stderr)")
+                let beachID = lastWord(first)
+                kill(peers["bob"]!.processIdentifier, SIGINT)
+                peers["bob"]!.waitUntilExit()
+
+                // alice grants him 5 views and sends a second photo: both queued.
+                let granted = try await run(["grant", beachID, "--to", "bob", "--views", "5"], as: "alice")
+                #expect(granted.status == 0 && granted.stdout.hasPrefix("queued for bob (offline)\n"), "\(granted.stdout)\(granted.stderr)")
+                let harbour = try SyntheticPhoto.png(seed: 9, width: 400, height: 300)
+                try Data(harbour).write(to: URL(fileURLWithPath: folder + "/harbour.png"))
+                let second = try await run(["send", "harbour.png", "--to", "bob", "--views", "2"], as: "alice")
+                #expect(second.status == 0 && second.stdout.hasPrefix("queued for bob (offline)\n"), "\(second.stdout)\(second.stderr)")
+                let harbourID = lastWord(second)
+
+                // kill -9 of one server, restarted; then of the other two together, restarted; all from their data folders.
+                kill(servers[0].processIdentifier, SIGKILL)
+                servers[0].waitUntilExit()
+                try restart(1)
+                try await Task.sleep(for: .milliseconds(500))
+                for id in [2, 3] { kill(servers[id - 1].processIdentifier, SIGKILL) }
+                for id in [2, 3] { servers[id - 1].waitUntilExit() }
+                try restart(2)
+                try restart(3)
+
+                // bob comes back: within seconds his inbox shows 5 views of the first photo and holds the second, pixel-identical.
+                peers["bob"] = try binary.start(["peer", "--user", "bob"], log: folder + "/bob-again.log", environment: environment)
+                let back = ContinuousClock.now
+                var items: [InboxItem] = []
+                while ContinuousClock.now - back < .seconds(30) {
+                    items = try await inbox() ?? []
+                    if items.count == 2, items.first(where: { $0.photo == beachID })?.views_left == 5 { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let took = ContinuousClock.now - back
+                #expect(items.first { $0.photo == beachID }?.views_left == 5, "\(items)")
+                #expect(items.first { $0.photo == harbourID }?.views_left == 2, "\(items)")
+                #expect(took < .seconds(15), "bob's mailbox took \(took)")
+                let viewed = try await run(["view", harbourID, "--out", "harbour-seen.png"], as: "bob")
+                #expect(viewed.status == 0, "\(viewed.stderr)")
+                let seen = try PNGCodec().decode(file: folder + "/harbour-seen.png")
+                #expect(seen == (try PNGCodec().decode(harbour)) && FileManager.default.contents(atPath: folder + "/harbour-seen.png") == Data(harbour))
+
+                // The grant was applied once: a view takes one, and nothing the servers still hold (or deliver again) gives it back.
+                #expect(try await run(["view", beachID, "--out", "beach-seen.png"], as: "bob").status == 0)
+                try await Task.sleep(for: PeerActor.mailInterval + .seconds(2))
+                #expect(try await inbox()?.first { $0.photo == beachID }?.views_left == 4)
+
+                // Delivered and acknowledged: the servers hold nothing for bob any more.
+                struct Status: Decodable {
+                    struct Server: Decodable { let id: Int; let answered: Bool; let mail_items: Int? }
+                    let servers: [Server]
+                }
+                let status = try await binary.run(["status", "--cluster", cluster, "--json"], environment: environment)
+                let reported = try JSONDecoder().decode(Status.self, from: Data(status.stdout.utf8)).servers
+                #expect(reported.count == 3 && reported.allSatisfy { $0.answered && $0.mail_items == 0 }, "\(status.stdout)")
+            }
+        }
+    }
+}
