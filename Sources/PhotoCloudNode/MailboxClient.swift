@@ -12,7 +12,7 @@ public enum MailboxClient {
     /// nothing counts as stored) when a majority refuses, or cannot be
     /// reached within `deadline`.
     public static func post(_ item: MailItem, object: [UInt8]?, config: ClusterConfig, transfers: TransferEndpoint, loop: EventLoop,
-                            deadline: Duration = .seconds(30)) async throws -> Int {
+                            deadline: Duration = .seconds(10)) async throws -> Int {
         let majority = config.servers.count / 2 + 1
         var stored: Set<Int> = []
         var refusals: [Int: String] = [:]

@@ -98,13 +98,95 @@ extension ServerProcesses {
                 #expect(try await inbox()?.first { $0.photo == beachID }?.views_left == 4)
 
                 // Delivered and acknowledged: the servers hold nothing for bob any more.
-                struct Status: Decodable {
-                    struct Server: Decodable { let id: Int; let answered: Bool; let mail_items: Int? }
-                    let servers: [Server]
-                }
                 let status = try await binary.run(["status", "--cluster", cluster, "--json"], environment: environment)
                 let reported = try JSONDecoder().decode(Status.self, from: Data(status.stdout.utf8)).servers
                 #expect(reported.count == 3 && reported.allSatisfy { $0.answered && $0.mail_items == 0 }, "\(status.stdout)")
+            }
+        }
+
+        struct Status: Decodable {
+            struct Server: Decodable { let id: Int; let answered: Bool; let mail_items: Int? }
+            let servers: [Server]
+        }
+
+        @Test func aServerThatWasAwayBuriesWhatWasDeliveredAndAMinorityStoresNothing() async throws {
+            let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
+            try await withTemporaryFolder { folder in
+                let base = 31_000 + Int(getpid() % 150) * 10
+                let cluster = folder + "/cluster.toml", home = folder + "/home"
+                _ = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
+                var servers = try (1...3).map { try binary.startServer(id: $0, cluster: cluster, data: folder + "/s\($0)", log: folder + "/server\($0).log") }
+                var peers: [String: Process] = [:]
+                defer { for process in servers + Array(peers.values) where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+                let environment = ["PHOTOCLOUD_HOME": home, "PHOTOCLOUD_CLUSTER": cluster]
+                func run(_ arguments: [String], as user: String) async throws -> BinaryRunner.Outcome {
+                    try await binary.run(arguments + ["--user", user], environment: environment, directory: folder, timeout: .seconds(60))
+                }
+                func mailItems() async throws -> [Int: Int] {
+                    let status = try await binary.run(["status", "--cluster", cluster, "--json"], environment: environment)
+                    guard status.status == 0, let parsed = try? JSONDecoder().decode(Status.self, from: Data(status.stdout.utf8)) else { return [:] }
+                    return Dictionary(uniqueKeysWithValues: parsed.servers.compactMap { server in server.mail_items.map { (server.id, $0) } })
+                }
+                for user in ["alice", "bob"] {
+                    peers[user] = try binary.start(["peer", "--user", user], log: folder + "/\(user).log", environment: environment)
+                }
+                let online = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < online {
+                    if try await binary.run(["who", "--cluster", cluster], environment: environment).stdout.contains("online:  alice, bob") { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let beach = try SyntheticPhoto.png(seed: 4, width: 200, height: 150)
+                try Data(beach).write(to: URL(fileURLWithPath: folder + "/beach.png"))
+                let shared = try await run(["send", "beach.png", "--to", "bob", "--views", "1"], as: "alice")
+                let photo = shared.stdout.split(whereSeparator: \.isWhitespace).last.map(String.init) ?? ""
+                kill(peers["bob"]!.processIdentifier, SIGINT)
+                peers["bob"]!.waitUntilExit()
+
+                // Queued on all three; then server 3 goes away (kill -9) holding it.
+                let granted = try await run(["grant", photo, "--to", "bob", "--views", "3"], as: "alice")
+                #expect(granted.status == 0 && granted.stdout.hasPrefix("queued for bob (offline)"), "\(granted.stderr)")
+                var held: [Int: Int] = [:]
+                let stored = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < stored {
+                    held = try await mailItems()
+                    if held == [1: 1, 2: 1, 3: 1] { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(held == [1: 1, 2: 1, 3: 1], "every server holds the grant: \(held)")
+                kill(servers[2].processIdentifier, SIGKILL)
+                servers[2].waitUntilExit()
+
+                // bob picks it up from the other two, which delete it.
+                peers["bob"] = try binary.start(["peer", "--user", "bob"], log: folder + "/bob-again.log", environment: environment)
+                let picked = ContinuousClock.now + .seconds(15)
+                while ContinuousClock.now < picked {
+                    let listed = try await run(["inbox", "--json"], as: "bob")
+                    if listed.status == 0, listed.stdout.contains("\"views_left\" : 3") { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(try await run(["view", photo, "--out", "seen.png"], as: "bob").status == 0)
+                let deleted = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deleted, try await mailItems() != [1: 0, 2: 0] { try await Task.sleep(for: .milliseconds(200)) }
+                #expect(try await mailItems() == [1: 0, 2: 0])
+
+                // Server 3 comes back from its data folder still holding the grant: the others' tombstones bury it,
+                // and bob does not get it again (his one view used stays used).
+                servers[2] = try binary.startServer(id: 3, cluster: cluster, data: folder + "/s3", log: folder + "/server3-again.log")
+                let caughtUp = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < caughtUp, try await mailItems()[3] != 0 { try await Task.sleep(for: .milliseconds(200)) }
+                #expect(try await mailItems() == [1: 0, 2: 0, 3: 0])
+                try await Task.sleep(for: PeerActor.mailInterval + .seconds(1))
+                let inbox = try await run(["inbox", "--json"], as: "bob")
+                #expect(inbox.stdout.contains("\"views_left\" : 2"), "\(inbox.stdout)")
+
+                // Two servers down: a minority cannot store, and says so; nothing counts as stored.
+                kill(peers["bob"]!.processIdentifier, SIGINT)
+                peers["bob"]!.waitUntilExit()
+                for index in [0, 1] { kill(servers[index].processIdentifier, SIGKILL) }
+                let refused = try await run(["grant", photo, "--to", "bob", "--views", "9"], as: "alice")
+                #expect(refused.status == 1 && refused.stderr.hasPrefix("error: ") && refused.stderr.contains("nothing is claimed as stored"),
+                        "\(refused.stdout)\(refused.stderr)")
+                #expect(!refused.stdout.contains("queued"))
             }
         }
     }
