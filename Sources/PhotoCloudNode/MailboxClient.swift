@@ -101,6 +101,25 @@ public enum MailboxClient {
         return (order.compactMap { items[$0] }, holders, answered.count)
     }
 
+    /// How many items `server` holds for `user` (nil if it does not answer a fetch within `timeout`).
+    public static func held(by server: ClusterConfig.Server, user: String, key: Curve25519.Signing.PrivateKey, config: ClusterConfig,
+                            loop: EventLoop, timeout: Duration = .milliseconds(500)) async throws -> Int? {
+        var total: Int?
+        let one = ClusterConfig(secret: nil, agreement: config.agreement, servers: [server], source: config.source)
+        try await ClusterPoll.run(
+            config: one, timeout: timeout, loop: loop,
+            isDone: { _ in total != nil },
+            ask: { _, query, send in
+                let unsigned = MailMessage.fetch(query, MailProof(user: user, time: 0), offset: UInt32.max)
+                if let signed = try? MailProof.sign(unsigned, user: user, time: PeerActor.wallClock(), key: key) { send(.mailFetch, signed.encodedBody()) }
+            },
+            onReply: { _, frame, nonce, _ in
+                guard case .list(nonce, let count, _, _)? = try? MailMessage.decode(type: frame.type, body: frame.payload) else { return }
+                total = Int(count)
+            })
+        return total
+    }
+
     /// Asks `server` to send item `id`'s object as transfer `transfer` (to the data endpoint `user`'s record publishes).
     public static func requestObject(_ id: MailID, transfer: UInt64, from server: ClusterConfig.Server, user: String,
                                      key: Curve25519.Signing.PrivateKey, config: ClusterConfig, loop: EventLoop) async throws -> Bool {

@@ -31,9 +31,23 @@ extension PeerActor {
         guard !items.isEmpty else { return 0 }
         // Photos first: a grant that came with them finds its photo.
         let ordered = items.filter(\.hasObject) + items.filter { !$0.hasObject }
+        // Of many grants for one photo only the newest can apply (a grant applies only if newer): the
+        // others are done without a write each.
+        var newest: [PhotoID: UInt64] = [:]
+        for item in ordered {
+            if case .grant(let grant)? = (try? PeerEnvelope.decode(item.envelope[...]))?.message, grant.owner == item.sender {
+                newest[grant.photo] = max(newest[grant.photo] ?? 0, grant.version)
+            }
+        }
         var done: [MailID] = []
         var applied = 0
         for item in ordered {
+            if case .grant(let grant)? = (try? PeerEnvelope.decode(item.envelope[...]))?.message, grant.owner == item.sender,
+               let top = newest[grant.photo], grant.version < top {
+                applied += 1
+                done.append(item.id)
+                continue
+            }
             switch await apply(item, holders: holders[item.id] ?? []) {
             case .applied:
                 applied += 1
