@@ -116,7 +116,7 @@ kill -INT "${pids[4]}"; sleep 0.5
 run who
 echo "alice gives bob 5 views and sends him a third photo; both are queued (stored on a majority of the servers):"
 run grant "$photo" --to bob --views 5 --user alice
-run_keep send "$out/coffee.png" --to bob --views 3 --title "coffee, again" --user alice
+run_keep send "$out/coffee.png" --to bob --views 3 --user alice
 run status
 echo "kill -9 of server 1; the others notice within a few hundred milliseconds and the token lives on:"
 kill -9 "${pids[0]}"; sleep 0.5
