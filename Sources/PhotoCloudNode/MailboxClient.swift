@@ -120,23 +120,26 @@ public enum MailboxClient {
         return total
     }
 
-    /// Asks `server` to send item `id`'s object as transfer `transfer` (to the data endpoint `user`'s record publishes).
-    public static func requestObject(_ id: MailID, transfer: UInt64, from server: ClusterConfig.Server, user: String,
-                                     key: Curve25519.Signing.PrivateKey, config: ClusterConfig, loop: EventLoop) async throws -> Bool {
+    /// Asks `server` to send item `id`'s object as transfer `transfer` to the
+    /// data endpoint `user`'s record publishes, showing with `cookie` (the
+    /// server's, sent there) that the endpoint receives. `.stored`: on its
+    /// way; `.pending`: the server sent a cookie there, or is busy: ask again.
+    public static func requestObject(_ id: MailID, transfer: UInt64, from server: ClusterConfig.Server, user: String, cookie: [UInt8],
+                                     key: Curve25519.Signing.PrivateKey, config: ClusterConfig, loop: EventLoop) async throws -> MailMessage.State? {
         var state: MailMessage.State?
         let one = ClusterConfig(secret: nil, agreement: config.agreement, servers: [server], source: config.source)
         try await ClusterPoll.run(
             config: one, timeout: .seconds(2), loop: loop,
             isDone: { _ in state != nil },
             ask: { _, query, send in
-                let unsigned = MailMessage.fetchObject(query, MailProof(user: user, time: 0), id: id, transfer: transfer)
+                let unsigned = MailMessage.fetchObject(query, MailProof(user: user, time: 0), id: id, transfer: transfer, cookie: cookie)
                 if let signed = try? MailProof.sign(unsigned, user: user, time: PeerActor.wallClock(), key: key) { send(.mailFetchObject, signed.encodedBody()) }
             },
             onReply: { _, frame, nonce, _ in
                 guard case .status(nonce, id, let reply)? = try? MailMessage.decode(type: frame.type, body: frame.payload) else { return }
                 state = reply
             })
-        return state == .stored
+        return state
     }
 
     /// Tells every server that `ids` are applied (they delete them); returns how many servers confirmed.

@@ -18,8 +18,8 @@ extension PeerActor {
     func postMail(_ message: PeerMessage, to user: String, object: [UInt8]? = nil) async throws {
         let envelope = try PeerEnvelope(from: identity.user, to: user, sentAt: Self.wallClock(), nonce: UInt64.random(in: 1...UInt64.max),
                                         message: message).signed(with: identity.signing)
-        let item = MailItem(recipient: user, sender: identity.user, envelope: envelope.encoded(), objectBytes: UInt64(object?.count ?? 0),
-                            objectDigest: object.map { Array(SHA256.hash(data: $0)) } ?? [])
+        let item = try MailItem(recipient: user, sender: identity.user, envelope: envelope.encoded(), objectBytes: UInt64(object?.count ?? 0),
+                                objectDigest: object.map { Array(SHA256.hash(data: $0)) } ?? []).signed(with: identity.signing)
         _ = try await MailboxClient.post(item, object: object, config: config, transfers: transfers, loop: loop)
     }
 
@@ -117,8 +117,17 @@ extension PeerActor {
             guard let server = config.server(id: holder) else { continue }
             let transfer = UInt64.random(in: 1...UInt64.max)
             expectObject(transfer, maxBytes: Int(clamping: item.objectBytes), within: .seconds(60))
-            guard (try? await MailboxClient.requestObject(item.id, transfer: transfer, from: server, user: identity.user,
-                                                          key: identity.signing, config: config, loop: loop)) == true else {
+            // The server sends only to a data endpoint that has shown it receives: the first ask brings its
+            // cookie to this daemon's data endpoint, the next carries it.
+            var sending = false
+            for _ in 0..<4 {
+                let state = try? await MailboxClient.requestObject(item.id, transfer: transfer, from: server, user: identity.user,
+                                                                   cookie: dataCookies[holder] ?? [], key: identity.signing, config: config, loop: loop)
+                if state == .stored { sending = true; break }
+                guard state == .pending else { break }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            guard sending else {
                 await forgetObject(transfer)
                 continue
             }
@@ -139,6 +148,14 @@ extension PeerActor {
             return .applied
         }
         return .later("no server sent the photo")
+    }
+
+    /// A server's cookie for this daemon's data endpoint (an `addressCheck` sent there, signed by the server).
+    func dataAddressChecked(_ bytes: [UInt8], from address: SocketAddress) {
+        guard let server = config.servers.first(where: { $0.control == address }),
+              let frame = try? Wire.decodeFrame(bytes[...], keys: keys), frame.auth == .signed, frame.type == .addressCheck,
+              frame.sender == UInt64(server.id), let check = try? AddressCheck.decode(frame.payload) else { return }
+        dataCookies[server.id] = check.cookie
     }
 
     /// Looks for mail once the servers know where this daemon is, then every `mailInterval`.

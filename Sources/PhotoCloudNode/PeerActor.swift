@@ -37,6 +37,9 @@ public actor PeerActor {
     /// The digests of the records sent lately: only an answer to one of them counts.
     private var recentRecords: [[UInt8]] = []
     private var acknowledged: Set<Int> = []
+    /// Each server's cookie for this daemon's data endpoint (mail objects come only to an endpoint that has one).
+    var dataCookies: [Int: [UInt8]] = [:]
+    private nonisolated let dataChecks: AsyncStream<([UInt8], SocketAddress)>
     /// A server has taken this daemon's record (it knows where to send).
     var isRegistered: Bool { !acknowledged.isEmpty }
     private var deferredBy: Set<Int> = []
@@ -85,8 +88,11 @@ public actor PeerActor {
         peerControl = try UDPSocket(bind: any, loop: loop)
         let options = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20)
         let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
-        // Only objects this peer asked for (announced one by one) are taken.
-        transfers = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: Self.maxStegoBytes + (64 << 20)))
+        // Only objects this peer asked for (announced one by one) are taken; the servers' cookies for the endpoint come here too.
+        let (checks, checkArrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(16))
+        dataChecks = checks
+        transfers = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: Self.maxStegoBytes + (64 << 20)),
+                                     addressChecks: { bytes, from in checkArrived.yield((bytes, from)) })
         cloud = try EncryptionClient(config: config, loop: loop, attempt: .init(giveUpAfter: .seconds(60)))
         let advertised = try SocketAddress(host: host, port: peerControl.localAddress.port)
         endpoints = PeerEndpoints(control: advertised, data: advertised.with(port: dataSocket.localAddress.port))
@@ -161,6 +167,10 @@ public actor PeerActor {
             }
         })
         tasks.append(Task(executorPreference: loop) { [weak self] in await self?.watchMailbox() })
+        let checks = dataChecks
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            for await (bytes, from) in checks { await self?.dataAddressChecked(bytes, from: from) }
+        })
     }
 
     private func sendRecord(leaving: Bool) throws {

@@ -24,8 +24,17 @@ extension ServerActor {
         var merged: Set<UInt64> = []
         var nextSync = Instant.zero
         var nextExpiry = Instant.zero
-        /// Each server's list as it comes, page by page.
+        /// Each server's list as it comes, page by page, and when this server asked for it (one list in flight per server).
         var lists: [UInt64: (held: [MailID], tombstones: [MailID])] = [:]
+        var asked: [UInt64: Instant] = [:]
+        /// The sorted lists this server is paging out to each other server (made once per request, not per page).
+        var snapshots: [UInt64: (held: [MailID], tombstones: [MailID])] = [:]
+        /// Items another server offered that this one refused (users it does not know yet): not fetched again for a while.
+        var refused = BoundedMap<MailID, Instant>(capacity: 4_096)
+        /// Proofs seen lately: a replayed fetch, object request or acknowledgement does nothing.
+        var proofs = BoundedMap<[UInt8], UInt64>(capacity: 65_536)
+        /// Objects being sent to each user now.
+        var sending: [String: Int] = [:]
 
         init(limits: Mailbox.Limits) { box = Mailbox(limits: limits) }
     }
@@ -36,10 +45,16 @@ extension ServerActor {
     func restoreMailbox() {
         do {
             let (items, tombstones) = try store.mail()
-            mail.box.load(items.map { ($0.item.id, Mailbox.Entry(recipient: $0.item.recipient, bytes: $0.item.heldBytes,
+            mail.box.load(items.map { ($0.item.id, Mailbox.Entry(recipient: $0.item.recipient, sender: $0.item.sender, bytes: $0.item.heldBytes,
                                                                    storedAt: $0.storedAt, state: .held)) },
                           tombstones: tombstones)
-            if !items.isEmpty { logger.info("server \(id): \(items.count) mail items held for offline users") }
+            // Rows written as their item was buried (a commit that finished after the deletion) go now.
+            let buried = mail.box.buriedAmong(items.map(\.item.id))
+            if !buried.isEmpty {
+                let store = self.store
+                Task { try? await store.deleteMail(buried, tombstoneAt: nil) }
+            }
+            if !items.isEmpty { logger.info("server \(id): \(items.count - buried.count) mail items held for offline users") }
         } catch {
             logger.error("server \(id): cannot read the mailbox: \(error); it starts empty (the others hold copies)")
         }
@@ -48,23 +63,34 @@ extension ServerActor {
 
     /// The mailbox's share of the timer: compare with the others, expire.
     func mailTimer(now at: Instant) {
-        if !mail.ready, at.since(mail.startedAt) >= .seconds(3) || mail.merged.count >= otherServers.count {
+        // Ready once it has compared its mailbox with enough others to make a majority with itself: what
+        // was stored (on a majority) or delivered (tombstones) while it was away is known to one of them.
+        let needed = config.servers.count / 2
+        if !mail.ready, mail.merged.count >= needed {
             mail.ready = true
-            logger.debug("server \(id): mailbox ready (\(mail.box.heldCount) items)")
+            logger.info("server \(id): mailbox ready (\(mail.box.heldCount) items, compared with \(mail.merged.count) other servers)")
         }
         if at >= mail.nextSync {
             mail.nextSync = at + (mail.ready ? .seconds(5) : .milliseconds(500))
-            for server in otherServers.map(\.id) { sendToServer(server, .mailSyncRequest, MailMessage.syncRequest(offset: 0).encodedBody()) }
+            for server in otherServers.map(\.id) where mail.asked[server].map({ at.since($0) >= .seconds(2) }) ?? true {
+                mail.asked[server] = at
+                mail.lists[server] = nil
+                sendToServer(server, .mailSyncRequest, MailMessage.syncRequest(offset: 0).encodedBody())
+            }
         }
         if at >= mail.nextExpiry {
             mail.nextExpiry = at + .seconds(10)
-            let expiry = mail.box.expire(now: Self.wallClock())
+            let now = Self.wallClock()
+            let expiry = mail.box.expire(now: now)
             for (transfer, item) in mail.awaiting where expiry.abandoned.contains(item.id) { mail.awaiting[transfer] = nil }
+            let store = self.store, keep = mail.box.limits.tombstones
             if !expiry.expired.isEmpty {
                 logger.notice("server \(id): \(expiry.expired.count) mail items expired unread (time to live \(mail.box.limits.timeToLive / 86_400_000) days)")
-                let store = self.store, expired = expiry.expired
-                Task { try? await store.deleteMail(expired, tombstoneAt: nil) }
+                // Buried, so that another server's copy is not taken again (it expires there too).
+                let expired = expiry.expired
+                Task { try? await store.deleteMail(expired, tombstoneAt: now) }
             }
+            Task { try? await store.pruneTombstones(keeping: keep) }
         }
     }
 
@@ -88,9 +114,9 @@ extension ServerActor {
             }
             let reply = MailMessage.list(nonce: query.nonce, total: UInt32(clamping: ids.count), offset: UInt32(start), items: items)
             answer(reply.type, reply.encodedBody(), query: query, requestBytes: requestBytes, to: address)
-        case .fetchObject(let query, let proof, let mailID, let transfer):
+        case .fetchObject(let query, let proof, let mailID, let transfer, let cookie):
             guard let user = proven(proof, for: message) else { return }
-            let state = sendObject(mailID, as: transfer, to: user)
+            let state = sendObject(mailID, as: transfer, to: user, cookie: cookie, nonce: query.nonce)
             answer(.mailStatus, MailMessage.status(nonce: query.nonce, id: mailID, state: state).encodedBody(), query: query,
                    requestBytes: requestBytes, to: address)
         case .acknowledge(let query, let proof, let ids):
@@ -113,11 +139,13 @@ extension ServerActor {
 
     /// The user whose proof this is, if the directory binds the name to the key that signed it.
     private func proven(_ proof: MailProof, for message: MailMessage) -> String? {
+        guard mail.proofs[proof.signature] == nil else { return nil }   // a replay: its first copy was answered
         guard let record = directory.entries[proof.user]?.record,
               proof.isValid(for: message, key: record.signingKey, now: Self.wallClock()) else {
             logger.debug("server \(id): a mail request with a bad proof for \(proof.user)")
             return nil
         }
+        mail.proofs[proof.signature] = proof.time
         return proof.user
     }
 
@@ -129,7 +157,7 @@ extension ServerActor {
         guard directory.entries[item.recipient] != nil else { return "unknown user \(item.recipient)" }
         guard let sender = directory.entries[item.sender]?.record else { return "unknown user \(item.sender)" }
         guard let envelope = try? PeerEnvelope.decode(item.envelope[...]), envelope.from == item.sender, envelope.to == item.recipient,
-              envelope.replyTo == 0, envelope.isSigned(by: sender.signingKey) else {
+              envelope.replyTo == 0, item.isSigned(by: sender.signingKey), envelope.isSigned(by: sender.signingKey) else {
             return "the message is not signed by \(item.sender) for \(item.recipient)"
         }
         switch envelope.message {
@@ -182,7 +210,12 @@ extension ServerActor {
     }
 
     private func mailCommitted(_ id: MailID, ok: Bool) {
-        if ok { mail.box.committed(id) } else { mail.box.commitFailed(id) }
+        guard ok else { return mail.box.commitFailed(id) }
+        if !mail.box.committed(id) {
+            // Acknowledged or buried while it was being written: the row just written goes again.
+            let store = self.store
+            Task { try? await store.deleteMail([id], tombstoneAt: Self.wallClock()) }
+        }
     }
 
     /// A data object on a transfer this server announced for a mail item: its object.
@@ -198,17 +231,37 @@ extension ServerActor {
         return true
     }
 
-    /// Sends a held item's object to `user`'s data endpoint (as its record publishes it).
-    private func sendObject(_ mailID: MailID, as transfer: UInt64, to user: String) -> MailMessage.State {
+    /// Sends a held item's object to `user`'s data endpoint (as its record
+    /// publishes it), once that endpoint has shown it receives: a request
+    /// without this server's cookie for it makes the server send one there
+    /// (an `addressCheck`, smaller than the request) and answer "pending".
+    /// A record names any address its user likes; only one that answers gets
+    /// photos. Two objects at a time per user.
+    private func sendObject(_ mailID: MailID, as transfer: UInt64, to user: String, cookie: [UInt8], nonce: UInt64) -> MailMessage.State {
         guard mail.box.entries[mailID]?.recipient == user, mail.box.entries[mailID]?.state == .held,
               let item = (try? store.mailItems([mailID]))?.first, item.hasObject else { return .refused("no such item for \(user)") }
         guard let record = directory.entries[user]?.record, !record.leaving, let endpoints = PeerEndpoints(parsing: record.endpoint) else {
             return .refused("\(user) publishes no endpoint")
         }
+        guard cookies.isValid(cookie, for: endpoints.data.identityBytes, now: now()) else {
+            let check = AddressCheck(nonce: nonce, cookie: cookies.make(for: endpoints.data.identityBytes, now: now()))
+            sendSigned(.addressCheck, check.encoded(), to: endpoints.data, requestBytes: Wire.headerSize + 100)
+            return .pending
+        }
+        guard mail.sending[user, default: 0] < 2 else { return .pending }
         guard let object = try? store.mailObject(of: item) else { return .refused("this server cannot read the photo") }
+        mail.sending[user, default: 0] += 1
         let endpoint = data
-        Task(executorPreference: data.loop) { _ = try? await endpoint.send(object, to: endpoints.data, transferID: transfer) }
+        Task(executorPreference: loop) { [weak self] in
+            _ = try? await endpoint.send(object, to: endpoints.data, transferID: transfer)
+            await self?.objectSent(to: user)
+        }
         return .stored
+    }
+
+    private func objectSent(to user: String) {
+        mail.sending[user, default: 1] -= 1
+        if mail.sending[user] == 0 { mail.sending[user] = nil }
     }
 
     // MARK: Between servers
@@ -216,8 +269,11 @@ extension ServerActor {
     func handleMailSync(_ message: MailMessage, from server: UInt64) {
         switch message {
         case .syncRequest(let offset):
-            let held = mail.box.heldIDs, dead = mail.box.tombstoneIDs
+            // Sorted once per request (the first page), then paged out of that copy.
+            if offset == 0 || mail.snapshots[server] == nil { mail.snapshots[server] = (mail.box.heldIDs, mail.box.tombstoneIDs) }
+            let (held, dead) = mail.snapshots[server]!
             let start = Int(offset), page = MailMessage.idsPerMessage
+            if start + page >= max(held.count, dead.count) { mail.snapshots[server] = nil }
             let reply = MailMessage.syncList(total: UInt32(clamping: max(held.count, dead.count)), offset: offset,
                                              held: Array(held.dropFirst(start).prefix(page)), tombstones: Array(dead.dropFirst(start).prefix(page)))
             sendToServer(server, reply.type, reply.encodedBody())
@@ -232,6 +288,7 @@ extension ServerActor {
                 return
             }
             mail.lists[server] = nil
+            mail.asked[server] = nil
             merge(held: list.0, tombstones: list.1, from: server)
         case .syncFetch(let ids):
             let items = (try? store.mailItems(Array(ids.prefix(256)))) ?? []
@@ -240,7 +297,12 @@ extension ServerActor {
                 sendToServer(server, reply.type, reply.encodedBody())
             }
         case .syncItems(let items):
-            for item in items where refusal(of: item) == nil {
+            for item in items {
+                if let why = refusal(of: item) {
+                    mail.refused[item.id] = now()
+                    logger.debug("server \(id): refused mail item \(item.id) from server \(server): \(why)")
+                    continue
+                }
                 switch mail.box.store(item, now: Self.wallClock()) {
                 case .commit:
                     commitMail(item, object: nil)
@@ -273,7 +335,10 @@ extension ServerActor {
             let store = self.store
             Task { try? await store.deleteMail(fresh, tombstoneAt: at) }
         }
-        let missing = held.filter { mail.box.entries[$0] == nil && !mail.box.isTombstoned($0) }
+        let at2 = now()
+        let missing = held.filter { id in
+            mail.box.entries[id] == nil && !mail.box.isTombstoned(id) && (mail.refused[id].map { at2.since($0) >= .seconds(60) } ?? true)
+        }
         for start in stride(from: 0, to: missing.count, by: 256) {
             sendToServer(server, .mailSyncFetch, MailMessage.syncFetch(ids: Array(missing[start..<min(missing.count, start + 256)])).encodedBody())
         }

@@ -69,6 +69,11 @@ public final class ServerStore: Sendable {
                 table.column("at", .integer).notNull()
             }
         }
+        migrator.registerMigration("v3: mail item signatures") { db in
+            try db.alter(table: "mail") { table in
+                table.add(column: "signature", .blob).notNull().defaults(to: Data())
+            }
+        }
         return migrator
     }
 
@@ -86,10 +91,11 @@ public final class ServerStore: Sendable {
         do {
             try await database.write { db in
                 try db.execute(sql: """
-                    INSERT OR IGNORE INTO mail (id, recipient, sender, envelope, objectBytes, objectDigest, storedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR IGNORE INTO mail (id, recipient, sender, envelope, objectBytes, objectDigest, storedAt, signature)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [Data(item.id.bytes), item.recipient, item.sender, Data(item.envelope),
-                                     Int64(bitPattern: item.objectBytes), Data(item.objectDigest), Int64(bitPattern: storedAt)])
+                                     Int64(bitPattern: item.objectBytes), Data(item.objectDigest), Int64(bitPattern: storedAt),
+                                     Data(item.signature)])
             }
         } catch {
             throw Self.storeError(error, doing: "store mail item \(item.id)")
@@ -173,7 +179,8 @@ public final class ServerStore: Sendable {
 
     private static func item(_ row: Row) -> MailItem? {
         let item = MailItem(recipient: row["recipient"], sender: row["sender"], envelope: Array(row["envelope"] as Data),
-                            objectBytes: UInt64(bitPattern: row["objectBytes"]), objectDigest: Array(row["objectDigest"] as Data))
+                            objectBytes: UInt64(bitPattern: row["objectBytes"]), objectDigest: Array(row["objectDigest"] as Data),
+                            signature: Array(row["signature"] as Data))
         // A row whose content no longer names it is damaged: not handed out.
         return item.id.bytes == Array(row["id"] as Data) ? item : nil
     }

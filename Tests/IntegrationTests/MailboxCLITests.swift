@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import PNGCodec
+import PhotoCloudProtocol
 import PhotoCloudNode
 import PhotoCloudTestKit
 import Testing
@@ -107,6 +109,65 @@ extension ServerProcesses {
         struct Status: Decodable {
             struct Server: Decodable { let id: Int; let answered: Bool; let mail_items: Int? }
             let servers: [Server]
+        }
+
+        /// A user whose record names someone else's port as its data endpoint (records are its own to write) asks for
+        /// the photo waiting for it: the servers send that port only a small cookie, never the photo.
+        @Test func aPhotoGoesOnlyToADataEndpointThatShowsItReceives() async throws {
+            let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
+            try await withTemporaryFolder { folder in
+                let base = 29_000 + Int(getpid() % 150) * 10
+                let cluster = folder + "/cluster.toml", home = folder + "/home"
+                _ = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
+                let servers = try (1...3).map { try binary.startServer(id: $0, cluster: cluster, data: folder + "/s\($0)", log: folder + "/server\($0).log") }
+                let environment = ["PHOTOCLOUD_HOME": home, "PHOTOCLOUD_CLUSTER": cluster]
+                let alice = try binary.start(["peer", "--user", "alice"], log: folder + "/alice.log", environment: environment)
+                defer { for process in servers + [alice] where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+                let config = try ClusterFile.load(cluster)
+
+                // mal registers once, naming the victim's port, and goes quiet (offline after 3.5 s).
+                let victim = try Stranger(), registrar = try Stranger()
+                let mal = Curve25519.Signing.PrivateKey()
+                let record = try Directory.Record(name: "mal", signingKey: Array(mal.publicKey.rawRepresentation),
+                                                  agreementKey: Array(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation),
+                                                  endpoint: "127.0.0.1:\(victim.address.port)/\(victim.address.port)",
+                                                  sequence: UInt64(Date().timeIntervalSince1970 * 1_000)).signed(with: mal)
+                let up = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < up, try await binary.run(["who", "--cluster", cluster], environment: environment).stdout.contains("alice") == false {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                for _ in 0..<2 {
+                    for server in config.servers { registrar.send(.directoryRegister, DirectoryMessage.register(record).encoded(), to: server.control) }
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+                try await Task.sleep(for: .seconds(4))
+
+                // alice sends mal a photo: it waits in the mailbox.
+                let beach = try SyntheticPhoto.png(seed: 6, width: 160, height: 120)
+                try Data(beach).write(to: URL(fileURLWithPath: folder + "/beach.png"))
+                let sent = try await binary.run(["send", "beach.png", "--to", "mal", "--user", "alice"], environment: environment, directory: folder,
+                                                timeout: .seconds(60))
+                #expect(sent.status == 0 && sent.stdout.hasPrefix("queued for mal (offline)"), "\(sent.stdout)\(sent.stderr)")
+                let (items, _, _) = try await MailboxClient.fetch(user: "mal", key: mal, config: config, loop: .shared)
+                let item = try #require(items.first { $0.hasObject })
+
+                // Asked again and again, with no cookie and with a made-up one: "pending", and a cookie to the victim.
+                var asks = 0
+                for round in 0..<6 {
+                    for server in config.servers {
+                        let state = try await MailboxClient.requestObject(item.id, transfer: UInt64.random(in: 1...UInt64.max), from: server, user: "mal",
+                                                                          cookie: round % 2 == 0 ? [] : [UInt8](repeating: 7, count: AddressCookies.size),
+                                                                          key: mal, config: config, loop: .shared)
+                        asks += 1
+                        #expect(state == .pending, "server \(server.id) answered \(String(describing: state))")
+                    }
+                }
+                try await victim.collect(for: .seconds(2))
+                let notChecks = victim.received.filter { Wire.type(of: $0.bytes[...]) != .addressCheck }
+                #expect(notChecks.isEmpty, "the victim got \(notChecks.count) datagrams besides cookies (\(victim.receivedBytes) bytes)")
+                #expect(victim.received.count <= asks && victim.received.allSatisfy { $0.bytes.count <= 200 },
+                        "\(victim.received.count) datagrams, \(victim.receivedBytes) bytes, for \(asks) requests")
+            }
         }
 
         @Test func aServerThatWasAwayBuriesWhatWasDeliveredAndAMinorityStoresNothing() async throws {

@@ -6,7 +6,7 @@ import Testing
 struct MailboxTests {
     static func item(_ text: String, to recipient: String = "bob", object: [UInt8]? = nil) -> MailItem {
         MailItem(recipient: recipient, sender: "alice", envelope: Array(text.utf8), objectBytes: UInt64(object?.count ?? 0),
-                 objectDigest: object.map { Array(SHA256.hash(data: $0)) } ?? [])
+                 objectDigest: object.map { Array(SHA256.hash(data: $0)) } ?? [], signature: [UInt8](repeating: 0, count: 64))
     }
 
     // MARK: Items and messages
@@ -18,7 +18,7 @@ struct MailboxTests {
         // Other content under an item's id does not decode.
         var bytes: [UInt8] = []
         a.append(to: &bytes)
-        bytes[bytes.count - 10] ^= 1   // in the envelope
+        bytes[bytes.count - 64 - 1 - 8 - 3] ^= 1   // in the envelope (before the object's size, digest length and signature)
         #expect(throws: WireError.self) {
             var reader = ByteReader(bytes[...])
             _ = try MailItem.read(&reader)
@@ -37,7 +37,8 @@ struct MailboxTests {
             .status(nonce: 77, id: item.id, state: .stored), .status(nonce: 77, id: item.id, state: .pending),
             .status(nonce: 77, id: item.id, state: .sendObject(transfer: 5)), .status(nonce: 77, id: item.id, state: .refused("full")),
             .fetch(query, proof, offset: 3), .list(nonce: 77, total: 9, offset: 3, items: [item, Self.item("grant")]),
-            .fetchObject(query, proof, id: item.id, transfer: 11), .acknowledge(query, proof, ids: [item.id, Self.item("x").id]),
+            .fetchObject(query, proof, id: item.id, transfer: 11, cookie: [UInt8](repeating: 4, count: AddressCookies.size)),
+            .fetchObject(query, proof, id: item.id, transfer: 11, cookie: []), .acknowledge(query, proof, ids: [item.id, Self.item("x").id]),
             .acknowledged(nonce: 77, count: 2), .syncRequest(offset: 1_000),
             .syncList(total: 1_001, offset: 1_000, held: [item.id], tombstones: []), .syncFetch(ids: [item.id]),
             .syncItems([item]), .syncObject(id: item.id, transfer: 12),
@@ -151,6 +152,69 @@ struct MailboxTests {
         #expect(box.expire(now: 1_009).expired.isEmpty)
         #expect(box.expire(now: 1_010).expired == [b.id])
         #expect(box.heldCount == 0 && box.totalBytes == 0)
+    }
+
+    @Test func anItemIsSignedByItsSenderAndAnotherObjectIsAnotherUnsignedItem() throws {
+        let alice = Curve25519.Signing.PrivateKey()
+        let signed = try Self.item("offer", object: [1, 2, 3]).signed(with: alice)
+        let key = Array(alice.publicKey.rawRepresentation)
+        #expect(signed.isSigned(by: key))
+        #expect(!signed.isSigned(by: Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation)))
+        // A captured item with another object's digest is another id, which the signature does not cover.
+        var swapped = MailItem(recipient: "bob", sender: "alice", envelope: signed.envelope, objectBytes: 3,
+                               objectDigest: Array(SHA256.hash(data: [9, 9, 9])))
+        swapped.signature = signed.signature
+        #expect(!swapped.isSigned(by: key))
+        var bytes: [UInt8] = []
+        signed.append(to: &bytes)
+        var reader = ByteReader(bytes[...])
+        #expect(try MailItem.read(&reader) == signed)
+    }
+
+    @Test func claimsOfHugeObjectsAreRefusedWithoutATrapAndASendersRoomForObjectsIsSmall() {
+        var box = Mailbox()
+        let huge = MailItem(recipient: "bob", sender: "mallory", envelope: Array("offer".utf8), objectBytes: .max,
+                            objectDigest: [UInt8](repeating: 1, count: 32))
+        #expect(!huge.isWellFormed)
+        if case .refused = box.store(huge, now: 1) {} else { Issue.record("an object of 2^64 - 1 bytes was taken") }
+        let large = MailItem(recipient: "bob", sender: "mallory", envelope: Array("offer 2".utf8), objectBytes: MailItem.maxObjectBytes,
+                             objectDigest: [UInt8](repeating: 2, count: 32))
+        #expect(box.store(large, now: 1) == .awaitObject(bytes: MailItem.maxObjectBytes))
+        // A sender holds at most 256 MiB (and 8 items) of room for objects that have not come, for all recipients.
+        let more = MailItem(recipient: "carol", sender: "mallory", envelope: Array("offer 3".utf8), objectBytes: 100 << 20,
+                            objectDigest: [UInt8](repeating: 3, count: 32))
+        guard case .refused(let why) = box.store(more, now: 2) else { Issue.record("room beyond the sender's share"); return }
+        #expect(why.contains("mallory has too many photos on their way"))
+        // Another sender is not held up; once the object came, the room is the recipient's like any item's.
+        let honest = Self.item("offer", object: [UInt8](repeating: 4, count: 1_000))
+        #expect(box.store(honest, now: 3) == .awaitObject(bytes: 1_000))
+        #expect(box.objectArrived(large.id) == .commit)
+        box.committed(large.id)
+        #expect(box.store(more, now: 4) == .awaitObject(bytes: 100 << 20))
+        #expect(box.heldCount == 1 && box.heldBytes == large.heldBytes)
+    }
+
+    @Test func anItemAcknowledgedWhileBeingWrittenStaysBuriedAndExpiredItemsAreBuried() {
+        var box = Mailbox(limits: .init(timeToLive: 1_000))
+        let grant = Self.item("grant")
+        #expect(box.store(grant, now: 1) == .commit)
+        #expect(box.acknowledged([grant.id], by: "bob", now: 2) == [grant.id], "delivered by another server while this one writes it")
+        let counted = box.committed(grant.id)
+        #expect(!counted, "the write that finishes afterwards is undone")
+        #expect(box.heldCount == 0 && box.isTombstoned(grant.id))
+        // Restarted with the row that commit left behind: still buried.
+        var restarted = Mailbox()
+        restarted.load([(grant.id, .init(recipient: "bob", bytes: grant.heldBytes, storedAt: 1, state: .held))], tombstones: [(grant.id, 2)])
+        #expect(restarted.held(for: "bob").isEmpty && restarted.buriedAmong([grant.id]) == [grant.id])
+        // An unknown id is not buried on anyone's word: it could be someone else's item still on its way.
+        let unknown = Self.item("someone else's")
+        #expect(box.acknowledged([unknown.id], by: "bob", now: 3).isEmpty && !box.isTombstoned(unknown.id))
+        // Expired: dropped and buried, so that another server's copy is not taken again.
+        let old = Self.item("old")
+        _ = box.store(old, now: 10)
+        box.committed(old.id)
+        #expect(box.expire(now: 1_010).expired == [old.id])
+        #expect(box.store(old, now: 1_011) == .stored && box.heldCount == 0)
     }
 
     @Test func whatWasWrittenComesBackAfterARestart() {

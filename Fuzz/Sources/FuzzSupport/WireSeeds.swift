@@ -101,14 +101,16 @@ public enum WireSeeds {
         bodies.append((.peerMessage, ((try? call.signed(with: signing)) ?? call).encoded()))
         // The mailbox: an item (the call above, with its photo's digest), and every message about it.
         let envelope = ((try? call.signed(with: signing)) ?? call).encoded()
-        let item = MailItem(recipient: "bob", sender: "alice", envelope: envelope, objectBytes: 40_000, objectDigest: Array(SHA256.hash(data: object)))
+        let unsignedItem = MailItem(recipient: "bob", sender: "alice", envelope: envelope, objectBytes: 40_000, objectDigest: Array(SHA256.hash(data: object)))
+        let item = (try? unsignedItem.signed(with: signing)) ?? unsignedItem
         let proof = MailProof(user: "bob", time: 1_700_000_000_000, signature: [UInt8](repeating: 0x5A, count: 64))
         let mailQuery = QueryHeader(nonce: 0xABCD, cookie: [UInt8](repeating: 0x3C, count: AddressCookies.size))
         let mail: [MailMessage] = [
             .store(mailQuery, item), .status(nonce: 0xABCD, id: item.id, state: .sendObject(transfer: 0x99)),
             .status(nonce: 0xABCD, id: item.id, state: .refused("bob's mailbox is full")),
             .fetch(mailQuery, proof, offset: 12), .list(nonce: 0xABCD, total: 30, offset: 12, items: [item]),
-            .fetchObject(mailQuery, proof, id: item.id, transfer: 0x98), .acknowledge(mailQuery, proof, ids: [item.id]),
+            .fetchObject(mailQuery, proof, id: item.id, transfer: 0x98, cookie: [UInt8](repeating: 0x3C, count: AddressCookies.size)),
+            .acknowledge(mailQuery, proof, ids: [item.id]),
             .acknowledged(nonce: 0xABCD, count: 1), .syncRequest(offset: 0), .syncList(total: 2, offset: 0, held: [item.id], tombstones: [item.id]),
             .syncFetch(ids: [item.id]), .syncItems([item]), .syncObject(id: item.id, transfer: 0x97),
         ]

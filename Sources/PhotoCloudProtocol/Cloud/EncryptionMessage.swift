@@ -177,7 +177,7 @@ public enum EncryptionMessage: Sendable, Equatable {
         return bytes
     }
 
-    private static func readCookie(_ reader: inout ByteReader) throws(WireError) -> [UInt8] {
+    static func readCookie(_ reader: inout ByteReader) throws(WireError) -> [UInt8] {
         let length = Int(try reader.readUInt8())
         guard length == 0 || length == AddressCookies.size else { throw WireError(.malformedBody, "a cookie of \(length) bytes") }
         return try reader.readBytes(length)

@@ -18,27 +18,50 @@ public struct MailItem: Sendable, Equatable {
     /// The object's size and SHA-256 (0 and empty: none).
     public var objectBytes: UInt64
     public var objectDigest: [UInt8]
+    /// The sender's Ed25519 signature on the id (`signedBytes`): the object's
+    /// digest is the sender's word too, so a captured item cannot be stored
+    /// again with another object.
+    public var signature: [UInt8]
 
     public static let maxEnvelope = 4_096
+    /// The largest object an item carries: the largest stego PNG a peer takes.
+    public static let maxObjectBytes: UInt64 = 192 << 20
 
-    public init(recipient: String, sender: String, envelope: [UInt8], objectBytes: UInt64 = 0, objectDigest: [UInt8] = []) {
+    public init(recipient: String, sender: String, envelope: [UInt8], objectBytes: UInt64 = 0, objectDigest: [UInt8] = [],
+                signature: [UInt8] = []) {
         self.recipient = recipient
         self.sender = sender
         self.envelope = envelope
         self.objectBytes = objectBytes
         self.objectDigest = objectDigest
+        self.signature = signature
         id = MailID.of(envelope: envelope, objectDigest: objectDigest)
+    }
+
+    /// The item signed by its sender's `key`.
+    public func signed(with key: Curve25519.Signing.PrivateKey) throws(PeerError) -> MailItem {
+        var item = self
+        do { item.signature = Array(try key.signature(for: signedBytes)) } catch { throw PeerError(.crypto, "signing failed") }
+        return item
+    }
+
+    public var signedBytes: [UInt8] { Array("photocloud mail item v1 signed".utf8) + id.bytes }
+
+    public func isSigned(by key: [UInt8]) -> Bool {
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: key) else { return false }
+        return key.isValidSignature(signature, for: signedBytes)
     }
 
     public var hasObject: Bool { objectBytes > 0 }
 
-    /// What it costs a mailbox: the envelope, the object, and a little for the row.
-    public var heldBytes: UInt64 { UInt64(envelope.count) + objectBytes + 128 }
+    /// What it costs a mailbox: the envelope, the object, and a little for the row (an object is at most `maxObjectBytes`).
+    public var heldBytes: UInt64 { UInt64(envelope.count) + min(objectBytes, Self.maxObjectBytes) + 128 }
 
     /// Whether the id is the one its content names, and the fields agree with each other.
     public var isWellFormed: Bool {
         id == MailID.of(envelope: envelope, objectDigest: objectDigest) && envelope.count <= Self.maxEnvelope
             && (objectBytes == 0) == objectDigest.isEmpty && (objectDigest.isEmpty || objectDigest.count == 32)
+            && objectBytes <= Self.maxObjectBytes
     }
 
     public func append(to bytes: inout [UInt8]) {
@@ -49,6 +72,7 @@ public struct MailItem: Sendable, Equatable {
         bytes.appendBigEndian(objectBytes)
         bytes.append(UInt8(objectDigest.count == 32 ? 32 : 0))
         if objectDigest.count == 32 { bytes += objectDigest }
+        bytes += signature.prefix(64) + [UInt8](repeating: 0, count: max(0, 64 - signature.count))
     }
 
     public static func read(_ reader: inout ByteReader) throws(WireError) -> MailItem {
@@ -59,7 +83,8 @@ public struct MailItem: Sendable, Equatable {
         let digestLength = try reader.readUInt8()
         guard digestLength == 0 || digestLength == 32 else { throw WireError(.malformedBody, "an object digest of \(digestLength) bytes") }
         let digest = try reader.readBytes(Int(digestLength))
-        var item = MailItem(recipient: recipient, sender: sender, envelope: envelope, objectBytes: objectBytes, objectDigest: digest)
+        var item = MailItem(recipient: recipient, sender: sender, envelope: envelope, objectBytes: objectBytes, objectDigest: digest,
+                            signature: try reader.readBytes(64))
         guard item.id == id else { throw WireError(.malformedBody, "a mail item whose id is not its content's") }
         item.id = id
         return item

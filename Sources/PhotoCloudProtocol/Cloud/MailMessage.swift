@@ -16,8 +16,9 @@ public enum MailMessage: Sendable, Equatable {
     case fetch(QueryHeader, MailProof, offset: UInt32)
     /// Server -> recipient (signed): `total` items held; these, from `offset`.
     case list(nonce: UInt64, total: UInt32, offset: UInt32, items: [MailItem])
-    /// Recipient -> a server: send item `id`'s object as transfer `transfer` to the data endpoint my record publishes.
-    case fetchObject(QueryHeader, MailProof, id: MailID, transfer: UInt64)
+    /// Recipient -> a server: send item `id`'s object as transfer `transfer` to the data endpoint my record publishes,
+    /// for which `cookie` is the server's (sent there in an `addressCheck`: that endpoint has shown it receives).
+    case fetchObject(QueryHeader, MailProof, id: MailID, transfer: UInt64, cookie: [UInt8])
     /// Recipient -> every server: these items are applied; delete them.
     case acknowledge(QueryHeader, MailProof, ids: [MailID])
     /// Server -> recipient (signed): `count` of them were held here and are deleted.
@@ -99,9 +100,12 @@ public enum MailMessage: Sendable, Equatable {
             let kept = items.prefix(Self.itemsPerList)
             bytes.append(UInt8(kept.count))
             for item in kept { item.append(to: &bytes) }
-        case .fetchObject(_, let proof, let id, let transfer):
+        case .fetchObject(_, let proof, let id, let transfer, let cookie):
             bytes += id.bytes
             bytes.appendBigEndian(transfer)
+            let kept = cookie.count == AddressCookies.size ? cookie : []
+            bytes.append(UInt8(kept.count))
+            bytes += kept
             proof.append(to: &bytes)
         case .acknowledge(_, let proof, let list):
             ids(list)
@@ -132,7 +136,7 @@ public enum MailMessage: Sendable, Equatable {
     /// The query header, for the messages a peer sends.
     public var query: QueryHeader? {
         switch self {
-        case .store(let query, _), .fetch(let query, _, _), .fetchObject(let query, _, _, _), .acknowledge(let query, _, _): query
+        case .store(let query, _), .fetch(let query, _, _), .fetchObject(let query, _, _, _, _), .acknowledge(let query, _, _): query
         default: nil
         }
     }
@@ -186,7 +190,8 @@ public enum MailMessage: Sendable, Equatable {
         case .mailFetchObject:
             let query = try QueryHeader.read(&reader)
             let id = try id(), transfer = try reader.readUInt64()
-            message = .fetchObject(query, try MailProof.read(&reader), id: id, transfer: transfer)
+            let cookie = try EncryptionMessage.readCookie(&reader)
+            message = .fetchObject(query, try MailProof.read(&reader), id: id, transfer: transfer, cookie: cookie)
         case .mailAcknowledge:
             let query = try QueryHeader.read(&reader)
             let list = try ids()
@@ -239,7 +244,7 @@ public struct MailProof: Sendable, Equatable {
         bytes.appendBigEndian(time)
         switch message {
         case .fetch(_, _, let offset): bytes.appendBigEndian(offset)
-        case .fetchObject(_, _, let id, let transfer):
+        case .fetchObject(_, _, let id, let transfer, _):
             bytes += id.bytes
             bytes.appendBigEndian(transfer)
         case .acknowledge(_, _, let ids): for id in ids { bytes += id.bytes }
@@ -257,7 +262,7 @@ public struct MailProof: Sendable, Equatable {
         let proof = MailProof(user: user, time: time, signature: signature)
         switch message {
         case .fetch(let query, _, let offset): return .fetch(query, proof, offset: offset)
-        case .fetchObject(let query, _, let id, let transfer): return .fetchObject(query, proof, id: id, transfer: transfer)
+        case .fetchObject(let query, _, let id, let transfer, let cookie): return .fetchObject(query, proof, id: id, transfer: transfer, cookie: cookie)
         case .acknowledge(let query, _, let ids): return .acknowledge(query, proof, ids: ids)
         default: return message
         }

@@ -23,14 +23,20 @@ public struct Mailbox: Sendable {
         public var objectWait: UInt64 { 60_000 }
         /// Tombstones kept at most (the oldest are forgotten first).
         public var tombstones: Int
+        /// Room one sender may hold for objects still to come (items and bytes), for all recipients together.
+        public var perSenderPendingItems: Int
+        public var perSenderPendingBytes: UInt64
 
         public init(perUserItems: Int = 20_000, perUserBytes: UInt64 = 2 << 30, totalBytes: UInt64 = 16 << 30,
-                    timeToLive: UInt64 = 30 * 86_400_000, tombstones: Int = 200_000) {
+                    timeToLive: UInt64 = 30 * 86_400_000, tombstones: Int = 200_000,
+                    perSenderPendingItems: Int = 8, perSenderPendingBytes: UInt64 = 256 << 20) {
             self.perUserItems = perUserItems
             self.perUserBytes = perUserBytes
             self.totalBytes = totalBytes
             self.timeToLive = timeToLive
             self.tombstones = tombstones
+            self.perSenderPendingItems = perSenderPendingItems
+            self.perSenderPendingBytes = perSenderPendingBytes
         }
     }
 
@@ -49,6 +55,7 @@ public struct Mailbox: Sendable {
     /// What the mailbox knows of an item.
     public struct Entry: Sendable, Equatable {
         public var recipient: String
+        public var sender: String
         public var bytes: UInt64
         /// When it was first stored here (wall-clock milliseconds).
         public var storedAt: UInt64
@@ -60,8 +67,9 @@ public struct Mailbox: Sendable {
             case held
         }
 
-        public init(recipient: String, bytes: UInt64, storedAt: UInt64, state: State) {
+        public init(recipient: String, sender: String = "", bytes: UInt64, storedAt: UInt64, state: State) {
             self.recipient = recipient
+            self.sender = sender
             self.bytes = bytes
             self.storedAt = storedAt
             self.state = state
@@ -71,7 +79,14 @@ public struct Mailbox: Sendable {
     public let limits: Limits
     public private(set) var entries: [MailID: Entry] = [:]
     private var perUser: [String: (items: Int, bytes: UInt64)] = [:]
+    /// Room held for objects still to come, by sender.
+    private var pendingBySender: [String: (items: Int, bytes: UInt64)] = [:]
+    /// The items held (written) for each user: what a fetch lists.
+    private var heldByUser: [String: Set<MailID>] = [:]
     public private(set) var totalBytes: UInt64 = 0
+    /// Items held (written) here, and their bytes.
+    public private(set) var heldCount = 0
+    public private(set) var heldBytes: UInt64 = 0
     /// Acknowledged items, with when: a late copy is not taken again.
     private var tombstones = BoundedMap<MailID, UInt64>(capacity: 200_000)
 
@@ -80,23 +95,23 @@ public struct Mailbox: Sendable {
         tombstones = BoundedMap(capacity: max(1, limits.tombstones))
     }
 
-    /// Items held (committed) here, and their bytes.
-    public var heldCount: Int { entries.values.count { $0.state == .held } }
-    public var heldBytes: UInt64 { entries.values.reduce(0) { $1.state == .held ? $0 + $1.bytes : $0 } }
-
     public func isTombstoned(_ id: MailID) -> Bool { tombstones[id] != nil }
 
     // MARK: Events
 
     /// Items (and tombstones) read back from the store at start.
     public mutating func load(_ held: [(MailID, Entry)], tombstones dead: [(MailID, UInt64)]) {
-        for (id, entry) in held where entries[id] == nil { add(id, entry) }
         for (id, at) in dead.sorted(by: { $0.1 < $1.1 }) { tombstones[id] = at }
+        // An item written as it was buried (its row came after the deletion) stays buried.
+        for (id, entry) in held where entries[id] == nil && tombstones[id] == nil { add(id, entry) }
     }
+
+    /// Items read back that a tombstone buries: the store deletes them.
+    public func buriedAmong(_ ids: [MailID]) -> [MailID] { ids.filter { tombstones[$0] != nil } }
 
     /// A sender (or another server catching up) asks this mailbox to hold `item`.
     public mutating func store(_ item: MailItem, now: UInt64) -> Decision {
-        guard item.isWellFormed else { return .refused("a malformed mail item") }
+        guard item.isWellFormed else { return .refused("a malformed mail item (or an object over \(MailItem.maxObjectBytes >> 20) MiB)") }
         if tombstones[item.id] != nil { return .stored }
         if let entry = entries[item.id] {
             switch entry.state {
@@ -105,13 +120,21 @@ public struct Mailbox: Sendable {
             case .pendingObject: return .awaitObject(bytes: item.objectBytes)
             }
         }
-        let bytes = item.heldBytes
+        let bytes = item.heldBytes   // at most an object's bound and an envelope's: no sum below can overflow
         let user = perUser[item.recipient] ?? (0, 0)
-        guard user.items < limits.perUserItems, user.bytes + bytes <= limits.perUserBytes else {
+        guard user.items < limits.perUserItems, bytes <= limits.perUserBytes, user.bytes <= limits.perUserBytes - bytes else {
             return .refused("\(item.recipient)'s mailbox is full (\(user.items) messages, \(user.bytes / 1_048_576) MiB held)")
         }
-        guard totalBytes + bytes <= limits.totalBytes else { return .refused("this server's mailbox is full") }
-        add(item.id, Entry(recipient: item.recipient, bytes: bytes, storedAt: now,
+        guard bytes <= limits.totalBytes, totalBytes <= limits.totalBytes - bytes else { return .refused("this server's mailbox is full") }
+        if item.hasObject {
+            // Room for an object that has not come yet is the sender's to hold, and little of it.
+            let pending = pendingBySender[item.sender] ?? (0, 0)
+            guard pending.items < limits.perSenderPendingItems, bytes <= limits.perSenderPendingBytes,
+                  pending.bytes <= limits.perSenderPendingBytes - bytes else {
+                return .refused("\(item.sender) has too many photos on their way to this server; try again in a minute")
+            }
+        }
+        add(item.id, Entry(recipient: item.recipient, sender: item.sender, bytes: bytes, storedAt: now,
                            state: item.hasObject ? .pendingObject(since: now) : .committing))
         return item.hasObject ? .awaitObject(bytes: item.objectBytes) : .commit
     }
@@ -120,14 +143,17 @@ public struct Mailbox: Sendable {
     public mutating func objectArrived(_ id: MailID) -> Decision {
         guard let entry = entries[id] else { return tombstones[id] != nil ? .stored : .refused("no such item") }
         guard case .pendingObject = entry.state else { return entry.state == .held ? .stored : .committing }
-        entries[id]?.state = .committing
+        setState(id, .committing)
         return .commit
     }
 
-    /// The item is durably written: it counts as stored from now on.
-    public mutating func committed(_ id: MailID) {
-        guard entries[id] != nil else { return }
-        entries[id]?.state = .held
+    /// The item is durably written: it counts as stored from now on (false:
+    /// it was buried meanwhile, and the store deletes what it just wrote).
+    @discardableResult
+    public mutating func committed(_ id: MailID) -> Bool {
+        guard let entry = entries[id] else { return tombstones[id] == nil }
+        if entry.state != .held { setState(id, .held) }
+        return true
     }
 
     /// Writing failed (a full disk): the room it held is free again, and it is not stored.
@@ -136,12 +162,14 @@ public struct Mailbox: Sendable {
         remove(id)
     }
 
-    /// `user` applied these items: each held for `user` goes, leaving a
-    /// tombstone; the ones removed are returned (the store deletes them).
+    /// `user` applied these items: each here for `user` (held, or still
+    /// being written) goes, leaving a tombstone; the ones removed are returned
+    /// (the store deletes them). An id not here for `user` is left alone: a
+    /// user cannot bury someone else's item before it arrives.
     public mutating func acknowledged(_ ids: [MailID], by user: String, now: UInt64) -> [MailID] {
         var removed: [MailID] = []
         for id in ids {
-            guard let entry = entries[id], entry.recipient == user, entry.state == .held else { continue }
+            guard let entry = entries[id], entry.recipient == user else { continue }
             remove(id)
             tombstones[id] = now
             removed.append(id)
@@ -158,7 +186,7 @@ public struct Mailbox: Sendable {
     }
 
     public struct Expiry: Sendable, Equatable {
-        /// Held past their time to live: dropped.
+        /// Held past their time to live: dropped, and buried (another server's copy is not taken again).
         public var expired: [MailID] = []
         /// Waited too long for their object: the room they held is free again.
         public var abandoned: [MailID] = []
@@ -177,17 +205,18 @@ public struct Mailbox: Sendable {
             }
         }
         for id in out.expired + out.abandoned { remove(id) }
+        for id in out.expired { tombstones[id] = now }
         return out
     }
 
     /// The items held for `user`, oldest first.
     public func held(for user: String) -> [MailID] {
-        entries.filter { $0.value.recipient == user && $0.value.state == .held }
-            .sorted { ($0.value.storedAt, $0.key) < ($1.value.storedAt, $1.key) }.map(\.key)
+        (heldByUser[user] ?? []).compactMap { id in entries[id].map { (id, $0.storedAt) } }
+            .sorted { ($0.1, $0.0) < ($1.1, $1.0) }.map(\.0)
     }
 
     /// Every item held, and every tombstone (what another server compares with its own).
-    public var heldIDs: [MailID] { entries.filter { $0.value.state == .held }.map(\.key).sorted() }
+    public var heldIDs: [MailID] { heldByUser.values.flatMap { $0 }.sorted() }
     public var tombstoneIDs: [MailID] { tombstones.keys.sorted() }
 
     public func usage(of user: String) -> (items: Int, bytes: UInt64) { perUser[user] ?? (0, 0) }
@@ -199,6 +228,7 @@ public struct Mailbox: Sendable {
         perUser[entry.recipient, default: (0, 0)].items += 1
         perUser[entry.recipient, default: (0, 0)].bytes += entry.bytes
         totalBytes += entry.bytes
+        count(id, entry, sign: 1)
     }
 
     private mutating func remove(_ id: MailID) {
@@ -207,5 +237,41 @@ public struct Mailbox: Sendable {
         perUser[entry.recipient]?.bytes -= entry.bytes
         if perUser[entry.recipient]?.items == 0 { perUser[entry.recipient] = nil }
         totalBytes -= entry.bytes
+        count(id, entry, sign: -1)
+    }
+
+    private mutating func setState(_ id: MailID, _ state: Entry.State) {
+        guard let entry = entries[id] else { return }
+        count(id, entry, sign: -1)
+        entries[id]?.state = state
+        count(id, entries[id]!, sign: 1)
+    }
+
+    /// The running counts an entry is part of: held items (per user, in all), room held for objects to come.
+    private mutating func count(_ id: MailID, _ entry: Entry, sign: Int) {
+        switch entry.state {
+        case .held:
+            if sign > 0 {
+                heldByUser[entry.recipient, default: []].insert(id)
+                heldCount += 1
+                heldBytes += entry.bytes
+            } else {
+                heldByUser[entry.recipient]?.remove(id)
+                if heldByUser[entry.recipient]?.isEmpty == true { heldByUser[entry.recipient] = nil }
+                heldCount -= 1
+                heldBytes -= entry.bytes
+            }
+        case .pendingObject:
+            if sign > 0 {
+                pendingBySender[entry.sender, default: (0, 0)].items += 1
+                pendingBySender[entry.sender, default: (0, 0)].bytes += entry.bytes
+            } else {
+                pendingBySender[entry.sender]?.items -= 1
+                pendingBySender[entry.sender]?.bytes -= entry.bytes
+                if pendingBySender[entry.sender]?.items == 0 { pendingBySender[entry.sender] = nil }
+            }
+        case .committing:
+            break
+        }
     }
 }
