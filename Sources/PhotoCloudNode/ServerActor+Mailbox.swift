@@ -221,6 +221,8 @@ extension ServerActor {
     /// A data object on a transfer this server announced for a mail item: its object.
     func mailObjectArrived(_ delivery: TransferEndpoint.Delivery) -> Bool {
         guard let item = mail.awaiting.removeValue(forKey: delivery.transferID) else { return false }
+        // The same item may have been asked for twice (two servers offered it): its other transfers are not waited for.
+        for (transfer, other) in mail.awaiting where other.id == item.id { mail.awaiting[transfer] = nil }
         let object = delivery.bytes
         guard object.count == Int(item.objectBytes), Array(SHA256.hash(data: object)) == item.objectDigest else {
             logger.notice("server \(id): the object of mail item \(item.id) from \(delivery.from) does not match its digest")
