@@ -35,6 +35,8 @@ extension ServerActor {
         var proofs = BoundedMap<[UInt8], UInt64>(capacity: 65_536)
         /// Objects being sent to each user now.
         var sending: [String: Int] = [:]
+        /// Why an item could not be written (a full disk), told to its sender when it asks again.
+        var writeFailures = BoundedMap<MailID, String>(capacity: 1_024)
 
         init(limits: Mailbox.Limits) { box = Mailbox(limits: limits) }
     }
@@ -176,6 +178,10 @@ extension ServerActor {
                    requestBytes: requestBytes, to: address)
         }
         if let why = refusal(of: item) { return reply(.refused(why)) }
+        if let why = mail.writeFailures[item.id] {
+            mail.writeFailures[item.id] = nil
+            return reply(.refused(why))
+        }
         switch mail.box.store(item, now: Self.wallClock()) {
         case .stored: reply(.stored)
         case .committing: reply(.pending)
@@ -186,31 +192,38 @@ extension ServerActor {
             data.expect(transfer, maxBytes: Int(clamping: bytes), within: .seconds(60) + .milliseconds(Int(clamping: bytes / 1_000)))
             reply(.sendObject(transfer: transfer))
         case .commit:
-            commitMail(item, object: nil) { [weak self] stored in
-                await self?.answer(.mailStatus, MailMessage.status(nonce: query.nonce, id: item.id, state: stored ? .stored : .refused("this server could not write it")).encodedBody(),
+            commitMail(item, object: nil) { [weak self] failure in
+                await self?.answer(.mailStatus, MailMessage.status(nonce: query.nonce, id: item.id, state: failure.map { .refused($0) } ?? .stored).encodedBody(),
                                    query: query, requestBytes: requestBytes, to: address)
             }
         }
     }
 
-    /// Writes `item` (and its object), then counts it as stored; `then` hears whether it was.
-    private func commitMail(_ item: MailItem, object: [UInt8]?, then: (@Sendable (Bool) async -> Void)? = nil) {
+    /// Writes `item` (and its object), then counts it as stored; `then`
+    /// hears why it was not (nil: it was). Nothing already stored is touched
+    /// by a failed write (the object goes to a temporary file first, the row
+    /// in one transaction).
+    private func commitMail(_ item: MailItem, object: [UInt8]?, then: (@Sendable (String?) async -> Void)? = nil) {
         let store = self.store, at = mail.box.entries[item.id]?.storedAt ?? Self.wallClock()
         Task(executorPreference: loop) { [weak self] in
             do {
                 try await store.saveMail(item, object: object, storedAt: at)
-                await self?.mailCommitted(item.id, ok: true)
-                await then?(true)
+                await self?.mailCommitted(item.id, failure: nil)
+                await then?(nil)
             } catch {
                 await self?.logger.error("cannot store mail item \(item.id): \(error)")
-                await self?.mailCommitted(item.id, ok: false)
-                await then?(false)
+                let why = "server could not write it: \(error)"
+                await self?.mailCommitted(item.id, failure: why)
+                await then?(why)
             }
         }
     }
 
-    private func mailCommitted(_ id: MailID, ok: Bool) {
-        guard ok else { return mail.box.commitFailed(id) }
+    private func mailCommitted(_ id: MailID, failure: String?) {
+        if let failure {
+            mail.writeFailures[id] = failure
+            return mail.box.commitFailed(id)
+        }
         if !mail.box.committed(id) {
             // Acknowledged or buried while it was being written: the row just written goes again.
             let store = self.store
