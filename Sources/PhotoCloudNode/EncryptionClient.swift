@@ -97,8 +97,14 @@ public actor EncryptionClient {
         // Answers are announced one by one; nothing else is taken. The servers' cookies for the endpoint come here too.
         let (checks, checkArrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(64))
         addressChecks = checks
+        // Only what could be a server's check (its size, from a server's control address) is handed on: a flood of
+        // junk cannot push the genuine ones out of the buffer, nor cost a tag check each.
+        let controls = Set(config.servers.map(\.control))
         data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes),
-                                addressChecks: { bytes, from in checkArrived.yield((bytes, from)) })
+                                addressChecks: { bytes, from in
+                                    guard bytes.count == Wire.headerSize + AddressCheck.size, controls.contains(from) else { return }
+                                    checkArrived.yield((bytes, from))
+                                })
     }
 
     /// The largest answer a payload of `bytes` can have: a cover the payload
@@ -202,7 +208,10 @@ public actor EncryptionClient {
         guard let server = config.servers.first(where: { $0.control == address }),
               let frame = try? Wire.decodeFrame(bytes[...], keys: keys, checkingSignature: false), frame.auth == .session,
               frame.type == .addressCheck, frame.sender == UInt64(server.id),
-              let check = try? AddressCheck.decode(frame.payload) else { return }
+              let check = try? AddressCheck.decode(frame.payload),
+              // The answer to a request of this client's that is in flight (the nonce is its number): a captured
+              // check replayed later does not replace a newer cookie.
+              entries.keys.contains(where: { $0.number == check.nonce }) else { return }
         cookies[UInt64(server.id)] = check.cookie
     }
 

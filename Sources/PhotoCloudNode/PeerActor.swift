@@ -91,8 +91,13 @@ public actor PeerActor {
         // Only objects this peer asked for (announced one by one) are taken; the servers' cookies for the endpoint come here too.
         let (checks, checkArrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(16))
         dataChecks = checks
+        let controls = Set(config.servers.map(\.control))
         transfers = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: Self.maxStegoBytes + (64 << 20)),
-                                     addressChecks: { bytes, from in checkArrived.yield((bytes, from)) })
+                                     addressChecks: { bytes, from in
+                                         // A server's signed check, from a server: nothing else is handed on.
+                                         guard bytes.count == Wire.headerSize + AddressCheck.size + Wire.signatureSize, controls.contains(from) else { return }
+                                         checkArrived.yield((bytes, from))
+                                     })
         cloud = try EncryptionClient(config: config, loop: loop, attempt: .init(giveUpAfter: .seconds(60)))
         let advertised = try SocketAddress(host: host, port: peerControl.localAddress.port)
         endpoints = PeerEndpoints(control: advertised, data: advertised.with(port: dataSocket.localAddress.port))

@@ -98,6 +98,9 @@ public struct AddressCheck: Sendable, Equatable {
         QueryHeader(nonce: nonce, cookie: cookie).append(to: &bytes)
     }
 
+    /// The body's size: nonce, cookie length, cookie.
+    public static let size = 8 + 1 + AddressCookies.size
+
     public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> AddressCheck {
         var reader = ByteReader(body)
         let header = try QueryHeader.read(&reader)

@@ -138,11 +138,11 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         return nil
     }
 
-    /// The inline payload of `id` that came for data endpoint `data`, taken (nil if none).
+    /// The inline payload of `id` that came for data endpoint `data`, taken
+    /// (nil if none; one that came for another endpoint stays).
     private mutating func takeInline(_ id: RequestID, for data: Peer) -> [UInt8]? {
-        guard let inline = inlinePayloads[id] else { return nil }
+        guard let inline = inlinePayloads[id], inline.data == data else { return nil }
         inlinePayloads[id] = nil
-        guard inline.data == data else { return nil }
         servedInline += 1
         return inline.payload
     }
@@ -197,7 +197,8 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
     }
 
     /// Another server has the request: tell the client who (a retry after a lost acceptance).
-    public func onClaimedElsewhere(_ id: RequestID, by owner: UInt64) -> [Directive] {
+    public mutating func onClaimedElsewhere(_ id: RequestID, by owner: UInt64) -> [Directive] {
+        inlinePayloads[id] = nil   // another server serves it
         guard let known = heard[id] else { return [] }
         return [.notify(known.client, .accepted(.init(id: id, server: owner, phase: .claimedElsewhere)))]
     }
