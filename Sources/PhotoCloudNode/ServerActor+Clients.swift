@@ -37,13 +37,13 @@ extension ServerActor {
                 onEncryptRequest(request, from: address)
             case .directoryRegister:
                 guard case .register(let record) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
-                register(record, requestBytes: bytes, from: address)
+                directory { $0.register(record, requestBytes: bytes, from: address) }
             case .whoRequest:
                 guard case .whoRequest(let query, let offset) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
-                answerWho(query, offset: offset, requestBytes: bytes, from: address)
+                directory { $0.answerWho(query, offset: offset, requestBytes: bytes, from: address) }
             case .lookupRequest:
                 guard case .lookupRequest(let query, let name) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
-                answerLookup(query, name: name, requestBytes: bytes, from: address)
+                directory { $0.answerLookup(query, name: name, requestBytes: bytes, from: address) }
             case .statusRequest:
                 var reader = ByteReader(frame.payload)
                 let query = try QueryHeader.read(&reader)
@@ -76,7 +76,8 @@ extension ServerActor {
         } else if request.direct && allowDirect {
             applyJobs(jobs.onAccepted(request.id, now: now()))
         } else {
-            do { try apply(ring.onRequest(request.id, now: now())) } catch { logger.error("server \(id): \(error)") }
+            let at = now(), requestID = request.id
+            do { try apply(ring { $0.onRequest(requestID, now: at) }) } catch { logger.error("server \(id): \(error)") }
         }
     }
 

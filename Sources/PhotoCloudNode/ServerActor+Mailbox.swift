@@ -142,7 +142,8 @@ extension ServerActor {
     /// The user whose proof this is, if the directory binds the name to the key that signed it.
     private func proven(_ proof: MailProof, for message: MailMessage) -> String? {
         guard mail.proofs[proof.signature] == nil else { return nil }   // a replay: its first copy was answered
-        guard let record = directory.entries[proof.user]?.record,
+        let user = proof.user
+        guard let record = directory({ $0.record(of: user) }),
               proof.isValid(for: message, key: record.signingKey, now: Self.wallClock()) else {
             logger.debug("server \(id): a mail request with a bad proof for \(proof.user)")
             return nil
@@ -156,8 +157,9 @@ extension ServerActor {
     /// the recipient, and a call a mailbox carries.
     private func refusal(of item: MailItem) -> String? {
         guard item.isWellFormed else { return "a malformed mail item" }
-        guard directory.entries[item.recipient] != nil else { return "unknown user \(item.recipient)" }
-        guard let sender = directory.entries[item.sender]?.record else { return "unknown user \(item.sender)" }
+        let recipient = item.recipient, senderName = item.sender
+        guard directory({ $0.record(of: recipient) }) != nil else { return "unknown user \(item.recipient)" }
+        guard let sender = directory({ $0.record(of: senderName) }) else { return "unknown user \(item.sender)" }
         guard let envelope = try? PeerEnvelope.decode(item.envelope[...]), envelope.from == item.sender, envelope.to == item.recipient,
               envelope.replyTo == 0, item.isSigned(by: sender.signingKey), envelope.isSigned(by: sender.signingKey) else {
             return "the message is not signed by \(item.sender) for \(item.recipient)"
@@ -255,7 +257,7 @@ extension ServerActor {
     private func sendObject(_ mailID: MailID, as transfer: UInt64, to user: String, cookie: [UInt8], nonce: UInt64) -> MailMessage.State {
         guard mail.box.entries[mailID]?.recipient == user, mail.box.entries[mailID]?.state == .held,
               let item = (try? store.mailItems([mailID]))?.first, item.hasObject else { return .refused("no such item for \(user)") }
-        guard let record = directory.entries[user]?.record, !record.leaving, let endpoints = PeerEndpoints(parsing: record.endpoint) else {
+        guard let record = directory({ $0.record(of: user) }), !record.leaving, let endpoints = PeerEndpoints(parsing: record.endpoint) else {
             return .refused("\(user) publishes no endpoint")
         }
         guard cookies.isValid(cookie, for: endpoints.data.identityBytes, now: now()) else {

@@ -33,7 +33,8 @@ public actor ServerActor {
     private let dataDirectory: String
     let logger: Logger
     private let clock = ProtocolClock()
-    var ring: TokenRing
+    /// The work token (TokenRingActor.swift), on this server's loop.
+    let rings: TokenRingActor
     private var deadline: Instant?
     private var controlAddresses: [UInt64: SocketAddress] = [:]
     /// This incarnation's stamp on every datagram, and the others' freshness.
@@ -45,8 +46,6 @@ public actor ServerActor {
 
     // Strangers (ServerActor+Clients.swift).
     var limiter: RateLimiter<SocketAddress>
-    /// New directory names per host (a few a second, 50 a second from everyone).
-    var newNames = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 1, burst: 20), total: .init(rate: 50, burst: 200)))
     let cookies = AddressCookies(key: (0..<32).map { _ in UInt8.random(in: 0...255) })
     /// What the defences turned away, for the log and the tests.
     public internal(set) var defences = Defences()
@@ -63,8 +62,8 @@ public actor ServerActor {
     var finishedRequests: [RequestID] = []
     private var nextJobsTimer = Instant.zero
 
-    /// Who is online (ServerActor+Directory.swift), and where its bindings are kept.
-    var directory = Directory()
+    /// Who is online (DirectoryActor.swift, on this server's loop), and where its bindings are kept.
+    let directories: DirectoryActor
     let store: ServerStore
 
     /// Items held for offline users (ServerActor+Mailbox.swift).
@@ -132,30 +131,32 @@ public actor ServerActor {
         // A server takes only the payloads of requests it accepted.
         data = TransferEndpoint(socket: dataSocket, loop: dataLoop, nodeID: UInt64(id), admission: .announcedOnly(inFlightTotal: 1 << 30))
         for server in config.servers where server.id != id { controlAddresses[UInt64(server.id)] = server.control }
-        ring = TokenRing(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, persisted: persisted, now: .zero)
+        rings = TokenRingActor(ring: TokenRing(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, persisted: persisted, now: .zero),
+                               dataDirectory: dataDirectory, loop: loop, logger: logger)
         self.covers = covers
         jobs = EncryptionJobs(server: UInt64(id))
         workers = WorkerPool(name: "photocloud-embed-\(id)", threads: maxEmbeddings)
         if offlineToken { offline = OfflineToken(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, now: .zero) }
-        directory = Self.restoredDirectory(from: store, server: id, logger: logger)
+        directories = DirectoryActor(id: UInt64(id), store: store, loop: loop, logger: logger)
         mail = MailState(limits: config.mailbox)
     }
 
     /// Serves until `stop()`; throws if the server cannot go on (its epoch could not be persisted).
     public func run() async throws {
-        let start = ring.start(now: now())
-        try apply(start)
+        let at = now()
+        try apply(ring { $0.start(now: at) })
         let socket = control
         tasks.append(Task(executorPreference: loop) { [weak self] in
             await socket.drainWhenReadable { await self?.drain() ?? .stopped }
         })
+        await directories.attach(self)
         startDataEndpoint()
         restoreMailbox()
-        askForDirectory()
+        directory { $0.askForDirectory() }
         tasks.append(Task(executorPreference: loop) { [weak self] in
             // Once more a moment later: at a cold start of the whole cloud the others were not up yet.
             try? await Task.sleep(for: .seconds(1))
-            await self?.askForDirectory()
+            await self?.directory { $0.askForDirectory() }
         })
         // One timer: the ring asks for deadlines in milliseconds, a 1 ms tick is enough.
         while !Task.isCancelled, failure == nil, !control.isClosed {
@@ -173,7 +174,8 @@ public actor ServerActor {
 
     /// This server's view of the cloud, and what its mailbox holds.
     public func status() -> ClusterStatus {
-        var status = ring.status(now: now())
+        let at = now()
+        var status = rings.assumeIsolated { $0.status(now: at) }
         let held = mailHeld
         status.mailItems = UInt32(clamping: held.items)
         status.mailBytes = held.bytes
@@ -249,12 +251,14 @@ public actor ServerActor {
         switch frame.type {
         case .ringHeartbeat, .ringToken, .ringTokenAck, .ringClaimed, .ringCompleted:
             let message = try RingMessage.decode(type: frame.type, body: frame.payload)
-            try apply(ring.on(message, from: frame.sender, now: now()))
+            let at = now(), sender = frame.sender
+            try apply(ring { $0.on(message, from: sender, now: at) })
         case .offlineToken, .offlineTokenAck:
             let message = try OfflineToken.Message.decode(type: frame.type, body: frame.payload)
             if offline != nil { applyOffline(offline!.on(message, from: frame.sender, now: now())) }
         case .directorySyncRequest, .directorySync:
-            handleDirectorySync(try DirectoryMessage.decode(type: frame.type, body: frame.payload), from: frame.sender)
+            let message = try DirectoryMessage.decode(type: frame.type, body: frame.payload), sender = frame.sender
+            directory { $0.handleDirectorySync(message, from: sender) }
         case .mailSyncRequest, .mailSyncList, .mailSyncFetch, .mailSyncItems, .mailSyncObject:
             handleMailSync(try MailMessage.decode(type: frame.type, body: frame.payload), from: frame.sender)
         default:
@@ -274,7 +278,7 @@ public actor ServerActor {
             if !finishedRequests.isEmpty {
                 let finished = finishedRequests
                 finishedRequests = []
-                try apply(ring.onCompleted(finished, now: at))
+                try apply(ring { $0.onCompleted(finished, now: at) })
             }
             if at >= nextJobsTimer {
                 nextJobsTimer = at + .seconds(1)
@@ -283,7 +287,7 @@ public actor ServerActor {
             mailTimer(now: at)
             guard let due = deadline, due <= at else { return }
             deadline = nil
-            try apply(ring.onTimer(now: at))
+            try apply(ring { $0.onTimer(now: at) })
         } catch {
             fail(error)
         }
@@ -307,12 +311,20 @@ public actor ServerActor {
     /// knew is stale), and the offline token goes on.
     private func wake(now at: Instant) {
         offlineUntil = nil
-        ring = TokenRing(id: id, members: ring.membership.members, persisted: ring.seen.epoch, configuration: ring.configuration, now: at)
-        do { try apply(ring.start(now: at)) } catch { fail(error) }
+        do { try apply(rings.assumeIsolated { try $0.restart(now: at) }) } catch { fail(error) }
         if offline != nil { applyOffline(offline!.onWake(now: at)) }
     }
 
     // MARK: Directives
+
+    /// Something for the directory (on this loop: no hop).
+    @discardableResult
+    func directory<T: Sendable>(_ work: @Sendable (isolated DirectoryActor) -> T) -> T { directories.assumeIsolated(work) }
+
+    /// One event for the work token (on this loop: no hop); its directives, a new epoch already written.
+    func ring(_ event: @Sendable (inout TokenRing) -> [RingDirective]) throws -> [RingDirective] {
+        try rings.assumeIsolated { try $0.step(event) }
+    }
 
     func apply(_ directives: [RingDirective]) throws {
         for directive in directives {
@@ -322,9 +334,8 @@ public actor ServerActor {
             case .broadcast(let message):
                 let body = message.encoded()
                 for server in controlAddresses.keys { sendToServer(server, message.type, body) }
-            case .persist(let epoch):
-                try ServerState.persist(epoch, in: dataDirectory)
-                logger.info("server \(id) generated the work token, epoch \(epoch)")
+            case .persist:
+                break   // written by the TokenRingActor before it returned
             case .armTimer(let at):
                 deadline = at
             case .accept(let request):

@@ -4,12 +4,36 @@ import Logging
 import PhotoCloudProtocol
 import PhotoCloudStore
 
-/// The directory of a server: registrations and `who` from anyone (records
-/// are signed by their owners), the copy a restarted server asks the others
-/// for (cluster scheme), and the bindings kept in the server's database, so
-/// that a full restart of the cloud does not free every name. The logic is
-/// `Directory`'s.
-extension ServerActor {
+/// The directory of a server: the thin shell around `Directory`.
+/// Registrations and `who` from anyone (records are signed by their
+/// owners), the copy a restarted server asks the others for (cluster
+/// scheme), and the bindings kept in the server's database, so that a full
+/// restart of the cloud does not free every name. It runs on the server's
+/// event loop, as `ServerActor` does, which calls it synchronously
+/// (`assumeIsolated`); it answers through the server's control endpoint.
+actor DirectoryActor {
+    nonisolated let loop: EventLoop
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+    private(set) var directory: Directory
+    /// New directory names per host (a few a second, 50 a second from everyone).
+    private var newNames = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 1, burst: 20), total: .init(rate: 50, burst: 200)))
+    private let store: ServerStore
+    private let logger: Logger
+    let id: UInt64
+    /// The server whose control endpoint carries the answers (set when it runs).
+    weak var server: ServerActor?
+
+    /// The bindings `store` saved (offline until heard again).
+    init(id: UInt64, store: ServerStore, loop: EventLoop, logger: Logger) {
+        self.id = id
+        self.store = store
+        self.loop = loop
+        self.logger = logger
+        directory = Self.restoredDirectory(from: store, server: Int(id), logger: logger)
+    }
+
+    func attach(_ server: ServerActor) { self.server = server }
+
     /// At start: the bindings this server saved (offline until heard again).
     static func restoredDirectory(from store: ServerStore, server id: Int, logger: Logger) -> Directory {
         var directory = Directory()
@@ -21,10 +45,15 @@ extension ServerActor {
         return directory
     }
 
+    /// The record bound to `name`, if any.
+    func record(of name: String) -> Directory.Record? { directory.entries[name]?.record }
+
+    private func now() -> Instant { server?.assumeIsolated { $0.now() } ?? .zero }
+
     func register(_ record: Directory.Record, requestBytes: Int, from address: SocketAddress) {
         // New names are few in honest use and each is a disk write: a host binds a few a second at most.
         if directory.entries[record.name] == nil, !newNames.allow(address.with(port: 0), cost: 1, now: now()) {
-            defences.rateLimited += 1
+            server?.assumeIsolated { $0.defences.rateLimited += 1 }
             confirm(record, refusal: .init("too many new names from \(address.hostString) just now; try again in a minute", permanent: false),
                     requestBytes: requestBytes, to: address)
             return
@@ -57,7 +86,7 @@ extension ServerActor {
 
     private func confirm(_ record: Directory.Record, refusal: DirectoryMessage.Refusal?, requestBytes: Int, to address: SocketAddress) {
         let message = DirectoryMessage.registered(name: record.name, sequence: record.sequence, digest: record.digest, refusal: refusal)
-        sendSigned(message.type, message.encoded(), to: address, requestBytes: requestBytes)
+        server?.assumeIsolated { $0.sendSigned(message.type, message.encoded(), to: address, requestBytes: requestBytes) }
     }
 
     private func bindingFailed(_ record: Directory.Record, _ error: StoreError, requestBytes: Int, to address: SocketAddress) {
@@ -79,7 +108,7 @@ extension ServerActor {
         let start = min(Int(offset), directory.names.count)
         let users = directory.page(from: start, limit: DirectoryMessage.usersPerReply, now: at).map { DirectoryMessage.User(name: $0.name, online: $0.online) }
         let reply = DirectoryMessage.whoReply(nonce: query.nonce, total: UInt32(clamping: directory.names.count), offset: UInt32(start), users: users)
-        answer(reply.type, reply.encoded(), query: query, requestBytes: requestBytes, to: address)
+        server?.assumeIsolated { $0.answer(reply.type, reply.encoded(), query: query, requestBytes: requestBytes, to: address) }
     }
 
     /// One user's record, as its owner signed it: the asker checks the
@@ -89,7 +118,7 @@ extension ServerActor {
         let entry = directory.entries[name]
         let reply = DirectoryMessage.lookupReply(nonce: query.nonce, name: name, record: entry?.record,
                                                  online: directory.isOnline(name, now: now()))
-        answer(reply.type, reply.encoded(), query: query, requestBytes: requestBytes, to: address)
+        server?.assumeIsolated { $0.answer(reply.type, reply.encoded(), query: query, requestBytes: requestBytes, to: address) }
     }
 
     /// Another server asks for the records (it restarted), or sends them.
@@ -103,7 +132,7 @@ extension ServerActor {
             }
             for start in stride(from: 0, to: held.count, by: DirectoryMessage.recordsPerSync) {
                 let part = DirectoryMessage.sync(Array(held[start..<min(start + DirectoryMessage.recordsPerSync, held.count)]))
-                sendToServer(server, part.type, part.encoded())
+                self.server?.assumeIsolated { $0.sendToServer(server, part.type, part.encoded()) }
             }
         case .sync(let held):
             for entry in held {
@@ -117,6 +146,8 @@ extension ServerActor {
 
     /// At start: the others' records, so that `who` is right before the peers' next heartbeats.
     func askForDirectory() {
-        for server in otherServers { sendToServer(server.id, .directorySyncRequest, DirectoryMessage.syncRequest.encoded()) }
+        server?.assumeIsolated { server in
+            for other in server.otherServers { server.sendToServer(other.id, .directorySyncRequest, DirectoryMessage.syncRequest.encoded()) }
+        }
     }
 }
