@@ -51,7 +51,8 @@ extension ServerActor {
                 let body = status().encoded(nonce: query.nonce)
                 answer(.statusReply, body, query: query, requestBytes: bytes, to: address)
             case .mailStore, .mailFetch, .mailFetchObject, .mailAcknowledge:
-                handleMail(try MailMessage.decode(type: frame.type, body: frame.payload), requestBytes: bytes, from: address)
+                let message = try MailMessage.decode(type: frame.type, body: frame.payload)
+                mailbox { $0.handleMail(message, requestBytes: bytes, from: address) }
             case .ping:
                 // Diagnostics: the same bytes back, never larger than what came.
                 sendFramed(origin.next(.pong), Array(frame.payload), auth: .open, to: address)

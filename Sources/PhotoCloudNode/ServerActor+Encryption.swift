@@ -23,7 +23,7 @@ extension ServerActor {
     }
 
     private func received(_ delivery: TransferEndpoint.Delivery) {
-        if mailObjectArrived(delivery) { return }
+        if mailbox({ $0.mailObjectArrived(delivery) }) { return }
         guard case .payload(let id, let payload)? = try? EncryptionObject.decode(delivery.bytes), delivery.transferID == id.payloadTransfer(to: self.id) else {
             logger.debug("server \(id) ignored a data object from \(delivery.from) that is not a payload")
             return

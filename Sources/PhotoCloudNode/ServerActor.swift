@@ -46,7 +46,7 @@ public actor ServerActor {
 
     // Strangers (ServerActor+Clients.swift).
     var limiter: RateLimiter<SocketAddress>
-    let cookies = AddressCookies(key: (0..<32).map { _ in UInt8.random(in: 0...255) })
+    let cookies: AddressCookies
     /// What the defences turned away, for the log and the tests.
     public internal(set) var defences = Defences()
 
@@ -66,8 +66,8 @@ public actor ServerActor {
     let directories: DirectoryActor
     let store: ServerStore
 
-    /// Items held for offline users (ServerActor+Mailbox.swift).
-    var mail: MailState
+    /// Items held for offline users (MailboxActor.swift, on this server's loop).
+    let mailboxes: MailboxActor
 
     /// Fault injection (`--faults offline-token`): the offline token, and the
     /// end of the current outage while this server holds it.
@@ -138,7 +138,10 @@ public actor ServerActor {
         workers = WorkerPool(name: "photocloud-embed-\(id)", threads: maxEmbeddings)
         if offlineToken { offline = OfflineToken(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, now: .zero) }
         directories = DirectoryActor(id: UInt64(id), store: store, loop: loop, logger: logger)
-        mail = MailState(limits: config.mailbox)
+        let cookieKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        cookies = AddressCookies(key: cookieKey)
+        mailboxes = MailboxActor(id: UInt64(id), config: config, store: store, data: data, cookies: AddressCookies(key: cookieKey),
+                                 directories: directories, loop: loop, logger: logger)
     }
 
     /// Serves until `stop()`; throws if the server cannot go on (its epoch could not be persisted).
@@ -150,8 +153,9 @@ public actor ServerActor {
             await socket.drainWhenReadable { await self?.drain() ?? .stopped }
         })
         await directories.attach(self)
+        await mailboxes.attach(self)
         startDataEndpoint()
-        restoreMailbox()
+        mailbox { $0.restoreMailbox() }
         directory { $0.askForDirectory() }
         tasks.append(Task(executorPreference: loop) { [weak self] in
             // Once more a moment later: at a cold start of the whole cloud the others were not up yet.
@@ -176,7 +180,7 @@ public actor ServerActor {
     public func status() -> ClusterStatus {
         let at = now()
         var status = rings.assumeIsolated { $0.status(now: at) }
-        let held = mailHeld
+        let held = mailbox { $0.mailHeld }
         status.mailItems = UInt32(clamping: held.items)
         status.mailBytes = held.bytes
         return status
@@ -260,7 +264,8 @@ public actor ServerActor {
             let message = try DirectoryMessage.decode(type: frame.type, body: frame.payload), sender = frame.sender
             directory { $0.handleDirectorySync(message, from: sender) }
         case .mailSyncRequest, .mailSyncList, .mailSyncFetch, .mailSyncItems, .mailSyncObject:
-            handleMailSync(try MailMessage.decode(type: frame.type, body: frame.payload), from: frame.sender)
+            let message = try MailMessage.decode(type: frame.type, body: frame.payload), sender = frame.sender
+            mailbox { $0.handleMailSync(message, from: sender) }
         default:
             return
         }
@@ -284,7 +289,7 @@ public actor ServerActor {
                 nextJobsTimer = at + .seconds(1)
                 applyJobs(jobs.onTimer(now: at))
             }
-            mailTimer(now: at)
+            mailbox { $0.mailTimer(now: at) }
             guard let due = deadline, due <= at else { return }
             deadline = nil
             try apply(ring { $0.onTimer(now: at) })
@@ -316,6 +321,10 @@ public actor ServerActor {
     }
 
     // MARK: Directives
+
+    /// Something for the mailbox (on this loop: no hop).
+    @discardableResult
+    func mailbox<T: Sendable>(_ work: @Sendable (isolated MailboxActor) -> T) -> T { mailboxes.assumeIsolated(work) }
 
     /// Something for the directory (on this loop: no hop).
     @discardableResult

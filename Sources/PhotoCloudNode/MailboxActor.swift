@@ -1,6 +1,7 @@
 import AsyncUDP
 import Crypto
 import Foundation
+import Logging
 import PhotoCloudProtocol
 import PhotoCloudStore
 
@@ -11,7 +12,53 @@ import PhotoCloudStore
 /// recipient), and deleted on the recipient's acknowledgement, leaving a
 /// tombstone. Servers compare what they hold every few seconds, and a server
 /// that starts learns from the others before it hands anything out.
-extension ServerActor {
+///
+/// It runs on the server's event loop, as `ServerActor` and `DirectoryActor`
+/// do; the server calls it synchronously (`assumeIsolated`), and it answers
+/// through the server's control endpoint and data endpoint.
+actor MailboxActor {
+    nonisolated let loop: EventLoop
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+    let id: UInt64
+    let config: ClusterConfig
+    let store: ServerStore
+    let data: TransferEndpoint
+    let cookies: AddressCookies
+    let directories: DirectoryActor
+    let logger: Logger
+    var mail: MailState
+    /// The server whose control endpoint carries the answers (set when it runs).
+    weak var server: ServerActor?
+
+    init(id: UInt64, config: ClusterConfig, store: ServerStore, data: TransferEndpoint, cookies: AddressCookies,
+         directories: DirectoryActor, loop: EventLoop, logger: Logger) {
+        self.id = id
+        self.config = config
+        self.store = store
+        self.data = data
+        self.cookies = cookies
+        self.directories = directories
+        self.loop = loop
+        self.logger = logger
+        mail = MailState(limits: config.mailbox)
+    }
+
+    func attach(_ server: ServerActor) { self.server = server }
+
+    // What the server does for it: the clock, and sending.
+    private func now() -> Instant { server?.assumeIsolated { $0.now() } ?? .zero }
+    private var otherServers: [UInt64] { config.servers.map { UInt64($0.id) }.filter { $0 != id } }
+    private func sendToServer(_ to: UInt64, _ type: MessageType, _ body: [UInt8]) {
+        server?.assumeIsolated { $0.sendToServer(to, type, body) }
+    }
+    private func answer(_ type: MessageType, _ body: [UInt8], query: QueryHeader, requestBytes: Int, to address: SocketAddress) {
+        server?.assumeIsolated { $0.answer(type, body, query: query, requestBytes: requestBytes, to: address) }
+    }
+    private func sendSigned(_ type: MessageType, _ body: [UInt8], to address: SocketAddress, requestBytes: Int?) {
+        server?.assumeIsolated { $0.sendSigned(type, body, to: address, requestBytes: requestBytes) }
+    }
+    private func directory<T: Sendable>(_ work: @Sendable (isolated DirectoryActor) -> T) -> T { directories.assumeIsolated(work) }
+
     /// What a server keeps about its mailbox besides the machine.
     struct MailState {
         var box: Mailbox
@@ -74,7 +121,7 @@ extension ServerActor {
         }
         if at >= mail.nextSync {
             mail.nextSync = at + (mail.ready ? .seconds(5) : .milliseconds(500))
-            for server in otherServers.map(\.id) where mail.asked[server].map({ at.since($0) >= .seconds(2) }) ?? true {
+            for server in otherServers where mail.asked[server].map({ at.since($0) >= .seconds(2) }) ?? true {
                 mail.asked[server] = at
                 mail.lists[server] = nil
                 sendToServer(server, .mailSyncRequest, MailMessage.syncRequest(offset: 0).encodedBody())
