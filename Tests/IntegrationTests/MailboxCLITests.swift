@@ -111,6 +111,55 @@ extension ServerProcesses {
             let servers: [Server]
         }
 
+        /// The cluster file's `[mailbox]` limits hold: over a user's quota the sender hears why, and nothing more is stored.
+        @Test func overTheQuotaTheSenderGetsOneClearError() async throws {
+            let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
+            try await withTemporaryFolder { folder in
+                let base = 27_000 + Int(getpid() % 150) * 10
+                let cluster = folder + "/cluster.toml", home = folder + "/home"
+                _ = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
+                let handle = try #require(FileHandle(forWritingAtPath: cluster))
+                handle.seekToEndOfFile()
+                handle.write(Data("\n[mailbox]\nmax_messages_per_user = 2\nttl_days = 7\n".utf8))
+                try handle.close()
+                let servers = try (1...3).map { try binary.startServer(id: $0, cluster: cluster, data: folder + "/s\($0)", log: folder + "/server\($0).log") }
+                let environment = ["PHOTOCLOUD_HOME": home, "PHOTOCLOUD_CLUSTER": cluster]
+                var peers = try ["alice", "bob"].map { try binary.start(["peer", "--user", $0], log: folder + "/\($0).log", environment: environment) }
+                defer { for process in servers + peers where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+                func run(_ arguments: [String], as user: String) async throws -> BinaryRunner.Outcome {
+                    try await binary.run(arguments + ["--user", user], environment: environment, directory: folder, timeout: .seconds(60))
+                }
+                let online = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < online {
+                    if try await binary.run(["who", "--cluster", cluster], environment: environment).stdout.contains("online:  alice, bob") { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let beach = try SyntheticPhoto.png(seed: 2, width: 120, height: 90)
+                try Data(beach).write(to: URL(fileURLWithPath: folder + "/beach.png"))
+                let photo = try await run(["send", "beach.png", "--to", "bob"], as: "alice").stdout.split(whereSeparator: \.isWhitespace).last.map(String.init) ?? ""
+                kill(peers[1].processIdentifier, SIGINT)
+                peers[1].waitUntilExit()
+                for views in [3, 4] {
+                    let queued = try await run(["grant", photo, "--to", "bob", "--views", "\(views)"], as: "alice")
+                    #expect(queued.status == 0 && queued.stdout.hasPrefix("queued for bob (offline)"), "\(queued.stdout)\(queued.stderr)")
+                }
+                let over = try await run(["grant", photo, "--to", "bob", "--views", "5"], as: "alice")
+                #expect(over.status == 1 && over.stderr.hasPrefix("error: ") && over.stderr.contains("bob's mailbox is full (2 messages"),
+                        "\(over.stdout)\(over.stderr)")
+                #expect(over.stderr.split(separator: "\n").count == 1)
+                // bob comes back: the two that were stored arrive (the newest grant wins), and there is room again.
+                peers[1] = try binary.start(["peer", "--user", "bob"], log: folder + "/bob-again.log", environment: environment)
+                var views: Int?
+                let back = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < back {
+                    let listed = try await run(["inbox", "--json"], as: "bob")
+                    if listed.status == 0, listed.stdout.contains("\"views_left\" : 4") { views = 4; break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(views == 4)
+            }
+        }
+
         /// A user whose record names someone else's port as its data endpoint (records are its own to write) asks for
         /// the photo waiting for it: the servers send that port only a small cookie, never the photo.
         @Test func aPhotoGoesOnlyToADataEndpointThatShowsItReceives() async throws {
