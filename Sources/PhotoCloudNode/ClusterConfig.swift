@@ -60,6 +60,11 @@ public struct ClusterConfig: Sendable, Equatable {
         self.source = source
     }
 
+    /// The cloud as a client sees one of its servers alone (to ask that server only).
+    func only(_ server: Server) -> ClusterConfig {
+        ClusterConfig(secret: nil, agreement: agreement, servers: [server], source: source)
+    }
+
     /// The cloud's agreement key, derived from the secret (nil without it).
     public var agreementKey: Curve25519.KeyAgreement.PrivateKey? { secret.flatMap { try? Self.agreementKey(secret: $0) } }
 

@@ -18,15 +18,17 @@ actor DirectoryActor {
     /// New directory names per host (a few a second, 50 a second from everyone).
     private var newNames = RateLimiter<SocketAddress>(limits: .init(perSource: .init(rate: 1, burst: 20), total: .init(rate: 50, burst: 200)))
     private let store: ServerStore
+    private let clock: ProtocolClock
     private let logger: Logger
     let id: UInt64
     /// The server whose control endpoint carries the answers (set when it runs).
     weak var server: ServerActor?
 
     /// The bindings `store` saved (offline until heard again).
-    init(id: UInt64, store: ServerStore, loop: EventLoop, logger: Logger) {
+    init(id: UInt64, store: ServerStore, clock: ProtocolClock, loop: EventLoop, logger: Logger) {
         self.id = id
         self.store = store
+        self.clock = clock
         self.loop = loop
         self.logger = logger
         directory = Self.restoredDirectory(from: store, server: Int(id), logger: logger)
@@ -48,7 +50,7 @@ actor DirectoryActor {
     /// The record bound to `name`, if any.
     func record(of name: String) -> Directory.Record? { directory.entries[name]?.record }
 
-    private func now() -> Instant { server?.assumeIsolated { $0.now() } ?? .zero }
+    private func now() -> Instant { clock.now() }
 
     func register(_ record: Directory.Record, requestBytes: Int, from address: SocketAddress) {
         // New names are few in honest use and each is a disk write: a host binds a few a second at most.
@@ -58,7 +60,7 @@ actor DirectoryActor {
                     requestBytes: requestBytes, to: address)
             return
         }
-        let outcome = directory.register(record, now: now(), wallClock: UInt64(max(0, Date().timeIntervalSince1970 * 1_000)))
+        let outcome = directory.register(record, now: now(), wallClock: ProtocolClock.wallMilliseconds())
         if outcome.isTaken, record.leaving { logger.info("server \(id): \(record.name) left") }
         switch outcome {
         case .bound:

@@ -95,16 +95,11 @@ public actor EncryptionClient {
         control = try UDPSocket(bind: any, options: options, loop: loop)
         let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
         // Answers are announced one by one; nothing else is taken. The servers' cookies for the endpoint come here too.
-        let (checks, checkArrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(64))
+        // A server's check comes under this client's session key (a tag in the header).
+        let (checks, hook) = TransferEndpoint.addressCheckStream(size: Wire.headerSize + AddressCheck.size,
+                                                                 from: Set(config.servers.map(\.control)), buffer: 64)
         addressChecks = checks
-        // Only what could be a server's check (its size, from a server's control address) is handed on: a flood of
-        // junk cannot push the genuine ones out of the buffer, nor cost a tag check each.
-        let controls = Set(config.servers.map(\.control))
-        data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes),
-                                addressChecks: { bytes, from in
-                                    guard bytes.count == Wire.headerSize + AddressCheck.size, controls.contains(from) else { return }
-                                    checkArrived.yield((bytes, from))
-                                })
+        data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes), addressChecks: hook)
     }
 
     /// The largest answer a payload of `bytes` can have: a cover the payload

@@ -25,19 +25,21 @@ actor MailboxActor {
     let data: TransferEndpoint
     let cookies: AddressCookies
     let directories: DirectoryActor
+    let clock: ProtocolClock
     let logger: Logger
     var mail: MailState
     /// The server whose control endpoint carries the answers (set when it runs).
     weak var server: ServerActor?
 
     init(id: UInt64, config: ClusterConfig, store: ServerStore, data: TransferEndpoint, cookies: AddressCookies,
-         directories: DirectoryActor, loop: EventLoop, logger: Logger) {
+         directories: DirectoryActor, clock: ProtocolClock, loop: EventLoop, logger: Logger) {
         self.id = id
         self.config = config
         self.store = store
         self.data = data
         self.cookies = cookies
         self.directories = directories
+        self.clock = clock
         self.loop = loop
         self.logger = logger
         mail = MailState(limits: config.mailbox)
@@ -45,8 +47,8 @@ actor MailboxActor {
 
     func attach(_ server: ServerActor) { self.server = server }
 
-    // What the server does for it: the clock, and sending.
-    private func now() -> Instant { server?.assumeIsolated { $0.now() } ?? .zero }
+    // What the server does for it: sending, through its endpoints.
+    private func now() -> Instant { clock.now() }
     private var otherServers: [UInt64] { config.servers.map { UInt64($0.id) }.filter { $0 != id } }
     private func sendToServer(_ to: UInt64, _ type: MessageType, _ body: [UInt8]) {
         server?.assumeIsolated { $0.sendToServer(to, type, body) }
@@ -88,7 +90,6 @@ actor MailboxActor {
         init(limits: Mailbox.Limits) { box = Mailbox(limits: limits) }
     }
 
-    static func wallClock() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1_000)) }
 
     /// Reads the held items and tombstones back from the store.
     func restoreMailbox() {
@@ -129,7 +130,7 @@ actor MailboxActor {
         }
         if at >= mail.nextExpiry {
             mail.nextExpiry = at + .seconds(10)
-            let now = Self.wallClock()
+            let now = ProtocolClock.wallMilliseconds()
             let expiry = mail.box.expire(now: now)
             for (transfer, item) in mail.awaiting where expiry.abandoned.contains(item.id) { mail.awaiting[transfer] = nil }
             let store = self.store, keep = mail.box.limits.tombstones
@@ -170,8 +171,8 @@ actor MailboxActor {
                    requestBytes: requestBytes, to: address)
         case .acknowledge(let query, let proof, let ids):
             guard let user = proven(proof, for: message) else { return }
-            let removed = mail.box.acknowledged(ids, by: user, now: Self.wallClock())
-            let store = self.store, at = Self.wallClock()
+            let removed = mail.box.acknowledged(ids, by: user, now: ProtocolClock.wallMilliseconds())
+            let store = self.store, at = ProtocolClock.wallMilliseconds()
             Task(executorPreference: loop) { [weak self] in
                 // Told once the deletion (and its tombstones) is on disk.
                 do { try await store.deleteMail(removed, tombstoneAt: at) } catch {
@@ -191,7 +192,7 @@ actor MailboxActor {
         guard mail.proofs[proof.signature] == nil else { return nil }   // a replay: its first copy was answered
         let user = proof.user
         guard let record = directory({ $0.record(of: user) }),
-              proof.isValid(for: message, key: record.signingKey, now: Self.wallClock()) else {
+              proof.isValid(for: message, key: record.signingKey, now: ProtocolClock.wallMilliseconds()) else {
             logger.debug("server \(id): a mail request with a bad proof for \(proof.user)")
             return nil
         }
@@ -231,7 +232,7 @@ actor MailboxActor {
             mail.writeFailures[item.id] = nil
             return reply(.refused(why))
         }
-        switch mail.box.store(item, now: Self.wallClock()) {
+        switch mail.box.store(item, now: ProtocolClock.wallMilliseconds()) {
         case .stored: reply(.stored)
         case .committing: reply(.pending)
         case .refused(let why): reply(.refused(why))
@@ -253,7 +254,7 @@ actor MailboxActor {
     /// by a failed write (the object goes to a temporary file first, the row
     /// in one transaction).
     private func commitMail(_ item: MailItem, object: [UInt8]?, then: (@Sendable (String?) async -> Void)? = nil) {
-        let store = self.store, at = mail.box.entries[item.id]?.storedAt ?? Self.wallClock()
+        let store = self.store, at = mail.box.entries[item.id]?.storedAt ?? ProtocolClock.wallMilliseconds()
         Task(executorPreference: loop) { [weak self] in
             do {
                 try await store.saveMail(item, object: object, storedAt: at)
@@ -276,7 +277,7 @@ actor MailboxActor {
         if !mail.box.committed(id) {
             // Acknowledged or buried while it was being written: the row just written goes again.
             let store = self.store
-            Task { try? await store.deleteMail([id], tombstoneAt: Self.wallClock()) }
+            Task { try? await store.deleteMail([id], tombstoneAt: ProtocolClock.wallMilliseconds()) }
         }
     }
 
@@ -367,7 +368,7 @@ actor MailboxActor {
                     logger.debug("server \(id): refused mail item \(item.id) from server \(server): \(why)")
                     continue
                 }
-                switch mail.box.store(item, now: Self.wallClock()) {
+                switch mail.box.store(item, now: ProtocolClock.wallMilliseconds()) {
                 case .commit:
                     commitMail(item, object: nil)
                 case .awaitObject(let bytes):
@@ -392,7 +393,7 @@ actor MailboxActor {
     /// Another server's whole list: its tombstones bury items here, and what it holds that this one lacks is fetched.
     private func merge(held: [MailID], tombstones: [MailID], from server: UInt64) {
         // A tombstone new here buries the item (if held) and is kept, so that a late copy is not taken again.
-        let at = Self.wallClock()
+        let at = ProtocolClock.wallMilliseconds()
         let fresh = tombstones.filter { !mail.box.isTombstoned($0) }
         for id in fresh { _ = mail.box.buried(id, at: at) }
         if !fresh.isEmpty {

@@ -71,7 +71,7 @@ public enum MailboxClient {
         var answered: Set<Int> = []
         func request(_ nonce: UInt64, offset: UInt32) -> [UInt8]? {
             let unsigned = MailMessage.fetch(QueryHeader(nonce: nonce), MailProof(user: user, time: 0), offset: offset)
-            return (try? MailProof.sign(unsigned, user: user, time: PeerActor.wallClock(), key: key))?.encodedBody()
+            return (try? MailProof.sign(unsigned, user: user, time: ProtocolClock.wallMilliseconds(), key: key))?.encodedBody()
         }
         try await ClusterPoll.run(
             config: config, timeout: timeout, loop: loop,
@@ -105,13 +105,12 @@ public enum MailboxClient {
     public static func held(by server: ClusterConfig.Server, user: String, key: Curve25519.Signing.PrivateKey, config: ClusterConfig,
                             loop: EventLoop, timeout: Duration = .milliseconds(500)) async throws -> Int? {
         var total: Int?
-        let one = ClusterConfig(secret: nil, agreement: config.agreement, servers: [server], source: config.source)
         try await ClusterPoll.run(
-            config: one, timeout: timeout, loop: loop,
+            config: config.only(server), timeout: timeout, loop: loop,
             isDone: { _ in total != nil },
             ask: { _, query, send in
                 let unsigned = MailMessage.fetch(query, MailProof(user: user, time: 0), offset: UInt32.max)
-                if let signed = try? MailProof.sign(unsigned, user: user, time: PeerActor.wallClock(), key: key) { send(.mailFetch, signed.encodedBody()) }
+                if let signed = try? MailProof.sign(unsigned, user: user, time: ProtocolClock.wallMilliseconds(), key: key) { send(.mailFetch, signed.encodedBody()) }
             },
             onReply: { _, frame, nonce, _ in
                 guard case .list(nonce, let count, _, _)? = try? MailMessage.decode(type: frame.type, body: frame.payload) else { return }
@@ -127,13 +126,12 @@ public enum MailboxClient {
     public static func requestObject(_ id: MailID, transfer: UInt64, from server: ClusterConfig.Server, user: String, cookie: [UInt8],
                                      key: Curve25519.Signing.PrivateKey, config: ClusterConfig, loop: EventLoop) async throws -> MailMessage.State? {
         var state: MailMessage.State?
-        let one = ClusterConfig(secret: nil, agreement: config.agreement, servers: [server], source: config.source)
         try await ClusterPoll.run(
-            config: one, timeout: .seconds(2), loop: loop,
+            config: config.only(server), timeout: .seconds(2), loop: loop,
             isDone: { _ in state != nil },
             ask: { _, query, send in
                 let unsigned = MailMessage.fetchObject(query, MailProof(user: user, time: 0), id: id, transfer: transfer, cookie: cookie)
-                if let signed = try? MailProof.sign(unsigned, user: user, time: PeerActor.wallClock(), key: key) { send(.mailFetchObject, signed.encodedBody()) }
+                if let signed = try? MailProof.sign(unsigned, user: user, time: ProtocolClock.wallMilliseconds(), key: key) { send(.mailFetchObject, signed.encodedBody()) }
             },
             onReply: { _, frame, nonce, _ in
                 guard case .status(nonce, id, let reply)? = try? MailMessage.decode(type: frame.type, body: frame.payload) else { return }
@@ -155,7 +153,7 @@ public enum MailboxClient {
                 isDone: { done.contains($0.id) },
                 ask: { _, query, send in
                     let unsigned = MailMessage.acknowledge(query, MailProof(user: user, time: 0), ids: batch)
-                    if let signed = try? MailProof.sign(unsigned, user: user, time: PeerActor.wallClock(), key: key) {
+                    if let signed = try? MailProof.sign(unsigned, user: user, time: ProtocolClock.wallMilliseconds(), key: key) {
                         send(.mailAcknowledge, signed.encodedBody())
                     }
                 },

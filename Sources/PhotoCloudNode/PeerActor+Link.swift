@@ -24,7 +24,7 @@ extension PeerActor {
         guard limiter.allow(address.with(port: 0), cost: 1, now: clock.now()),
               let frame = try? Wire.decodeFrame(bytes, keys: keys), frame.type == .peerMessage, frame.auth == .open,
               let envelope = try? PeerEnvelope.decode(frame.payload),
-              link.precheck(envelope, wallClock: Self.wallClock()) == nil, handling < Self.maxHandling else { return }
+              link.precheck(envelope, wallClock: ProtocolClock.wallMilliseconds()) == nil, handling < Self.maxHandling else { return }
         handling += 1
         Task(executorPreference: loop) { await self.verifyAndRelease(envelope, from: address) }
     }
@@ -40,7 +40,7 @@ extension PeerActor {
         switch link.accept(envelope, from: address, now: clock.now()) {
         case .call(let call):
             let reply = await handleCall(call, senderKeys: keys)
-            let answer = PeerEnvelope(from: identity.user, to: call.from, sentAt: Self.wallClock(), nonce: UInt64.random(in: 1...UInt64.max),
+            let answer = PeerEnvelope(from: identity.user, to: call.from, sentAt: ProtocolClock.wallMilliseconds(), nonce: UInt64.random(in: 1...UInt64.max),
                                       replyTo: call.nonce, message: reply)
             guard let bytes = try? frame(answer) else { return }
             apply(link.reply(bytes, toCall: call, at: address))
@@ -56,7 +56,7 @@ extension PeerActor {
     /// Calls `user` at `endpoints` and returns its reply (retried until answered; throws after the link's timeout).
     func call(_ message: PeerMessage, to user: String, at endpoints: PeerEndpoints) async throws -> PeerMessage {
         let nonce = UInt64.random(in: 1...UInt64.max)
-        let envelope = PeerEnvelope(from: identity.user, to: user, sentAt: Self.wallClock(), nonce: nonce, message: message)
+        let envelope = PeerEnvelope(from: identity.user, to: user, sentAt: ProtocolClock.wallMilliseconds(), nonce: nonce, message: message)
         let bytes = try frame(envelope)
         let reply: PeerEnvelope = try await withCheckedThrowingContinuation { continuation in
             waiting[nonce] = continuation

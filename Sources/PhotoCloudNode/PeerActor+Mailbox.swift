@@ -16,7 +16,7 @@ extension PeerActor {
 
     /// Stores `message` (signed, for `user`) with `object` in the cloud's mailbox.
     func postMail(_ message: PeerMessage, to user: String, object: [UInt8]? = nil) async throws {
-        let envelope = try PeerEnvelope(from: identity.user, to: user, sentAt: Self.wallClock(), nonce: UInt64.random(in: 1...UInt64.max),
+        let envelope = try PeerEnvelope(from: identity.user, to: user, sentAt: ProtocolClock.wallMilliseconds(), nonce: UInt64.random(in: 1...UInt64.max),
                                         message: message).signed(with: identity.signing)
         let item = try MailItem(recipient: user, sender: identity.user, envelope: envelope.encoded(), objectBytes: UInt64(object?.count ?? 0),
                                 objectDigest: object.map { Array(SHA256.hash(data: $0)) } ?? []).signed(with: identity.signing)

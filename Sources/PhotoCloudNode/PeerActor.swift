@@ -89,15 +89,12 @@ public actor PeerActor {
         let options = UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20)
         let dataSocket = try UDPSocket(bind: any, options: options, loop: loop)
         // Only objects this peer asked for (announced one by one) are taken; the servers' cookies for the endpoint come here too.
-        let (checks, checkArrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(16))
+        // A server's check for a mail object comes signed.
+        let (checks, hook) = TransferEndpoint.addressCheckStream(size: Wire.headerSize + AddressCheck.size + Wire.signatureSize,
+                                                                 from: Set(config.servers.map(\.control)), buffer: 16)
         dataChecks = checks
-        let controls = Set(config.servers.map(\.control))
         transfers = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: Self.maxStegoBytes + (64 << 20)),
-                                     addressChecks: { bytes, from in
-                                         // A server's signed check, from a server: nothing else is handed on.
-                                         guard bytes.count == Wire.headerSize + AddressCheck.size + Wire.signatureSize, controls.contains(from) else { return }
-                                         checkArrived.yield((bytes, from))
-                                     })
+                                     addressChecks: hook)
         cloud = try EncryptionClient(config: config, loop: loop, attempt: .init(giveUpAfter: .seconds(60)))
         let advertised = try SocketAddress(host: host, port: peerControl.localAddress.port)
         endpoints = PeerEndpoints(control: advertised, data: advertised.with(port: dataSocket.localAddress.port))
@@ -180,7 +177,7 @@ public actor PeerActor {
 
     private func sendRecord(leaving: Bool) throws {
         // Milliseconds since 1970, and always above the last one sent.
-        sequence = max(sequence + 1, Self.wallClock())
+        sequence = max(sequence + 1, ProtocolClock.wallMilliseconds())
         let record = try Directory.Record(
             name: identity.user, signingKey: Array(identity.signing.publicKey.rawRepresentation),
             agreementKey: Array(identity.agreement.publicKey.rawRepresentation), endpoint: leaving ? "" : endpoints.description,
@@ -193,6 +190,4 @@ public actor PeerActor {
         for server in config.servers { _ = try? serverSocket.trySend(bytes, to: server.control) }
     }
 
-    /// Milliseconds since 1970.
-    static func wallClock() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1_000)) }
 }

@@ -32,7 +32,8 @@ public actor ServerActor {
     let keys: WireKeys
     private let dataDirectory: String
     let logger: Logger
-    private let clock = ProtocolClock()
+    /// The server's clock, shared by its actors (one origin for every instant they compare).
+    private let clock: ProtocolClock
     /// The work token (TokenRingActor.swift), on this server's loop.
     let rings: TokenRingActor
     private var deadline: Instant?
@@ -137,11 +138,13 @@ public actor ServerActor {
         jobs = EncryptionJobs(server: UInt64(id))
         workers = WorkerPool(name: "photocloud-embed-\(id)", threads: maxEmbeddings)
         if offlineToken { offline = OfflineToken(id: UInt64(id), members: config.servers.map { UInt64($0.id) }, now: .zero) }
-        directories = DirectoryActor(id: UInt64(id), store: store, loop: loop, logger: logger)
+        let clock = ProtocolClock()
+        self.clock = clock
+        directories = DirectoryActor(id: UInt64(id), store: store, clock: clock, loop: loop, logger: logger)
         let cookieKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
         cookies = AddressCookies(key: cookieKey)
         mailboxes = MailboxActor(id: UInt64(id), config: config, store: store, data: data, cookies: AddressCookies(key: cookieKey),
-                                 directories: directories, loop: loop, logger: logger)
+                                 directories: directories, clock: clock, loop: loop, logger: logger)
     }
 
     /// Serves until `stop()`; throws if the server cannot go on (its epoch could not be persisted).

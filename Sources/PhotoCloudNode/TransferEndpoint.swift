@@ -452,3 +452,20 @@ public actor TransferEndpoint {
 
     func now() -> Instant { clock.now() }
 }
+
+extension TransferEndpoint {
+    /// Address checks the way a client's endpoint takes them: the hook to
+    /// give `init(addressChecks:)` and the stream it feeds (the newest
+    /// `buffer`). Only what could be a server's check is handed on (exactly
+    /// `size` bytes, from one of `servers`): a flood of junk neither pushes the
+    /// genuine ones out of the buffer nor costs a tag check each. The owner
+    /// still checks each one's tag or signature.
+    public static func addressCheckStream(size: Int, from servers: Set<SocketAddress>, buffer: Int)
+        -> (checks: AsyncStream<([UInt8], SocketAddress)>, hook: @Sendable ([UInt8], SocketAddress) -> Void) {
+        let (checks, arrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(buffer))
+        return (checks, { bytes, from in
+            guard bytes.count == size, servers.contains(from) else { return }
+            arrived.yield((bytes, from))
+        })
+    }
+}

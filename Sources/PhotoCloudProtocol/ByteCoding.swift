@@ -84,6 +84,12 @@ extension Array where Element == UInt8 {
     }
 
     public mutating func appendString(_ text: String) { appendLengthPrefixed(Array(text.utf8)) }
+
+    /// Appends exactly `count` bytes: `bytes` cut or padded with zeros (a fixed-size field: a signature, a tag).
+    public mutating func appendFixed(_ bytes: [UInt8], count: Int) {
+        append(contentsOf: bytes.prefix(count))
+        append(contentsOf: repeatElement(0, count: Swift.max(0, count - bytes.count)))
+    }
 }
 
 extension FixedWidthInteger {

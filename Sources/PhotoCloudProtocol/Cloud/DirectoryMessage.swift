@@ -81,8 +81,7 @@ public enum DirectoryMessage: Sendable, Equatable {
         case .registered(let name, let sequence, let digest, let refusal):
             bytes.appendString(name)
             bytes.appendBigEndian(sequence)
-            bytes.append(contentsOf: digest.prefix(Directory.Record.digestSize))
-            bytes.append(contentsOf: repeatElement(0, count: max(0, Directory.Record.digestSize - digest.count)))
+            bytes.appendFixed(digest, count: Directory.Record.digestSize)
             bytes.append(refusal.map { $0.permanent ? 1 : 2 } ?? 0)
             bytes.appendString(String((refusal?.reason ?? "").utf8Prefix(Self.maxRefusal)))
         case .whoRequest(let query, let offset):

@@ -142,11 +142,6 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.appendBigEndian(id.client)
             bytes.appendBigEndian(id.number)
         }
-        func appendCookie(_ cookie: [UInt8]) {
-            let kept = cookie.count == AddressCookies.size ? cookie : []
-            bytes.append(UInt8(kept.count))
-            bytes.append(contentsOf: kept)
-        }
         switch self {
         case .request(let request):
             append(request.id)
@@ -156,9 +151,8 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.append(contentsOf: request.payloadDigest)
             bytes.appendLengthPrefixed(request.key)
             bytes.appendBigEndian(request.dataPort)
-            bytes.append(contentsOf: request.clientKey.prefix(32))
-            bytes.append(contentsOf: repeatElement(0, count: max(0, 32 - request.clientKey.count)))
-            appendCookie(request.cookie)
+            bytes.appendFixed(request.clientKey, count: 32)
+            Self.appendCookie(request.cookie, to: &bytes)
             // Only a payload that is small, and whole, goes inline.
             let inline = request.inline.flatMap { $0.count <= Self.maxInlinePayload && $0.count == Int(request.payloadBytes) ? $0 : nil }
             bytes.append(inline == nil ? 0 : 1)
@@ -170,11 +164,17 @@ public enum EncryptionMessage: Sendable, Equatable {
             bytes.append(accepted.phase.rawValue)
         case .refused(let refused):
             append(refused.id)
-            bytes.append(contentsOf: refused.request.prefix(16))
-            bytes.append(contentsOf: repeatElement(0, count: max(0, 16 - refused.request.count)))
+            bytes.appendFixed(refused.request, count: 16)
             bytes.appendString(String(refused.reason.utf8Prefix(Refused.maxReason)))
         }
         return bytes
+    }
+
+    /// A cookie field: its length (0 or 16) and the cookie (one of another size is written as none).
+    static func appendCookie(_ cookie: [UInt8], to bytes: inout [UInt8]) {
+        let kept = cookie.count == AddressCookies.size ? cookie : []
+        bytes.append(UInt8(kept.count))
+        bytes.append(contentsOf: kept)
     }
 
     static func readCookie(_ reader: inout ByteReader) throws(WireError) -> [UInt8] {
@@ -279,10 +279,10 @@ public enum EncryptionObject: Sendable, Equatable {
             switch proof {
             case .session(let mac):
                 bytes.append(1)
-                bytes += mac.prefix(32) + [UInt8](repeating: 0, count: max(0, 32 - mac.count))
+                bytes.appendFixed(mac, count: 32)
             case .signature(let signature):
                 bytes.append(2)
-                bytes += signature.prefix(64) + [UInt8](repeating: 0, count: max(0, 64 - signature.count))
+                bytes.appendFixed(signature, count: 64)
             }
             bytes += png
         }

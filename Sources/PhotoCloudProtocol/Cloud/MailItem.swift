@@ -72,7 +72,7 @@ public struct MailItem: Sendable, Equatable {
         bytes.appendBigEndian(objectBytes)
         bytes.append(UInt8(objectDigest.count == 32 ? 32 : 0))
         if objectDigest.count == 32 { bytes += objectDigest }
-        bytes += signature.prefix(64) + [UInt8](repeating: 0, count: max(0, 64 - signature.count))
+        bytes.appendFixed(signature, count: 64)
     }
 
     public static func read(_ reader: inout ByteReader) throws(WireError) -> MailItem {

@@ -103,9 +103,7 @@ public enum MailMessage: Sendable, Equatable {
         case .fetchObject(_, let proof, let id, let transfer, let cookie):
             bytes += id.bytes
             bytes.appendBigEndian(transfer)
-            let kept = cookie.count == AddressCookies.size ? cookie : []
-            bytes.append(UInt8(kept.count))
-            bytes += kept
+            EncryptionMessage.appendCookie(cookie, to: &bytes)
             proof.append(to: &bytes)
         case .acknowledge(_, let proof, let list):
             ids(list)
@@ -278,7 +276,7 @@ public struct MailProof: Sendable, Equatable {
     func append(to bytes: inout [UInt8]) {
         bytes.appendString(user)
         bytes.appendBigEndian(time)
-        bytes += signature.prefix(64) + [UInt8](repeating: 0, count: max(0, 64 - signature.count))
+        bytes.appendFixed(signature, count: 64)
     }
 
     static func read(_ reader: inout ByteReader) throws(WireError) -> MailProof {
