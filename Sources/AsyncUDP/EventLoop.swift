@@ -25,6 +25,16 @@ public final class EventLoop: TaskExecutor, SerialExecutor {
         var jobs: [UnownedJob] = []
         /// The loop thread is (about to be) blocked in epoll_wait and needs the eventfd.
         var sleeping = false
+        /// Timers, unordered: a loop has a few (one per actor that asks), so the
+        /// earliest is found by a scan.
+        var timers: [UInt64: (deadline: ContinuousClock.Instant, action: @Sendable () -> Void)] = [:]
+        /// The deadline the sleeping thread's epoll_wait will wake at (nil: none).
+        var sleepingUntil: ContinuousClock.Instant?
+    }
+
+    /// A timer of this loop, to cancel it.
+    public struct Timer: Sendable, Hashable {
+        let id: UInt64
     }
 
     private let epollFD: Int32
@@ -32,6 +42,8 @@ public final class EventLoop: TaskExecutor, SerialExecutor {
     private let queue = Mutex(Queue())
     private let registrations = Mutex<[UInt64: Readiness]>([:])
     private let nextToken = Atomic<UInt64>(1)
+    /// The loop thread's pthread id (0 before it starts).
+    private let threadID = Atomic<UInt>(0)
     private static let wakeToken: UInt64 = 0
 
     /// A loop of its own, on a new thread (most code wants `shared`). With
@@ -81,6 +93,48 @@ public final class EventLoop: TaskExecutor, SerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    /// On the loop thread, everything runs in this executor's order: a timer
+    /// action there may `assumeIsolated` an actor of this loop.
+    public func checkIsolated() {
+        precondition(isLoopThread, "expected to run on the event loop's thread")
+    }
+
+    /// Whether the caller runs on this loop's thread.
+    public var isLoopThread: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
+
+    // MARK: Timers
+
+    /// Runs `action` on the loop thread at `deadline` (within a millisecond
+    /// after it), unless cancelled first. No task, no other thread: the
+    /// thread's own epoll_wait times out for it, so an idle process that only
+    /// waits for deadlines sleeps in the kernel between them.
+    public func schedule(at deadline: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> Timer {
+        let id = nextToken.add(1, ordering: .relaxed).newValue
+        let wake = queue.withLock { queue in
+            queue.timers[id] = (deadline, action)
+            // A thread asleep until later (or with no timeout) must recompute its timeout.
+            guard queue.sleeping, queue.sleepingUntil.map({ deadline < $0 }) ?? true else { return false }
+            queue.sleeping = false
+            return true
+        }
+        if wake { _ = clinux_eventfd_signal(wakeFD) }
+        return Timer(id: id)
+    }
+
+    /// The timer will not run (a no-op if it ran already).
+    public func cancel(_ timer: Timer) {
+        _ = queue.withLock { $0.timers.removeValue(forKey: timer.id) }
+    }
+
+    /// Takes the timers due at `now` off the queue.
+    private static func takeDue(_ queue: inout Queue, now: ContinuousClock.Instant) -> [@Sendable () -> Void] {
+        // Most turns of the loop have nothing due: found without building anything.
+        guard queue.timers.values.contains(where: { $0.deadline <= now }) else { return [] }
+        let due = queue.timers.filter { $0.value.deadline <= now }
+        for id in due.keys { queue.timers[id] = nil }
+        return due.values.sorted { $0.deadline < $1.deadline }.map(\.action)
+    }
+
     // MARK: Registration
 
     /// Registers `fd` for edge-triggered read and write readiness.
@@ -109,28 +163,38 @@ public final class EventLoop: TaskExecutor, SerialExecutor {
     // MARK: The loop
 
     private func run() {
+        threadID.store(UInt(pthread_self()), ordering: .relaxed)
         let executor = asUnownedTaskExecutor()
         let serial = asUnownedSerialExecutor()
         var events = [clinux_epoll_event](repeating: clinux_epoll_event(), count: 128)
         while true {
-            let jobs = queue.withLock { queue in
+            let (jobs, due) = queue.withLock { queue in
                 let jobs = queue.jobs
                 queue.jobs.removeAll(keepingCapacity: true)
-                return jobs
+                return (jobs, queue.timers.isEmpty ? [] : Self.takeDue(&queue, now: .now))
             }
+            for action in due { action() }
             for job in jobs { job.runSynchronously(isolatedTo: serial, taskExecutor: executor) }
 
             let timeout: Int32 = queue.withLock { queue in
-                if queue.jobs.isEmpty {
-                    queue.sleeping = true
-                    return -1
+                guard queue.jobs.isEmpty else { return 0 }
+                let earliest = queue.timers.values.lazy.map(\.deadline).min()
+                var timeout: Int32 = -1
+                if let earliest {
+                    let wait = earliest - .now
+                    guard wait > .zero else { return 0 }
+                    // Rounded up to the millisecond epoll_wait counts in: never early.
+                    let (seconds, attoseconds) = wait.components
+                    timeout = Int32(clamping: seconds * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
                 }
-                return 0
+                queue.sleeping = true
+                queue.sleepingUntil = earliest
+                return timeout
             }
             let count = events.withUnsafeMutableBufferPointer { buffer in
                 clinux_epoll_wait(epollFD, buffer.baseAddress, Int32(buffer.count), timeout)
             }
-            if timeout != 0 { queue.withLock { $0.sleeping = false } }
+            if timeout != 0 { queue.withLock { $0.sleeping = false; $0.sleepingUntil = nil } }
             guard count > 0 else { continue }   // EINTR or timeout: go round again
             for index in 0..<Int(count) {
                 let event = events[index]

@@ -112,14 +112,21 @@ actor MailboxActor {
     }
 
     /// The mailbox's share of the timer: compare with the others, expire.
-    func mailTimer(now at: Instant) {
-        // Ready once it has compared its mailbox with enough others to make a majority with itself: what
-        // was stored (on a majority) or delivered (tombstones) while it was away is known to one of them.
+    /// When `mailTimer` has something to do next.
+    var nextMailDeadline: Instant { min(mail.nextSync, mail.nextExpiry) }
+
+    /// Ready once it has compared its mailbox with enough others to make a majority with itself: what
+    /// was stored (on a majority) or delivered (tombstones) while it was away is known to one of them.
+    private func checkReady() {
         let needed = config.servers.count / 2
         if !mail.ready, mail.merged.count >= needed {
             mail.ready = true
             logger.info("server \(id): mailbox ready (\(mail.box.heldCount) items, compared with \(mail.merged.count) other servers)")
         }
+    }
+
+    func mailTimer(now at: Instant) {
+        checkReady()
         if at >= mail.nextSync {
             mail.nextSync = at + (mail.ready ? .seconds(5) : .milliseconds(500))
             for server in otherServers where mail.asked[server].map({ at.since($0) >= .seconds(2) }) ?? true {
@@ -408,6 +415,7 @@ actor MailboxActor {
             sendToServer(server, .mailSyncFetch, MailMessage.syncFetch(ids: Array(missing[start..<min(missing.count, start + 256)])).encodedBody())
         }
         mail.merged.insert(server)
+        checkReady()
     }
 
     /// Items and bytes held, for `status`.

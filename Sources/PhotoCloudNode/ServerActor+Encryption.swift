@@ -57,7 +57,7 @@ extension ServerActor {
                     await self?.answerSent(request)
                 }
             case .finished(let request):
-                finishedRequests.append(request)
+                finished(request)
             }
         }
     }

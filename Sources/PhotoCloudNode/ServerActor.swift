@@ -37,6 +37,12 @@ public actor ServerActor {
     /// The work token (TokenRingActor.swift), on this server's loop.
     let rings: TokenRingActor
     private var deadline: Instant?
+    /// When the timer task wakes next (nil: none sleeping), and the task.
+    private var wakeAt: Instant?
+    private var timer: EventLoop.Timer?
+    private var lastFired = Instant.zero
+    private var stopped = false
+    private var stopWaiters: [CheckedContinuation<Void, Never>] = []
     private var controlAddresses: [UInt64: SocketAddress] = [:]
     /// This incarnation's stamp on every datagram, and the others' freshness.
     var origin: WireOrigin
@@ -60,7 +66,7 @@ public actor ServerActor {
     /// Embedding and encoding run here, off the event loops.
     let workers: WorkerPool
     /// Requests finished since the last tick, told to the ring in one message.
-    var finishedRequests: [RequestID] = []
+    private var finishedRequests: [RequestID] = []
     private var nextJobsTimer = Instant.zero
 
     /// Who is online (DirectoryActor.swift, on this server's loop), and where its bindings are kept.
@@ -165,15 +171,24 @@ public actor ServerActor {
             try? await Task.sleep(for: .seconds(1))
             await self?.directory { $0.askForDirectory() }
         })
-        // One timer: the ring asks for deadlines in milliseconds, a 1 ms tick is enough.
-        while !Task.isCancelled, failure == nil, !control.isClosed {
-            try? await Task.sleep(for: .milliseconds(1))
-            fireTimerIfDue()
+        // No fixed tick: the timer sleeps until the earliest deadline a machine asked for (heartbeats every
+        // 30 ms while the ring runs), and is brought forward when an event asks for an earlier one.
+        scheduleWake(now())
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                if stopped { waiter.resume() } else { stopWaiters.append(waiter) }
+            }
+        } onCancel: {
+            Task { await self.stop() }
         }
         if let failure { throw failure }
     }
 
     public func stop() {
+        stopped = true
+        for waiter in stopWaiters { waiter.resume() }
+        stopWaiters = []
+        if let timer { loop.cancel(timer) }
         for task in tasks { task.cancel() }
         control.close()
         Task { await data.close() }
@@ -274,6 +289,46 @@ public actor ServerActor {
         }
     }
 
+    /// The timer wakes at `at` at the latest (sooner if already asked to):
+    /// a timer of the loop itself, no task and no other thread.
+    func scheduleWake(_ wanted: Instant) {
+        guard !stopped else { return }
+        // At most one firing a millisecond (the old tick's pace): a machine that asks for "now" again
+        // and again (a deadline already past) must not make the loop spin.
+        let at = max(wanted, lastFired + .milliseconds(1))
+        if let current = wakeAt, current <= at { return }
+        wakeAt = at
+        if let timer { loop.cancel(timer) }
+        timer = loop.schedule(at: clock.real(at)) { [weak self] in
+            self?.assumeIsolated { $0.timerFired() }
+        }
+    }
+
+    private func timerFired() {
+        wakeAt = nil
+        lastFired = now()
+        fireTimerIfDue()
+        scheduleWake(nextDeadline())
+    }
+
+    /// The earliest moment something is due: the ring's timer, the jobs' and
+    /// the mailbox's, finished requests to tell the ring (batched a
+    /// millisecond), the offline token's checks (fault injection only).
+    private func nextDeadline() -> Instant {
+        let at = now()
+        if let until = offlineUntil { return until }
+        var next = min(nextJobsTimer, mailbox { $0.nextMailDeadline })
+        if let due = deadline { next = min(next, due) }
+        if !finishedRequests.isEmpty || offline != nil { next = min(next, at + .milliseconds(1)) }
+        return max(next, at)
+    }
+
+    /// Requests whose work ended, told to the ring together within a millisecond.
+    func finished(_ request: RequestID) {
+        if finishedRequests.isEmpty { scheduleWake(now() + .milliseconds(1)) }
+        finishedRequests.append(request)
+    }
+
     private func fireTimerIfDue() {
         let at = now()
         if let until = offlineUntil {
@@ -350,6 +405,7 @@ public actor ServerActor {
                 break   // written by the TokenRingActor before it returned
             case .armTimer(let at):
                 deadline = at
+                scheduleWake(at)
             case .accept(let request):
                 applyJobs(jobs.onAccepted(request, now: now()))
             case .claimedElsewhere(let request, let owner):

@@ -111,6 +111,34 @@ struct TokenRingTests {
         #expect(skip.contains { if case .send(to: 3, .token) = $0 { true } else { false } })
     }
 
+    @Test func aQuietRingRestsTheTokenButClaimsARequestAtOnce() {
+        // Server 2 holds; server 1, the lowest, is the one that would regenerate a lost token.
+        var holder = TokenRing(id: 2, members: [1, 2], now: .zero)
+        var other = TokenRing(id: 1, members: [1, 2], now: .zero)
+        let position = TokenPosition(epoch: Epoch(counter: 1, generator: 1), hop: 1)
+        _ = holder.on(.heartbeat(.init(seen: .none, holding: false)), from: 1, now: Self.at(1))
+        // No request for over a second: the holder keeps the token through many heartbeats, not 2 ms.
+        _ = holder.on(.token(.init(position: position, recentClaims: [])), from: 1, now: Self.at(1_100))
+        _ = other.on(.heartbeat(.init(seen: position, holding: true)), from: 2, now: Self.at(1_100))
+        var passed = false
+        for time in stride(from: 1_130, through: 1_340, by: 30) {
+            _ = holder.on(.heartbeat(.init(seen: position, holding: false)), from: 1, now: Self.at(time))
+            passed = passed || holder.onTimer(now: Self.at(time)).contains { if case .send(to: 1, .token) = $0 { true } else { false } }
+            // Server 1 hears the holder's heartbeats (holding, at the newest position): resting, not lost,
+            // though the token has not moved for longer than the token timeout (200 ms).
+            _ = other.on(.heartbeat(.init(seen: position, holding: true)), from: 2, now: Self.at(time))
+            #expect(!other.onTimer(now: Self.at(time)).contains { if case .persist = $0 { true } else { false } },
+                    "no regeneration while the holder rests at \(time) ms")
+        }
+        #expect(!passed && holder.isHolding)
+        // A request is claimed the moment it comes, whatever the hold.
+        let request = RequestID(client: 5, number: 1)
+        #expect(holder.onRequest(request, now: Self.at(1_345)).contains(.accept(request)))
+        // Busy again: the token moves on within the short hold.
+        _ = holder.on(.token(.init(position: TokenPosition(epoch: position.epoch, hop: 3), recentClaims: [])), from: 1, now: Self.at(1_350))
+        #expect(holder.onTimer(now: Self.at(1_353)).contains { if case .send(to: 1, .token) = $0 { true } else { false } })
+    }
+
     @Test func threeServersShareTheWorkEvenly() {
         var options = RingSimulation.Options()
         options.requests = 600

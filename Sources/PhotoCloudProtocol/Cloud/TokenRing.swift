@@ -25,6 +25,14 @@ public struct TokenRing: Sendable {
         public var handoffRetry: Duration
         /// A holder with nothing to claim keeps the token this long.
         public var idleHold: Duration
+        /// ... and this long once no request has been seen for `quietAfter`:
+        /// an idle cloud passes the token 4 times a second, not 500, and a
+        /// request that comes is claimed at once by the holder (every server
+        /// gets it), so nobody waits for the hold. The holder's heartbeats
+        /// (holding, at the newest position) tell the others the token is
+        /// resting, not lost.
+        public var quietHold: Duration
+        public var quietAfter: Duration
         /// Requests claimed per hold at most.
         public var maxBatch: Int
         /// Requests waiting to be claimed at most: beyond, a new one is not
@@ -36,12 +44,15 @@ public struct TokenRing: Sendable {
 
         public init(heartbeatInterval: Duration = .milliseconds(30), suspectAfter: Duration = .milliseconds(150),
                     tokenTimeout: Duration = .milliseconds(200), handoffRetry: Duration = .milliseconds(10),
-                    idleHold: Duration = .milliseconds(2), maxBatch: Int = 64, maxPending: Int = 65_536, maxOpenClaims: Int = 16_384) {
+                    idleHold: Duration = .milliseconds(2), quietHold: Duration = .milliseconds(250), quietAfter: Duration = .seconds(1),
+                    maxBatch: Int = 64, maxPending: Int = 65_536, maxOpenClaims: Int = 16_384) {
             self.heartbeatInterval = heartbeatInterval
             self.suspectAfter = suspectAfter
             self.tokenTimeout = tokenTimeout
             self.handoffRetry = handoffRetry
             self.idleHold = idleHold
+            self.quietHold = quietHold
+            self.quietAfter = quietAfter
             self.maxBatch = maxBatch
             self.maxPending = maxPending
             self.maxOpenClaims = maxOpenClaims
@@ -63,6 +74,8 @@ public struct TokenRing: Sendable {
     /// The highest epoch counter persisted or seen: new epochs go above it.
     private var highestCounter: UInt64
     private var lastTokenMovement: Instant
+    /// When the last client request reached this server (a quiet ring holds the token longer).
+    private var lastRequest = Instant.zero
     private var nextHeartbeat: Instant
     /// When this machine last handled anything: a long gap is its own pause.
     private var lastEvent: Instant
@@ -112,6 +125,7 @@ public struct TokenRing: Sendable {
     /// A client's request (or its retry) reached this server.
     public mutating func onRequest(_ request: RequestID, now: Instant) -> [RingDirective] {
         noteTime(now)
+        lastRequest = now
         var out: [RingDirective] = []
         if let owner = claims[request] {
             out.append(owner == id ? .accept(request) : .claimedElsewhere(request, by: owner))
@@ -148,6 +162,8 @@ public struct TokenRing: Sendable {
         case .heartbeat(let beat):
             reports[sender] = beat
             observe(beat.seen, now: now)
+            // A live holder of the newest position: the token is not lost, only resting (a quiet ring).
+            if beat.holding, beat.seen == seen { lastTokenMovement = now }
         case .token(let token):
             onToken(token, from: sender, now: now, into: &out)
         case .tokenAck(let position):
@@ -168,7 +184,7 @@ public struct TokenRing: Sendable {
         reopenClaimsOfDeadServers(now: now)
         switch role {
         case .holding(_, let since):
-            if !pendingSet.isEmpty || now.since(since) >= configuration.idleHold { holdAndPass(now: now, into: &out) }
+            if !pendingSet.isEmpty || now.since(since) >= hold(now: now) { holdAndPass(now: now, into: &out) }
         case .handingOff(let position, let next, let sentAt):
             if now.since(sentAt) >= configuration.handoffRetry {
                 if membership.isAlive(next, now: now) && now.since(lastTokenMovement) < configuration.tokenTimeout {
@@ -370,10 +386,15 @@ public struct TokenRing: Sendable {
         nextHeartbeat = now + configuration.heartbeatInterval
     }
 
+    /// How long a holder with nothing to claim keeps the token.
+    private func hold(now: Instant) -> Duration {
+        now.since(lastRequest) >= configuration.quietAfter ? configuration.quietHold : configuration.idleHold
+    }
+
     private func nextDeadline(now: Instant) -> Instant {
         var deadline = nextHeartbeat
         switch role {
-        case .holding(_, let since): deadline = min(deadline, since + configuration.idleHold)
+        case .holding(_, let since): deadline = min(deadline, since + hold(now: now))
         case .handingOff(_, _, let sentAt): deadline = min(deadline, sentAt + configuration.handoffRetry)
         case .idle:
             // Once the token is overdue only the lowest alive server acts; the
