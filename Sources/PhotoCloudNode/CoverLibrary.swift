@@ -8,12 +8,17 @@ import Synchronization
 /// The cover photos a server hides payloads in, decoded once, each kept at
 /// its own size and at every halving down to `smallestSide` pixels.
 ///
-/// A request gets a cover chosen from its request id, at the smallest of those
-/// sizes that the payload fills at most half of (a cover no larger than needed
-/// keeps embedding and encoding cheap; half keeps the changes sparse). A
-/// payload too large for a cover's full size gets the cover scaled up. The
-/// choice depends only on the request and the library, so every server of a
-/// cluster with the same covers gives a retried request the same answer.
+/// A request gets a cover chosen from its request id, scaled to the smallest
+/// size (its width a multiple of `widthStep`) that the payload fills at most
+/// half of: a cover no larger than needed keeps embedding, encoding, the
+/// transfer and the client's check cheap (a 14.5 KB photo in a 512x512 cover
+/// took a third of the pixels a halving step leaves), and half keeps the
+/// changes sparse. It is made from the nearest halving at or above that size
+/// (bilinear from there: never a large step down), and the sizes made lately
+/// are kept (`cacheEntries`, each at most `cacheablePixels`), so requests of
+/// similar sizes do not scale anew. The choice depends only on the request
+/// and the library, so every server of a cluster with the same covers gives a
+/// retried request the same answer.
 public final class CoverLibrary: Sendable {
     public struct Cover: Sendable {
         public let name: String
@@ -25,6 +30,12 @@ public final class CoverLibrary: Sendable {
     /// A payload fills at most this share of the chosen cover's capacity.
     public static let fill = 0.5
     static let smallestSide = 16
+    /// Cover widths are multiples of this (fewer distinct sizes to make).
+    static let widthStep = 8
+    static let cacheEntries = 32
+    static let cacheablePixels = 512 * 1024
+    private struct SizeKey: Hashable, Sendable { var cover: Int, width: Int, height: Int }
+    private let made = Mutex(BoundedMap<SizeKey, RGBAImage>(capacity: CoverLibrary.cacheEntries))
     /// Pixels a cover scaled up for a payload may have at most.
     public static let maxPixels = 40_000_000
 
@@ -80,16 +91,37 @@ public final class CoverLibrary: Sendable {
         let index = Int(Array(digest.finalize()).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } % UInt64(covers.count))
         let cover = covers[index]
         let wanted = Int((Double(payloadBytes) / Self.fill).rounded(.up))
-        if let fitting = cover.sizes.last(where: { Steganographer.capacity(width: $0.width, height: $0.height, bitsPerChannel: bitsPerChannel) >= wanted }) {
-            return (cover.name, fitting)
-        }
         let full = cover.sizes[0]
-        let size = CoverScaling.sizeToFit(payloadBytes: wanted, width: full.width, height: full.height, bitsPerChannel: bitsPerChannel)
+        let size = Self.smallestSize(holding: wanted, width: full.width, height: full.height, bitsPerChannel: bitsPerChannel)
         guard size.width * size.height <= Self.maxPixels else {
             throw NodeError(.io, "a payload of \(payloadBytes) bytes needs a cover of \(size.width)x\(size.height), more than this server makes (\(Self.maxPixels) pixels)")
         }
-        let pixels = try CoverScaling.resize(full.pixels, width: full.width, height: full.height, to: size.width, size.height)
-        return (cover.name, try RGBAImage(width: size.width, height: size.height, pixels: pixels))
+        if let exact = cover.sizes.first(where: { $0.width == size.width && $0.height == size.height }) { return (cover.name, exact) }
+        let key = SizeKey(cover: index, width: size.width, height: size.height)
+        if let cached = made.withLock({ $0[key] }) { return (cover.name, cached) }
+        // From the smallest kept size at or above the target (the original when the target is larger).
+        let source = cover.sizes.last { $0.width >= size.width && $0.height >= size.height } ?? full
+        let pixels = try CoverScaling.resize(source.pixels, width: source.width, height: source.height, to: size.width, size.height)
+        let image = try RGBAImage(width: size.width, height: size.height, pixels: pixels)
+        if size.width * size.height <= Self.cacheablePixels { made.withLock { $0[key] = image } }
+        return (cover.name, image)
+    }
+
+    /// The smallest size of a `width` x `height` cover's shape, its width a
+    /// multiple of `widthStep` (or the cover's own width) and no side under
+    /// `smallestSide`, whose capacity is at least `bytes`.
+    static func smallestSize(holding bytes: Int, width: Int, height: Int, bitsPerChannel: Int) -> (width: Int, height: Int) {
+        let needed = Steganographer.pixelsNeeded(payloadBytes: bytes, bitsPerChannel: bitsPerChannel)
+        let scale = (Double(needed) / Double(width * height)).squareRoot()
+        func heightFor(_ w: Int) -> Int { max(smallestSide, Int((Double(height) * Double(w) / Double(width)).rounded(.up))) }
+        var w = max(smallestSide, Int((Double(width) * scale).rounded(.up)))
+        w = (w + widthStep - 1) / widthStep * widthStep
+        while Steganographer.capacity(width: w, height: heightFor(w), bitsPerChannel: bitsPerChannel) < bytes { w += widthStep }
+        // The cover's own size when the step overshoots it (the original, not a resampled copy).
+        if w > width, w - width < widthStep, Steganographer.capacity(width: width, height: height, bitsPerChannel: bitsPerChannel) >= bytes {
+            return (width, height)
+        }
+        return (w, heightFor(w))
     }
 
     private static func halvings(of image: RGBAImage) throws -> [RGBAImage] {

@@ -21,6 +21,24 @@ struct ServerPartsTests {
         #expect(throws: NodeError.self) { try library.cover(for: RequestID(client: 1, number: 3), payloadBytes: 1 << 30, bitsPerChannel: 1) }
     }
 
+    @Test func aPhotoGetsACoverScaledToWhatItNeedsNotTheNextHalving() throws {
+        // 14.5 KB at half capacity needs about 77,600 pixels: a 256x256 halving is too small, 512x512 three times too large.
+        let library = try CoverLibrary.builtIn(count: 2)
+        let wanted = 2 * 14_556
+        let minimum = Steganographer.pixelsNeeded(payloadBytes: wanted, bitsPerChannel: 1)
+        for number in 0..<4 {
+            let id = RequestID(client: 9, number: UInt64(number))
+            let cover = try library.cover(for: id, payloadBytes: 14_556, bitsPerChannel: 1)
+            let pixels = cover.image.width * cover.image.height
+            #expect(Steganographer.capacity(width: cover.image.width, height: cover.image.height) >= wanted)
+            #expect(Double(pixels) <= 1.15 * Double(minimum), "\(cover.image.width)x\(cover.image.height) for \(minimum) pixels")
+            #expect(cover.image.width % CoverLibrary.widthStep == 0)
+            // Made again (cached or not) it is the same image: every server gives the same answer.
+            let fresh = try CoverLibrary.builtIn(count: 2).cover(for: id, payloadBytes: 14_556, bitsPerChannel: 1)
+            #expect(fresh.image == cover.image)
+        }
+    }
+
     @Test func theSameRequestGivesTheSameStegoBytes() throws {
         let library = CoverSource.builtIn(count: 2)
         let payload = Array("the same answer from any server".utf8)
