@@ -31,6 +31,8 @@ public struct ClusterBench: Sendable {
     /// How long the killed server stays down before it is restarted.
     public var restartAfter: Duration = .milliseconds(500)
     public var clientEndpoints = 2
+    /// A photo sent as every request's payload (sealed as a peer seals it), instead of the workload's.
+    public var photo: (name: String, bytes: [UInt8])?
 
     public init(clients: Int, requests: Int, interval: Duration, fault: Fault = .none, balancing: Bool = true,
                 workload: Workload = .text, deadline: Duration = .seconds(5)) {
@@ -189,6 +191,12 @@ public struct ClusterBench: Sendable {
 
     private func makePayloads() throws -> [[UInt8]] {
         let sealKey = SymmetricKey(size: .bits256)
+        if let photo {
+            // Sealed by alice for bob as a peer seals a photo it sends.
+            let alice = Curve25519.KeyAgreement.PrivateKey(), bob = Curve25519.KeyAgreement.PrivateKey()
+            return [try PeerSeal.seal(photo.bytes, purpose: .photo, parties: .init(sender: "alice", receiver: "bob"),
+                                      context: Array(SHA256.hash(data: photo.bytes)), own: alice, other: Array(bob.publicKey.rawRepresentation))]
+        }
         switch workload {
         case .text:
             // Short messages, sealed as a sender would seal them for the receiver.
@@ -242,7 +250,8 @@ public struct ClusterBench: Sendable {
             }
         }
         return Result(
-            clients: clients, requests_per_client: requests, interval_ms: interval.seconds * 1000, workload: workload.rawValue,
+            clients: clients, requests_per_client: requests, interval_ms: interval.seconds * 1000,
+            workload: photo.map { "photo \($0.name)" } ?? workload.rawValue,
             balancing: balancing ? "token" : "none", faults: fault.rawValue, deadline_ms: deadline.seconds * 1000, payload_bytes: payloadBytes,
             sent: outcomes.count, answered: answered, failed: outcomes.count - answered,
             failure_rate: outcomes.isEmpty ? 0 : Double(outcomes.count - answered) / Double(outcomes.count),

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import PhotoCloudBench
+import PNGCodec
 import PhotoCloudNode
+import PhotoCloudProtocol
 
 extension ClusterBench.Fault: ExpressibleByArgument {}
 extension ClusterBench.Workload: ExpressibleByArgument {}
@@ -29,6 +31,8 @@ extension BenchCommand {
         @Option(help: "none, offline-token or kill.") var faults: ClusterBench.Fault = .none
         @Option(help: "token (the work token spreads requests) or none (all to server 1).") var balancing: String = "token"
         @Option(help: "text (a short sealed message) or image (a small sealed photo).") var workload: ClusterBench.Workload = .text
+        @Option(help: "A photo file sent, sealed as a peer seals it, as the payload of every request (instead of --workload).")
+        var photo: String?
         @Option(name: .customLong("deadline-ms"), help: "A request not correctly answered by then has failed.") var deadlineMs: Int = 5_000
         @Option(help: "Servers of the bench's own cloud.") var servers: Int = 3
         @Option(help: "Folder of cover PNGs for the bench's own cloud (default: built-in covers).") var covers: String?
@@ -44,7 +48,20 @@ extension BenchCommand {
             guard (1...9).contains(servers) else { throw ValidationError("--servers must be 1 to 9") }
         }
 
+        /// The photo's bytes, read before any server starts (a missing file is one clear error).
+        private func photoBytes() throws -> [UInt8]? {
+            guard let photo else { return nil }
+            let bytes: [UInt8]
+            do { bytes = try FileBytes.read(photo) } catch { throw ValidationError("cannot read the photo \(photo): \(error)") }
+            guard !bytes.isEmpty else { throw ValidationError("the photo \(photo) is empty") }
+            guard bytes.count <= CoverLibrary.largestPayload - PeerSeal.overhead else {
+                throw ValidationError("the photo \(photo) has \(bytes.count) bytes; the cloud hides at most \(CoverLibrary.largestPayload - PeerSeal.overhead)")
+            }
+            return bytes
+        }
+
         func run() async throws {
+            let photo = try photoBytes()
             let progress = Progress()
             var cloud: LocalCluster?
             var folder: String?
@@ -79,6 +96,7 @@ extension BenchCommand {
             var bench = ClusterBench(clients: clients, requests: requests, interval: .milliseconds(intervalMs), fault: faults,
                                      balancing: balancing == "token", workload: workload, deadline: .milliseconds(deadlineMs))
             bench.clientEndpoints = 2
+            if let photo, let name = self.photo { bench.photo = (name: (name as NSString).lastPathComponent, bytes: photo) }
             let result = try await bench.run(config: config, cloud: cloud) { progress.stage($0) }
             progress.finish()
             let perServer = result.per_server.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")

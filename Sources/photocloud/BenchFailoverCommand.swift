@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import PhotoCloudBench
+import PhotoCloudNode
+
+extension BenchCommand {
+    struct Failover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "kill -9 of the token holder, N times, with requests flowing: each failover time, the median and the worst.",
+            discussion: """
+                Starts a local cloud of 3 server processes. Each trial sends a steady load (--clients x \\
+                --requests, 100 ms apart: 200 requests a second by default), kills -9 the server holding \\
+                the token 300 ms in, restarts it 500 ms later with its data folder, and waits until it is \\
+                back before the next trial. A trial's failover is the time from the kill until a surviving \\
+                server accepted the first of the requests the killed one had open (or, if it had none, \\
+                the next request at all). Every answer is checked; failed requests are counted.
+                """
+        )
+
+        @Option(help: "Kills (one per trial).") var trials: Int = 20
+        @Option(help: "Clients of each trial's load.") var clients: Int = 20
+        @Option(help: "Requests per client in each trial.") var requests: Int = 15
+        @Option(help: "Also write the results as JSON to this file (- for stdout).") var json: String?
+
+        func validate() throws {
+            guard (1...1_000).contains(trials) else { throw ValidationError("--trials must be 1 to 1000") }
+            guard (1...2_000).contains(clients) else { throw ValidationError("--clients must be 1 to 2000") }
+            guard (5...100).contains(requests) else { throw ValidationError("--requests must be 5 to 100 (the kill comes 300 ms in)") }
+        }
+
+        struct Output: Encodable {
+            var trials: Int
+            var failover_ms: [Double]
+            var median_ms: Double
+            var worst_ms: Double
+            var best_ms: Double
+            var requests: Int
+            var failed: Int
+            var killed_servers: [Int]
+            var runs: [ClusterBench.Result]
+        }
+
+        func run() async throws {
+            let progress = Progress()
+            let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("photocloud-failover-\(getpid())")
+            let cloud = try LocalCluster(folder: path, servers: 3, serverArguments: [])
+            defer {
+                cloud.stopAll()
+                if ProcessInfo.processInfo.environment["PHOTOCLOUD_KEEP"] == nil { try? FileManager.default.removeItem(atPath: path) }
+            }
+            progress.stage("starting 3 servers")
+            try cloud.startAll()
+            try await cloud.waitUntilReady()
+            var runs: [ClusterBench.Result] = []
+            var times: [Double] = []
+            for trial in 1...trials {
+                let bench = ClusterBench(clients: clients, requests: requests, interval: .milliseconds(100), fault: .kill)
+                let result = try await bench.run(config: cloud.config, cloud: cloud) { progress.stage("trial \(trial)/\(trials): \($0)") }
+                runs.append(result)
+                if let failover = result.failover_ms { times.append(failover) }
+                // The restarted server must be back (serving) before the next kill.
+                try await cloud.waitUntilReady()
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            progress.finish()
+            let sorted = times.sorted()
+            let median = sorted.isEmpty ? .nan : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            let output = Output(trials: trials, failover_ms: times, median_ms: median, worst_ms: sorted.last ?? .nan, best_ms: sorted.first ?? .nan,
+                                requests: runs.map(\.sent).reduce(0, +), failed: runs.map(\.failed).reduce(0, +),
+                                killed_servers: runs.compactMap(\.killed_server), runs: runs)
+            print("failover: \(trials) kills -9 of the token holder, \(clients) clients x \(requests) requests 100 ms apart in each")
+            print("  each (ms): " + times.map { String(format: "%.0f", $0) }.joined(separator: " "))
+            print(String(format: "  median %.0f ms, worst %.0f ms, best %.0f ms; %d requests, %d failed", median, output.worst_ms, output.best_ms,
+                         output.requests, output.failed))
+            if times.count < trials { print("  \(trials - times.count) trials measured no failover (no acceptance after the kill)") }
+            if let json { try JSONOutput.write(output, to: json) }
+        }
+    }
+}
