@@ -37,7 +37,7 @@ public actor ServerActor {
     /// The work token (TokenRingActor.swift), on this server's loop.
     let rings: TokenRingActor
     private var deadline: Instant?
-    /// When the timer task wakes next (nil: none sleeping), and the task.
+    /// When the loop timer fires next (nil: none set), the timer, and when it last fired.
     private var wakeAt: Instant?
     private var timer: EventLoop.Timer?
     private var lastFired = Instant.zero
@@ -65,7 +65,7 @@ public actor ServerActor {
     let allowDirect: Bool
     /// Embedding and encoding run here, off the event loops.
     let workers: WorkerPool
-    /// Requests finished since the last tick, told to the ring in one message.
+    /// Requests finished since the timer last fired, told to the ring in one message.
     private var finishedRequests: [RequestID] = []
     private var nextJobsTimer = Instant.zero
 
