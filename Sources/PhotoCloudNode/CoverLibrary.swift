@@ -92,7 +92,8 @@ public final class CoverLibrary: Sendable {
         let cover = covers[index]
         let wanted = Int((Double(payloadBytes) / Self.fill).rounded(.up))
         let full = cover.sizes[0]
-        let size = Self.smallestSize(holding: wanted, width: full.width, height: full.height, bitsPerChannel: bitsPerChannel)
+        let size = CoverScaling.smallestSize(payloadBytes: wanted, width: full.width, height: full.height, bitsPerChannel: bitsPerChannel,
+                                             widthStep: Self.widthStep, minimumSide: Self.smallestSide)
         guard size.width * size.height <= Self.maxPixels else {
             throw NodeError(.io, "a payload of \(payloadBytes) bytes needs a cover of \(size.width)x\(size.height), more than this server makes (\(Self.maxPixels) pixels)")
         }
@@ -105,23 +106,6 @@ public final class CoverLibrary: Sendable {
         let image = try RGBAImage(width: size.width, height: size.height, pixels: pixels)
         if size.width * size.height <= Self.cacheablePixels { made.withLock { $0[key] = image } }
         return (cover.name, image)
-    }
-
-    /// The smallest size of a `width` x `height` cover's shape, its width a
-    /// multiple of `widthStep` (or the cover's own width) and no side under
-    /// `smallestSide`, whose capacity is at least `bytes`.
-    static func smallestSize(holding bytes: Int, width: Int, height: Int, bitsPerChannel: Int) -> (width: Int, height: Int) {
-        let needed = Steganographer.pixelsNeeded(payloadBytes: bytes, bitsPerChannel: bitsPerChannel)
-        let scale = (Double(needed) / Double(width * height)).squareRoot()
-        func heightFor(_ w: Int) -> Int { max(smallestSide, Int((Double(height) * Double(w) / Double(width)).rounded(.up))) }
-        var w = max(smallestSide, Int((Double(width) * scale).rounded(.up)))
-        w = (w + widthStep - 1) / widthStep * widthStep
-        while Steganographer.capacity(width: w, height: heightFor(w), bitsPerChannel: bitsPerChannel) < bytes { w += widthStep }
-        // The cover's own size when the step overshoots it (the original, not a resampled copy).
-        if w > width, w - width < widthStep, Steganographer.capacity(width: width, height: height, bitsPerChannel: bitsPerChannel) >= bytes {
-            return (width, height)
-        }
-        return (w, heightFor(w))
     }
 
     private static func halvings(of image: RGBAImage) throws -> [RGBAImage] {

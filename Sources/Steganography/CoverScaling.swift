@@ -1,21 +1,23 @@
 /// Resampling covers to fit a payload: bilinear interpolation on RGBA8
-/// (alpha resampled like the colours). Servers scale a cover up when no cover
-/// in their set is large enough.
+/// (alpha resampled like the colours). Servers scale a cover to the size a
+/// payload needs, up or down.
 public enum CoverScaling {
-    /// The smallest size with the cover's aspect ratio that carries `payloadBytes`.
-    public static func sizeToFit(payloadBytes: Int, width: Int, height: Int, bitsPerChannel: Int = 1) -> (width: Int, height: Int) {
-        if Steganographer.capacity(width: width, height: height, bitsPerChannel: bitsPerChannel) >= payloadBytes {
-            return (width, height)
-        }
+    /// The smallest size of a `width` x `height` cover's shape whose capacity
+    /// is at least `payloadBytes`: its width a multiple of `widthStep` (or the
+    /// cover's own width, when the step would overshoot it by less than a
+    /// step), no side under `minimumSide`.
+    public static func smallestSize(payloadBytes: Int, width: Int, height: Int, bitsPerChannel: Int = 1,
+                                    widthStep: Int = 1, minimumSide: Int = 1) -> (width: Int, height: Int) {
         let needed = Steganographer.pixelsNeeded(payloadBytes: payloadBytes, bitsPerChannel: bitsPerChannel)
         let scale = (Double(needed) / Double(width * height)).squareRoot()
-        var w = max(1, Int((Double(width) * scale).rounded(.up)))
-        var h = max(1, Int((Double(height) * scale).rounded(.up)))
-        while Steganographer.capacity(width: w, height: h, bitsPerChannel: bitsPerChannel) < payloadBytes {
-            w += 1
-            h = max(h, Int((Double(height) * Double(w) / Double(width)).rounded(.up)))
+        func heightFor(_ w: Int) -> Int { max(minimumSide, Int((Double(height) * Double(w) / Double(width)).rounded(.up))) }
+        var w = max(minimumSide, Int((Double(width) * scale).rounded(.up)))
+        w = (w + widthStep - 1) / widthStep * widthStep
+        while Steganographer.capacity(width: w, height: heightFor(w), bitsPerChannel: bitsPerChannel) < payloadBytes { w += widthStep }
+        if w > width, w - width < widthStep, Steganographer.capacity(width: width, height: height, bitsPerChannel: bitsPerChannel) >= payloadBytes {
+            return (width, height)
         }
-        return (w, h)
+        return (w, heightFor(w))
     }
 
     /// `pixels` (width x height RGBA8) resampled to newWidth x newHeight, bilinearly.

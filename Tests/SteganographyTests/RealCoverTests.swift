@@ -43,7 +43,7 @@ struct RealCoverTests {
     @Test func scalingACoverUpMakesRoom() throws {
         let cover = try PNGCodec().decode(file: Self.coversFolder + "/chelsea.png")
         let payloadSize = Steganographer.capacity(width: cover.width, height: cover.height) * 3
-        let size = CoverScaling.sizeToFit(payloadBytes: payloadSize, width: cover.width, height: cover.height)
+        let size = CoverScaling.smallestSize(payloadBytes: payloadSize, width: cover.width, height: cover.height)
         #expect(Steganographer.capacity(width: size.width, height: size.height) >= payloadSize)
         #expect(abs(Double(size.width) / Double(size.height) - Double(cover.width) / Double(cover.height)) < 0.01)
         var scaled = try CoverScaling.resize(cover.pixels, width: cover.width, height: cover.height, to: size.width, size.height)
