@@ -41,7 +41,6 @@ public actor ServerActor {
     private var wakeAt: Instant?
     private var timer: EventLoop.Timer?
     private var lastFired = Instant.zero
-    private var stopped = false
     private var stopWaiters: [CheckedContinuation<Void, Never>] = []
     private var controlAddresses: [UInt64: SocketAddress] = [:]
     /// This incarnation's stamp on every datagram, and the others' freshness.
@@ -176,7 +175,7 @@ public actor ServerActor {
         scheduleWake(now())
         await withTaskCancellationHandler {
             await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-                if stopped { waiter.resume() } else { stopWaiters.append(waiter) }
+                if control.isClosed { waiter.resume() } else { stopWaiters.append(waiter) }
             }
         } onCancel: {
             Task { await self.stop() }
@@ -185,12 +184,11 @@ public actor ServerActor {
     }
 
     public func stop() {
-        stopped = true
+        control.close()
         for waiter in stopWaiters { waiter.resume() }
         stopWaiters = []
         if let timer { loop.cancel(timer) }
         for task in tasks { task.cancel() }
-        control.close()
         Task { await data.close() }
     }
 
@@ -292,7 +290,7 @@ public actor ServerActor {
     /// The timer wakes at `at` at the latest (sooner if already asked to):
     /// a timer of the loop itself, no task and no other thread.
     func scheduleWake(_ wanted: Instant) {
-        guard !stopped else { return }
+        guard !control.isClosed else { return }   // stopped
         // At most one firing a millisecond (the old tick's pace): a machine that asks for "now" again
         // and again (a deadline already past) must not make the loop spin.
         let at = max(wanted, lastFired + .milliseconds(1))
