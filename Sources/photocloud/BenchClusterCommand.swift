@@ -31,7 +31,7 @@ extension BenchCommand {
         @Option(help: "none, offline-token or kill.") var faults: ClusterBench.Fault = .none
         @Option(help: "token (the work token spreads requests) or none (all to server 1).") var balancing: String = "token"
         @Option(help: "text (a short sealed message) or image (a small sealed photo).") var workload: ClusterBench.Workload = .text
-        @Option(help: "A photo file sent, sealed as a peer seals it, as the payload of every request (instead of --workload).")
+        @Option(help: "A photo file sent, sealed as a peer seals it, as the payload of every request (instead of --workload); at most what the cloud hides (about 20 MB).")
         var photo: String?
         @Option(name: .customLong("deadline-ms"), help: "A request not correctly answered by then has failed.") var deadlineMs: Int = 5_000
         @Option(help: "Servers of the bench's own cloud.") var servers: Int = 3
@@ -51,12 +51,13 @@ extension BenchCommand {
         /// The photo's bytes, read before any server starts (a missing file is one clear error).
         private func photoBytes() throws -> [UInt8]? {
             guard let photo else { return nil }
+            // At most what the cloud hides, checked on the file's size before anything is read.
+            let largest = CoverLibrary.largestPayload - PeerSeal.overhead
             let bytes: [UInt8]
-            do { bytes = try FileBytes.read(photo) } catch { throw ValidationError("cannot read the photo \(photo): \(error)") }
-            guard !bytes.isEmpty else { throw ValidationError("the photo \(photo) is empty") }
-            guard bytes.count <= CoverLibrary.largestPayload - PeerSeal.overhead else {
-                throw ValidationError("the photo \(photo) has \(bytes.count) bytes; the cloud hides at most \(CoverLibrary.largestPayload - PeerSeal.overhead)")
+            do { bytes = try FileBytes.read(photo, limit: largest) } catch {
+                throw CLIError("the photo to send: \(error.message)")
             }
+            guard !bytes.isEmpty else { throw CLIError("the photo to send: \(photo) is empty") }
             return bytes
         }
 

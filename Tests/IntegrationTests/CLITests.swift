@@ -64,6 +64,26 @@ struct CLITests {
         }
     }
 
+    @Test func aPhotoTheCloudCannotHideIsOneErrorLineBeforeAnyServerStarts() async throws {
+        try await withTemporaryFolder { folder in
+            // Larger than the cloud hides: refused on the file's size, not read; a missing or empty file likewise.
+            let large = folder + "/large.png"
+            #expect(FileManager.default.createFile(atPath: large, contents: nil))
+            let handle = try #require(FileHandle(forWritingAtPath: large))
+            try handle.truncate(atOffset: 64 << 20)
+            try handle.close()
+            let empty = folder + "/empty.png"
+            #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
+            for (photo, says) in [(large, "more than the limit"), (folder + "/nope.png", "cannot open"), (empty, "is empty")] {
+                let outcome = try await run(["bench", "cluster", "--photo", photo])
+                #expect(outcome.status == 1)
+                let lines = outcome.stderr.split(separator: "\n")
+                #expect(lines.count == 1 && lines[0].hasPrefix("error: the photo to send: ") && lines[0].contains(says), "\(outcome.stderr)")
+                #expect(!outcome.stdout.contains("cluster:"), "no cloud started, nothing measured")
+            }
+        }
+    }
+
     @Test func usageErrorsExitTwo() async throws {
         #expect(try await run(["cluster", "init", "--servers", "many"]).status == 2)
         #expect(try await run(["no-such-command"]).status == 2)
