@@ -52,7 +52,9 @@ public enum MessageRoundTrip {
             }, encode: { $0.status.encoded(nonce: $0.nonce) })
         case .transferChunk, .transferAck, .transferEnd, .transferDone:
             try checkTransfer(type: type, body: body)
-        case .encryptRequest, .encryptAccepted, .encryptRefused:
+        case .encryptAnswer:
+            try roundTrip("answer", body, decode: { bytes throws(WireError) in try EncryptionObject.decodeAnswer(bytes) }, encode: { $0.encoded() })
+        case .encryptRequest, .encryptAccepted, .encryptRefused, .encryptAnswerReceived:
             try roundTrip("\(type)", body, decode: { bytes throws(WireError) in try EncryptionMessage.decode(type: type, body: bytes) },
                           encode: { $0.encoded() }, type: { $0.type }, expected: type)
         case .directoryRegister, .directoryRegistered, .whoRequest, .whoReply, .directorySyncRequest, .directorySync, .lookupRequest, .lookupReply:

@@ -65,6 +65,8 @@ public actor EncryptionClient {
     /// inline in requests to that server.
     private var cookies: [UInt64: [UInt8]] = [:]
     private nonisolated let addressChecks: AsyncStream<([UInt8], SocketAddress)>
+    /// Answers that came in one datagram, from a server's data endpoint.
+    private nonisolated let inlineAnswers: AsyncStream<([UInt8], SocketAddress)>
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var tasks: [Task<Void, Never>] = []
     private var ticking = false
@@ -99,7 +101,13 @@ public actor EncryptionClient {
         let (checks, hook) = TransferEndpoint.addressCheckStream(size: Wire.headerSize + AddressCheck.size,
                                                                  from: Set(config.servers.map(\.control)), buffer: 64)
         addressChecks = checks
-        data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes), addressChecks: hook)
+        // Inline answers only from the servers' data endpoints, and of a size one can have; the newest 4,096 wait.
+        let smallest = Wire.headerSize + EncryptionObject.resultOverhead(proof: 32) + 8
+        let (answers, answerHook) = TransferEndpoint.handOffStream(sizes: smallest...(Wire.headerSize + EncryptionMessage.maxInlineAnswer),
+                                                                   from: Set(config.servers.map(\.data)), buffer: 4_096)
+        inlineAnswers = answers
+        data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes), addressChecks: hook,
+                                answers: answerHook)
     }
 
     /// The largest answer a payload of `bytes` can have: a cover the payload
@@ -121,6 +129,13 @@ public actor EncryptionClient {
             for await (bytes, from) in checks {
                 guard let self else { return }
                 await self.addressChecked(bytes, from: from)
+            }
+        })
+        let answers = inlineAnswers
+        tasks.append(Task(executorPreference: loop) { [weak self] in
+            for await (bytes, from) in answers {
+                guard let self else { return }
+                await self.receivedInline(bytes, from: from)
             }
         })
         let endpoint = data
@@ -191,7 +206,7 @@ public actor EncryptionClient {
             // Only a refusal of the very request sent (a stranger's variant of it is refused to this address too).
             guard refused.request == entry.attempt.request.digest else { return }
             apply(entries[refused.id]!.attempt.onRefused(refused.reason), id: refused.id)
-        case .request:
+        case .request, .answerReceived:
             return
         }
     }
@@ -224,8 +239,25 @@ public actor EncryptionClient {
     private func received(_ delivery: TransferEndpoint.Delivery) {
         // An answer comes from a server's data endpoint, under that server's transfer id, with its proof.
         guard case .result(let id, let server, let proof, let png)? = try? EncryptionObject.decode(delivery.bytes),
-              delivery.transferID == id.answerTransfer(from: server), let named = Int(exactly: server),
-              config.server(id: named)?.data == delivery.from,
+              delivery.transferID == id.answerTransfer(from: server) else { return }
+        take(id, server: server, proof: proof, png: png, from: delivery.from)
+    }
+
+    /// An answer in one datagram: said to have arrived (to the server's
+    /// control endpoint, from this data endpoint, where it went), then taken
+    /// as one that came by transfer.
+    private func receivedInline(_ bytes: [UInt8], from address: SocketAddress) {
+        guard let frame = try? Wire.decodeFrame(bytes[...], keys: keys), frame.type == .encryptAnswer, frame.auth == .open,
+              case .result(let id, let server, let proof, let png)? = try? EncryptionObject.decodeAnswer(frame.payload),
+              let named = Int(exactly: server), let servers = config.server(id: named), servers.data == address else { return }
+        // Said even for a request already answered (a resend whose predecessor's receipt was lost): small, and only
+        // to the server whose data endpoint sent it.
+        if let receipt = encode(.answerReceived(.init(id: id, server: server))) { _ = try? data.socket.trySend(receipt, to: servers.control) }
+        take(id, server: server, proof: proof, png: png, from: address)
+    }
+
+    private func take(_ id: RequestID, server: UInt64, proof: EncryptionObject.AnswerProof, png: [UInt8], from address: SocketAddress) {
+        guard let named = Int(exactly: server), config.server(id: named)?.data == address,
               let entry = entries[id], !entry.checking else { return }
         guard proves(proof, id, server: server, png: png) else {
             rejectedAnswers += 1

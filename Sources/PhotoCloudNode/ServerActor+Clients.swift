@@ -19,6 +19,7 @@ extension ServerActor {
         case .lookupRequest: 50        // a record, and a signature
         case .statusRequest: 40
         case .encryptRequest: 15
+        case .encryptAnswerReceived: 2
         case .mailStore, .mailFetch, .mailFetchObject, .mailAcknowledge: 100   // an Ed25519 verification, and a signed reply
         default: 5
         }
@@ -35,6 +36,12 @@ extension ServerActor {
             case .encryptRequest:
                 guard case .request(let request) = try EncryptionMessage.decode(type: frame.type, body: frame.payload) else { return }
                 onEncryptRequest(request, from: address)
+            case .encryptAnswerReceived:
+                // From the data endpoint the answer went to (anyone else's is ignored): only stops the resends,
+                // which the client's own retry would start again.
+                guard case .answerReceived(let received) = try EncryptionMessage.decode(type: frame.type, body: frame.payload),
+                      received.server == id else { return }
+                applyInline(inlineAnswers.onReceived(received.id, from: address))
             case .directoryRegister:
                 guard case .register(let record) = try DirectoryMessage.decode(type: frame.type, body: frame.payload) else { return }
                 directory { $0.register(record, requestBytes: bytes, from: address) }

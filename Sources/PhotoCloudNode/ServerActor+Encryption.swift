@@ -51,6 +51,10 @@ extension ServerActor {
                     continue
                 }
                 let object = EncryptionObject.result(request, server: id, proof: proof, png: png).encoded()
+                if object.count <= EncryptionMessage.maxInlineAnswer {
+                    sendInline(request, object, to: client)
+                    continue
+                }
                 let endpoint = data, server = id
                 Task(executorPreference: data.loop) { [weak self] in
                     _ = try? await endpoint.send(object, to: client, transferID: request.answerTransfer(from: server))
@@ -64,6 +68,32 @@ extension ServerActor {
 
     private func answerSent(_ request: RequestID) {
         jobs.onAnswerSent(request)
+    }
+
+    /// An answer that fits one datagram goes whole, from the data endpoint
+    /// (where a transfer would have come from), and is resent until the
+    /// client says it arrived.
+    private func sendInline(_ request: RequestID, _ object: [UInt8], to client: SocketAddress) {
+        var datagram: [UInt8] = []
+        datagram.reserveCapacity(Wire.headerSize + object.count)
+        guard (try? Wire.encode(into: &datagram, header: origin.next(.encryptAnswer), keys: keys,
+                                writePayload: { $0.append(contentsOf: object) })) != nil else {
+            answerSent(request)
+            return
+        }
+        applyInline(inlineAnswers.send(request, datagram: datagram, to: client, now: now()))
+    }
+
+    func applyInline(_ directives: [InlineAnswers<SocketAddress>.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .send(let datagram, let client):
+                _ = try? data.socket.trySend(datagram, to: client)
+            case .sendingEnded(let request):
+                answerSent(request)
+            }
+        }
+        if let next = inlineAnswers.nextDeadline { scheduleWake(next) }
     }
 
     /// Queued on the worker pool (one thread per core, first come first served).

@@ -66,6 +66,8 @@ public actor ServerActor {
     let workers: WorkerPool
     /// Requests finished since the timer last fired, told to the ring in one message.
     private var finishedRequests: [RequestID] = []
+    /// Answers sent in one datagram, resent until the client says they arrived.
+    var inlineAnswers = InlineAnswers<SocketAddress>()
     private var nextJobsTimer = Instant.zero
 
     /// Who is online (DirectoryActor.swift, on this server's loop), and where its bindings are kept.
@@ -205,6 +207,11 @@ public actor ServerActor {
     /// Requests this server served from a payload that came inline with the request.
     public var servedInline: Int { jobs.servedInline }
 
+    /// Answers this server sent in one datagram, those the client said had arrived, and resends.
+    public var inlineAnswerCounts: (sent: Int, acknowledged: Int, resent: Int) {
+        (inlineAnswers.sent, inlineAnswers.acknowledged, inlineAnswers.resent)
+    }
+
     var otherServers: [(id: UInt64, address: SocketAddress)] { controlAddresses.map { ($0.key, $0.value) } }
 
     // MARK: Events
@@ -317,6 +324,7 @@ public actor ServerActor {
         if let until = offlineUntil { return until }
         var next = min(nextJobsTimer, mailbox { $0.nextMailDeadline })
         if let due = deadline { next = min(next, due) }
+        if let resend = inlineAnswers.nextDeadline { next = min(next, resend) }
         if !finishedRequests.isEmpty || offline != nil { next = min(next, at + .milliseconds(1)) }
         return max(next, at)
     }
@@ -346,6 +354,7 @@ public actor ServerActor {
                 applyJobs(jobs.onTimer(now: at))
             }
             mailbox { $0.mailTimer(now: at) }
+            applyInline(inlineAnswers.onTimer(now: at))
             guard let due = deadline, due <= at else { return }
             deadline = nil
             try apply(ring { $0.onTimer(now: at) })

@@ -105,15 +105,19 @@ public actor TransferEndpoint {
     /// Address checks that arrive here (`MessageType.addressCheck`, a server's
     /// cookie for this endpoint), handed to whoever owns the endpoint.
     private let addressChecks: (@Sendable ([UInt8], SocketAddress) -> Void)?
+    /// Answers that came in one datagram (`MessageType.encryptAnswer`), handed likewise.
+    private let answers: (@Sendable ([UInt8], SocketAddress) -> Void)?
 
     /// `receiver` sets timeouts and digests of incoming transfers; `admission`
     /// how large they may be: an announced one (`expect`) up to its
     /// announcement, any other within the budget for strangers.
     public init(socket: UDPSocket, loop: EventLoop = .shared, keys: WireKeys = WireKeys(), nodeID: UInt64 = UInt64.random(in: 1...UInt64.max),
                 receiver: TransferReceiver.Configuration = .init(), admission: TransferAdmission<SocketAddress>.Limits = .init(),
-                logger: Logger = Logger(label: "photocloud.transfer"), addressChecks: (@Sendable ([UInt8], SocketAddress) -> Void)? = nil) {
+                logger: Logger = Logger(label: "photocloud.transfer"), addressChecks: (@Sendable ([UInt8], SocketAddress) -> Void)? = nil,
+                answers: (@Sendable ([UInt8], SocketAddress) -> Void)? = nil) {
         self.socket = socket
         self.addressChecks = addressChecks
+        self.answers = answers
         self.loop = loop
         self.keys = keys
         origin = WireOrigin(sender: nodeID)
@@ -237,9 +241,15 @@ public actor TransferEndpoint {
     }
 
     private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
-        if let addressChecks, Wire.type(of: bytes) == .addressCheck {
-            addressChecks(Array(bytes), address)   // its owner checks who sent it
+        switch Wire.type(of: bytes) {
+        case .addressCheck?:
+            addressChecks?(Array(bytes), address)   // its owner checks who sent it
             return
+        case .encryptAnswer?:
+            answers?(Array(bytes), address)
+            return
+        default:
+            break
         }
         guard let frame = try? Wire.decodeFrame(bytes, keys: keys),
               let message = try? TransferMessage.decode(type: frame.type, body: frame.payload) else { return }
@@ -462,9 +472,16 @@ extension TransferEndpoint {
     /// still checks each one's tag or signature.
     public static func addressCheckStream(size: Int, from servers: Set<SocketAddress>, buffer: Int)
         -> (checks: AsyncStream<([UInt8], SocketAddress)>, hook: @Sendable ([UInt8], SocketAddress) -> Void) {
+        handOffStream(sizes: size...size, from: servers, buffer: buffer)
+    }
+
+    /// The same for any datagram the endpoint hands on (`addressChecks`,
+    /// `answers`): of a size in `sizes`, from one of `sources`.
+    public static func handOffStream(sizes: ClosedRange<Int>, from sources: Set<SocketAddress>, buffer: Int)
+        -> (checks: AsyncStream<([UInt8], SocketAddress)>, hook: @Sendable ([UInt8], SocketAddress) -> Void) {
         let (checks, arrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(buffer))
         return (checks, { bytes, from in
-            guard bytes.count == size, servers.contains(from) else { return }
+            guard sizes.contains(bytes.count), sources.contains(from) else { return }
             arrived.yield((bytes, from))
         })
     }

@@ -28,6 +28,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case encryptRequest = 0x28
     case encryptAccepted = 0x29
     case encryptRefused = 0x2A
+    /// Server data endpoint -> client data endpoint: an answer that fits one datagram (the answer object itself).
+    case encryptAnswer = 0x2B
+    /// Client data endpoint -> server control endpoint: the inline answer arrived (stop resending it).
+    case encryptAnswerReceived = 0x2C
 
     // 0x30-0x3F: directory (docs/protocol.md, "Directory")
     case directoryRegister = 0x30

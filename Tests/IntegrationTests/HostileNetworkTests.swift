@@ -153,16 +153,25 @@ extension ServerProcesses {
                 // the real one as a client does: a small request naming a data socket of its own makes each server send
                 // that socket a cookie for it (and only there).
                 let checks = Mutex<[[UInt8]]>([])
+                let (inlineAnswers, inlineArrived) = AsyncStream.makeStream(of: [UInt8].self)
                 let askerData = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0)),
-                                                 addressChecks: { bytes, _ in checks.withLock { $0.append(bytes) } })
+                                                 addressChecks: { bytes, _ in checks.withLock { $0.append(bytes) } },
+                                                 answers: { bytes, _ in inlineArrived.yield(bytes) })
                 await askerData.start()
                 defer { Task { await askerData.close() } }
-                /// The next answer to `id` that reaches the asker's data socket, within 8 s.
+                /// The next answer to `id` that reaches the asker's data socket (as a transfer, or in one datagram), within 8 s.
                 func answerArriving(for id: RequestID) async -> Bool {
                     await withTaskGroup(of: Bool.self) { group in
                         group.addTask {
                             for await delivery in askerData.deliveries {
                                 if case .result(id, _, _, _)? = try? EncryptionObject.decode(delivery.bytes) { return true }
+                            }
+                            return false
+                        }
+                        group.addTask {
+                            for await bytes in inlineAnswers {
+                                if let frame = try? Wire.decodeFrame(bytes[...], keys: WireKeys()),
+                                   case .result(id, _, _, _)? = try? EncryptionObject.decodeAnswer(frame.payload) { return true }
                             }
                             return false
                         }

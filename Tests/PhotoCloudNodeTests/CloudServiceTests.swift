@@ -1,9 +1,11 @@
 import AsyncUDP
+import Crypto
 import Foundation
 import PhotoCloudNode
 import PhotoCloudProtocol
 import PhotoCloudTestKit
 import Steganography
+import Synchronization
 import Testing
 
 /// Three `ServerActor`s in this process (each on its own event loops) and
@@ -41,7 +43,7 @@ struct CloudServiceTests {
 
     /// Ports for a test's cloud: control base+1..3, data base+101..103. Each
     /// test takes an offset of its own (0, 10, 20, ..., 50; PeerStoryTests 30 and 40: the sets never
-    /// overlap), since a cloud stopped by the test before may still be closing
+    /// overlap; 60 here too), since a cloud stopped by the test before may still be closing
     /// its sockets, and suites run side by side.
     static func base(_ offset: Int) -> UInt16 { UInt16(40_000 + Int(getpid() % 100) * 200 + offset) }
 
@@ -110,6 +112,98 @@ struct CloudServiceTests {
             for server in cloud.servers { after += await server.servedInline }
             #expect(after == inline)
             await client.close()
+        }
+    }
+
+    @Test func anAnswerThatFitsOneDatagramComesInOneAndIsResentUntilItsEndpointSaysItArrived() async throws {
+        try await withTemporaryFolder { folder in
+            let cloud = try await Cloud(folder: folder, base: Self.base(60))
+            defer { Task { await cloud.stop() } }
+            func counts() async -> (sent: Int, acknowledged: Int, resent: Int) {
+                var total = (sent: 0, acknowledged: 0, resent: 0)
+                for server in cloud.servers {
+                    let one = await server.inlineAnswerCounts
+                    total = (total.sent + one.sent, total.acknowledged + one.acknowledged, total.resent + one.resent)
+                }
+                return total
+            }
+            // A client: every short message's answer comes in one datagram, and the client says so.
+            let client = try EncryptionClient(config: cloud.config)
+            await client.start()
+            let key = Array("one datagram".utf8)
+            for number in 0..<6 {
+                let payload = Array("short message \(number)".utf8)
+                let answer = try await client.encrypt(payload, key: key, id: RequestID(client: 88, number: UInt64(number)))
+                #expect(answer.png.count + EncryptionObject.resultOverhead(proof: 32) <= EncryptionMessage.maxInlineAnswer)
+                #expect(try StegoPNG().extract(from: answer.png, key: StegoKey(material: key)) == payload)
+            }
+            let small = await counts()
+            #expect(small.sent == 6, "\(small.sent) of 6 answers went in one datagram")
+            #expect(small.acknowledged == 6, "\(small.acknowledged) of 6 said to have arrived")
+            // An answer larger than a datagram goes as a transfer.
+            let large = [UInt8](repeating: 0x5A, count: 100_000)
+            let answer = try await client.encrypt(large, key: key, id: RequestID(client: 88, number: 99))
+            #expect(answer.png.count > EncryptionMessage.maxInlineAnswer)
+            #expect(try StegoPNG().extract(from: answer.png, key: StegoKey(material: key)) == large)
+            #expect(await counts().sent == 6)
+            await client.close()
+
+            // By hand, a client that does not say it has the answer: it comes again, until the data endpoint it went to says so.
+            let own = Curve25519.KeyAgreement.PrivateKey()
+            let keys = cloud.config.wireKeys().with(session: try SessionKey.client(own, cluster: try #require(cloud.config.agreementPublicKey)))
+            let arrived = Mutex<(cookies: [UInt64: [UInt8]], answers: [RequestID: Int])>(([:], [:]))
+            let data = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0)), addressChecks: { bytes, _ in
+                guard let frame = try? Wire.decodeFrame(bytes[...], keys: keys), frame.auth == .session,
+                      let check = try? AddressCheck.decode(frame.payload) else { return }
+                arrived.withLock { $0.cookies[frame.sender] = check.cookie }
+            }, answers: { bytes, _ in
+                guard let frame = try? Wire.decodeFrame(bytes[...], keys: keys),
+                      case .result(let id, _, _, _)? = try? EncryptionObject.decodeAnswer(frame.payload) else { return }
+                arrived.withLock { $0.answers[id, default: 0] += 1 }
+            })
+            await data.start()
+            defer { Task { await data.close() } }
+            let control = try UDPSocket(bind: .ipv4Loopback(port: 0))
+            defer { control.close() }
+            var origin = WireOrigin(sender: 0xFEED)
+            func send(_ message: EncryptionMessage, from socket: UDPSocket, to address: SocketAddress) throws {
+                var bytes: [UInt8] = []
+                try Wire.encode(into: &bytes, header: origin.next(message.type), keys: keys, writePayload: { $0.append(contentsOf: message.encoded()) })
+                _ = try socket.trySend(bytes, to: address)
+            }
+            func request(_ number: UInt64, cookie: [UInt8] = []) -> EncryptionMessage.Request {
+                let payload = Array("by hand \(number)".utf8)
+                return EncryptionMessage.Request(id: RequestID(client: 0xFEED, number: number), payloadBytes: UInt32(payload.count),
+                                                 payloadDigest: Array(SHA256.hash(data: payload)), key: key, dataPort: data.socket.localAddress.port,
+                                                 clientKey: Array(own.publicKey.rawRepresentation), cookie: cookie, inline: cookie.isEmpty ? nil : payload)
+            }
+            /// Waits (10 s at most) until `condition` holds of what arrived.
+            func waitFor(_ condition: @escaping @Sendable ((cookies: [UInt64: [UInt8]], answers: [RequestID: Int])) -> Bool) async throws -> Bool {
+                for _ in 0..<500 {
+                    if arrived.withLock({ condition($0) }) { return true }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return false
+            }
+            // A first request earns the data endpoint a cookie of each server.
+            for server in cloud.config.servers { try send(.request(request(1)), from: control, to: server.control) }
+            #expect(try await waitFor { !$0.cookies.isEmpty }, "a small request's data endpoint gets a cookie")
+            let (issuer, cookie) = try #require(arrived.withLock { $0.cookies.first })
+            let server = try #require(cloud.config.server(id: Int(issuer)))
+            let id = RequestID(client: 0xFEED, number: 2)
+            try send(.request(request(2, cookie: cookie)), from: control, to: server.control)
+            #expect(try await waitFor { $0.answers[id] != nil }, "the answer comes to the data endpoint in one datagram")
+            // Said from another socket than the one the answer went to: not believed, and the answer comes again.
+            try send(.answerReceived(.init(id: id, server: issuer)), from: control, to: server.control)
+            #expect(try await waitFor { ($0.answers[id] ?? 0) >= 2 }, "an answer nobody said arrived is resent")
+            // Said from the data endpoint: no more resends (the last would have come 1.4 s after the first).
+            try send(.answerReceived(.init(id: id, server: issuer)), from: data.socket, to: server.control)
+            try await Task.sleep(for: .milliseconds(300))
+            let copies = arrived.withLock { $0.answers[id] ?? 0 }
+            try await Task.sleep(for: .seconds(2))
+            #expect(arrived.withLock { $0.answers[id] ?? 0 } == copies, "resent after its endpoint said it arrived")
+            #expect(copies <= 3)
+            #expect(await counts().acknowledged == 7)
         }
     }
 

@@ -22,6 +22,7 @@ struct EncryptionServiceTests {
             .accepted(.init(id: id, server: 3, phase: .awaitingPayload)),
             .accepted(.init(id: id, server: 2, phase: .claimedElsewhere)),
             .refused(.init(request, reason: "too large")),
+            .answerReceived(.init(id: id, server: 2)),
         ]
         for message in messages {
             let body = message.encoded()
@@ -349,3 +350,4 @@ struct EncryptionServiceTests {
         #expect(refused.onRefused("again") == [])
     }
 }
+

@@ -74,6 +74,7 @@ public enum WireSeeds {
                            key: Array("correct horse".utf8), dataPort: 7_001, clientKey: [UInt8](repeating: 0xC7, count: 32))),
             .accepted(.init(id: requests[0], server: 2, phase: .awaitingPayload)),
             .refused(.init(id: requests[1], request: [UInt8](repeating: 0xE7, count: 16), reason: "no cover can hold 90 MB")),
+            .answerReceived(.init(id: requests[0], server: 2)),
         ]
         let directory: [DirectoryMessage] = [
             .register(record), .registered(name: "alice", sequence: 1_700, digest: record.digest,
@@ -97,6 +98,8 @@ public enum WireSeeds {
         bodies += [(.statusRequest, query), (.statusReply, status.encoded(nonce: 0xABCD))]
         bodies += transfer.map { ($0.type, $0.encoded()) }
         bodies += encryption.map { ($0.type, $0.encoded()) }
+        bodies.append((.encryptAnswer, EncryptionObject.result(requests[0], server: 2, proof: .session([UInt8](repeating: 0x5E, count: 32)),
+                                                               png: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]).encoded()))
         bodies += directory.map { ($0.type, $0.encoded()) }
         bodies.append((.peerMessage, ((try? call.signed(with: signing)) ?? call).encoded()))
         // The mailbox: an item (the call above, with its photo's digest), and every message about it.

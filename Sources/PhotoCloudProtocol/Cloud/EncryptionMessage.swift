@@ -11,6 +11,8 @@ public enum EncryptionMessage: Sendable, Equatable {
     case accepted(Accepted)
     /// Server -> client: the request cannot be served (retrying will not help).
     case refused(Refused)
+    /// Client -> the server whose inline answer (`MessageType.encryptAnswer`) arrived: stop resending it.
+    case answerReceived(AnswerReceived)
 
     public struct Request: Sendable, Equatable {
         /// The first 16 bytes of SHA-256 of the request's encoding (without
@@ -112,6 +114,17 @@ public enum EncryptionMessage: Sendable, Equatable {
         }
     }
 
+    public struct AnswerReceived: Sendable, Equatable {
+        public var id: RequestID
+        /// The server whose answer it was.
+        public var server: UInt64
+
+        public init(id: RequestID, server: UInt64) {
+            self.id = id
+            self.server = server
+        }
+    }
+
     public static let keyBytes = 1...64
     public static let digestBytes = 32
     /// The largest payload a request carries inline: the request stays
@@ -119,12 +132,18 @@ public enum EncryptionMessage: Sendable, Equatable {
     /// minimum). Larger payloads always travel as a transfer.
     public static let maxInlinePayload = 960
 
+    /// The largest answer object (`EncryptionObject.result`) sent inline, in
+    /// one datagram (`MessageType.encryptAnswer`): the transfer's chunk size.
+    /// A larger one goes as a transfer.
+    public static let maxInlineAnswer = 60_000
+
     /// The request the message is about.
     public var requestID: RequestID {
         switch self {
         case .request(let request): request.id
         case .accepted(let accepted): accepted.id
         case .refused(let refused): refused.id
+        case .answerReceived(let received): received.id
         }
     }
 
@@ -133,6 +152,7 @@ public enum EncryptionMessage: Sendable, Equatable {
         case .request: .encryptRequest
         case .accepted: .encryptAccepted
         case .refused: .encryptRefused
+        case .answerReceived: .encryptAnswerReceived
         }
     }
 
@@ -166,6 +186,9 @@ public enum EncryptionMessage: Sendable, Equatable {
             append(refused.id)
             bytes.appendFixed(refused.request, count: 16)
             bytes.appendString(String(refused.reason.utf8Prefix(Refused.maxReason)))
+        case .answerReceived(let received):
+            append(received.id)
+            bytes.appendBigEndian(received.server)
         }
         return bytes
     }
@@ -219,6 +242,8 @@ public enum EncryptionMessage: Sendable, Equatable {
         case .encryptRefused:
             let request = try reader.readBytes(16)
             message = .refused(.init(id: id, request: request, reason: try reader.readString(limit: Refused.maxReason)))
+        case .encryptAnswerReceived:
+            message = .answerReceived(.init(id: id, server: try reader.readUInt64()))
         default:
             throw WireError(.unknownType, "\(type) is not an encryption message")
         }
@@ -256,6 +281,9 @@ public enum EncryptionObject: Sendable, Equatable {
         return bytes
     }
 
+    /// A result object's bytes besides the PNG, with a proof of `proof` bytes.
+    public static func resultOverhead(proof: Int) -> Int { 4 + 16 + 8 + 1 + proof }
+
     static let payloadMagic = Array("PCP1".utf8)
     static let resultMagic = Array("PCR2".utf8)
     /// A payload object's bytes besides the payload.
@@ -289,7 +317,16 @@ public enum EncryptionObject: Sendable, Equatable {
         return bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(WireError) -> EncryptionObject {
+    /// The body of an inline answer (`MessageType.encryptAnswer`): a result, nothing else.
+    public static func decodeAnswer(_ bytes: ArraySlice<UInt8>) throws(WireError) -> EncryptionObject {
+        let object = try decode(bytes)
+        guard case .result = object else { throw WireError(.malformedBody, "an inline answer that carries a payload") }
+        return object
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> EncryptionObject { try decode(bytes[...]) }
+
+    public static func decode(_ bytes: ArraySlice<UInt8>) throws(WireError) -> EncryptionObject {
         var reader = ByteReader(bytes)
         let magic = try reader.readBytes(4)
         let id = RequestID(client: try reader.readUInt64(), number: try reader.readUInt64())
