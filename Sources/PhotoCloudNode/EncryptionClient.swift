@@ -51,6 +51,8 @@ public actor EncryptionClient {
     private let config: ClusterConfig
     private let direct: Bool
     private let attemptConfiguration: EncryptionAttempt.Configuration
+    /// The cloud's pace as this client's attempts saw it: each new attempt's waits.
+    private var timing: RetryTiming
     private let keys: WireKeys
     private let clientKey: [UInt8]
     private var origin = WireOrigin(sender: UInt64.random(in: 1...UInt64.max))
@@ -84,6 +86,7 @@ public actor EncryptionClient {
         self.direct = direct
         self.maxAnswerBytes = maxAnswerBytes
         attemptConfiguration = attempt
+        timing = RetryTiming(attempt)
         // A key of its own for this process: the servers tag their answers with the session key it makes with the cloud's.
         let own = Curve25519.KeyAgreement.PrivateKey()
         clientKey = Array(own.publicKey.rawRepresentation)
@@ -171,7 +174,7 @@ public actor EncryptionClient {
                                                 dataPort: data.socket.localAddress.port, clientKey: clientKey)
         expectAnswers(id, payloadBytes: payload.count)
         return try await withCheckedThrowingContinuation { continuation in
-            var attempt = EncryptionAttempt(request: request, configuration: attemptConfiguration, now: now())
+            var attempt = EncryptionAttempt(request: request, configuration: timing.configuration, now: now())
             let directives = attempt.start()
             entries[id] = Entry(attempt: attempt, payload: payload, continuation: continuation, progress: progress)
             apply(directives, id: id)
@@ -201,6 +204,7 @@ public actor EncryptionClient {
         case .accepted(let accepted):
             // Whoever it names must be a server of this cloud (the id came from the wire).
             guard let named = Int(exactly: accepted.server), config.server(id: named) != nil else { return }
+            timing.onFirstAcceptance(of: entry.attempt, now: now())
             apply(entries[accepted.id]!.attempt.on(accepted, now: now()), id: accepted.id)
         case .refused(let refused):
             // Only a refusal of the very request sent (a stranger's variant of it is refused to this address too).
@@ -265,6 +269,7 @@ public actor EncryptionClient {
             return
         }
         let arrived = ContinuousClock.now
+        timing.onAnswer(of: entry.attempt, from: server, now: now())
         entries[id]?.checking = true
         entries[id]?.attempt.onAnswer()   // no retries while it is checked
         timers.cancel(id)

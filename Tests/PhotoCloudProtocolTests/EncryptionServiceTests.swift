@@ -351,3 +351,76 @@ struct EncryptionServiceTests {
     }
 }
 
+@Suite("A client's retry waits follow the cloud's pace")
+struct RetryTimingTests {
+    let at = { (ms: UInt64) in Instant(nanoseconds: ms * 1_000_000) }
+
+    func attempt(_ number: UInt64, startedAt start: Instant, _ timing: RetryTiming) -> EncryptionAttempt {
+        EncryptionAttempt(request: .init(id: RequestID(client: 1, number: number), payloadBytes: 1, payloadDigest: [UInt8](repeating: 0, count: 32), key: [1]),
+                          configuration: timing.configuration, now: start)
+    }
+
+    /// When the attempt's first retry (after its start) falls.
+    func firstRetry(_ attempt: inout EncryptionAttempt, from start: UInt64) -> UInt64? {
+        _ = attempt.start()
+        for ms in stride(from: start, through: start + 10_000, by: 5) where attempt.onTimer(now: at(ms)).contains(.sendRequest) {
+            return ms - start
+        }
+        return nil
+    }
+
+    @Test func aSlowCloudIsWaitedForAndAFastOneKeepsTheLeastWait() {
+        var timing = RetryTiming(.init())
+        // Acceptances after 5 ms: the least wait (250 ms) stays.
+        for number in 0..<20 {
+            let start = UInt64(number) * 100
+            let one = attempt(UInt64(number), startedAt: at(start), timing)
+            timing.onFirstAcceptance(of: one, now: at(start + 5))
+        }
+        var fast = attempt(100, startedAt: at(10_000), timing)
+        #expect(firstRetry(&fast, from: 10_000) == 250)
+        // A queue: acceptances after 1.2 s. A new attempt does not ask again before then.
+        for number in 0..<20 {
+            let start = 20_000 + UInt64(number) * 100
+            var one = attempt(UInt64(200 + number), startedAt: at(start), timing)
+            _ = one.start()
+            timing.onFirstAcceptance(of: one, now: at(start + 1_200))
+            _ = one.on(.init(id: one.request.id, server: 1, phase: .working), now: at(start + 1_200))
+            _ = one.onTimer(now: at(start + 3_200))   // asked again after 2 s: the work goes on at server 1
+            timing.onAnswer(of: one, from: 1, now: at(start + 4_200))   // 3 s at the acceptor
+        }
+        var slow = attempt(300, startedAt: at(40_000), timing)
+        let wait = firstRetry(&slow, from: 40_000)
+        #expect(wait != nil && wait! >= 1_200 && wait! <= 4_000, "first retry after \(wait.map { "\($0) ms" } ?? "never")")
+        #expect(timing.configuration.workingRetry >= .seconds(3) && timing.configuration.workingRetry <= .seconds(4),
+                "\(timing.configuration.workingRetry) once a server has accepted")
+    }
+
+    @Test func onlyAttemptsSentOnceGiveASample() {
+        var timing = RetryTiming(.init())
+        for number in 0..<20 {
+            let start = UInt64(number) * 10_000
+            var one = attempt(UInt64(number), startedAt: at(start), timing)
+            _ = one.start()
+            _ = one.onTimer(now: at(start + 250))   // asked again: which sending the acceptance answers is unknown
+            #expect(one.retries == 1)
+            timing.onFirstAcceptance(of: one, now: at(start + 3_000))
+        }
+        #expect(timing.acceptance.smoothed == nil)
+        #expect(timing.configuration.retryInterval == .milliseconds(250))
+    }
+
+    @Test func onlyAnAnswerFromTheFirstAcceptorTimesTheWork() {
+        var timing = RetryTiming(.init())
+        for number in 0..<20 {
+            let start = UInt64(number) * 10_000
+            var one = attempt(UInt64(number), startedAt: at(start), timing)
+            _ = one.start()
+            _ = one.on(.init(id: one.request.id, server: 1, phase: .working), now: at(start + 10))
+            // Server 1 died; server 2 took the request over and answered much later.
+            timing.onAnswer(of: one, from: 2, now: at(start + 3_900))
+        }
+        #expect(timing.answer.smoothed == nil)
+        #expect(timing.configuration.workingRetry == .seconds(2))
+    }
+}

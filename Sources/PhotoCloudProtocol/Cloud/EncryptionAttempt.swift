@@ -151,3 +151,48 @@ public struct EncryptionAttempt: Sendable {
         return [.sendRequest, .armTimer(min(nextRetry, startedAt + configuration.giveUpAfter))]
     }
 }
+
+/// How long the cloud takes to accept a request and to answer an accepted
+/// one, as one client saw it lately: RFC 6298's estimator over its own
+/// attempts. An acceptance gives a sample only if the attempt was sent once
+/// (Karn's rule: which sending it answers is unknown otherwise); an answer
+/// gives one if it came from the first server that accepted, whatever the
+/// retries (they do not restart the work there, and leaving out the answers
+/// that took longer than the wait would teach the estimator only the fast
+/// ones). New
+/// attempts wait that long before asking again, never less than the
+/// configured waits: a loaded cloud is waited for, not asked three times over
+/// (every retry goes to every server).
+public struct RetryTiming: Sendable {
+    public let base: EncryptionAttempt.Configuration
+    public private(set) var acceptance: RTTEstimator
+    public private(set) var answer: RTTEstimator
+
+    public init(_ base: EncryptionAttempt.Configuration) {
+        self.base = base
+        acceptance = RTTEstimator(initialRTO: base.retryInterval, minimumRTO: base.retryInterval,
+                                  maximumRTO: max(base.retryInterval, base.maxRetryInterval))
+        answer = RTTEstimator(initialRTO: base.workingRetry, minimumRTO: base.workingRetry,
+                              maximumRTO: max(base.workingRetry, base.maxRetryInterval))
+    }
+
+    /// The configuration of the next attempt.
+    public var configuration: EncryptionAttempt.Configuration {
+        var configuration = base
+        configuration.retryInterval = acceptance.timeout
+        configuration.workingRetry = answer.timeout
+        return configuration
+    }
+
+    /// `attempt`, not yet accepted, hears its first acceptance now.
+    public mutating func onFirstAcceptance(of attempt: EncryptionAttempt, now: Instant) {
+        guard attempt.acceptances.isEmpty, attempt.retries == 0 else { return }
+        acceptance.record(now.since(attempt.startedAt))
+    }
+
+    /// An answer to `attempt` came now, from `server`.
+    public mutating func onAnswer(of attempt: EncryptionAttempt, from server: UInt64, now: Instant) {
+        guard let first = attempt.acceptances.first, first.server == server else { return }
+        answer.record(now.since(first.at))
+    }
+}
