@@ -12,9 +12,9 @@ public struct AddressCookies: Sendable {
     /// Anything may be answered with up to this many times its own size.
     public static let amplificationFactor = 3
 
-    private let mac: HMAC<SHA256>
+    private let mac: KeyedMAC
 
-    public init(key: [UInt8]) { mac = HMAC<SHA256>(key: SymmetricKey(data: key)) }
+    public init(key: [UInt8]) { mac = KeyedMAC(key: SymmetricKey(data: key)) }
 
     /// A cookie for `address` (its bytes, `SocketAddress.bytes`).
     public func make(for address: [UInt8], now: Instant) -> [UInt8] {
@@ -39,8 +39,8 @@ public struct AddressCookies: Sendable {
 
     private func cookie(_ address: [UInt8], bucket: UInt32) -> [UInt8] {
         var mac = self.mac
-        mac.update(data: bucket.bigEndianBytes)
-        mac.update(data: address)
+        mac.update(bucket.bigEndianBytes)
+        mac.update(address)
         return bucket.bigEndianBytes + Array(mac.finalize()).prefix(Self.size - 4)
     }
 

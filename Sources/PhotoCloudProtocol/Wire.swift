@@ -63,23 +63,23 @@ public struct WireKeys: Sendable {
     public let cluster: SymmetricKey?
     /// HMAC already keyed with `cluster`: each datagram copies it instead of
     /// hashing the key's pads again (a third of the work for small messages).
-    let clusterMAC: HMAC<SHA256>?
+    let clusterMAC: KeyedMAC?
     /// This node's signing key (a server's), for the `signed` scheme.
     public let signing: Curve25519.Signing.PrivateKey?
     /// The servers' public keys by server id, to check `signed` datagrams.
     public let servers: [UInt64: Curve25519.Signing.PublicKey]
     /// The HMAC of a session (`AuthScheme.session`), keyed.
-    let sessionMAC: HMAC<SHA256>?
+    let sessionMAC: KeyedMAC?
     /// The session's key itself (to prove other things under it, as an answer).
     public let session: SymmetricKey?
 
     public init(clusterSecret: [UInt8]? = nil, signing: Curve25519.Signing.PrivateKey? = nil,
                 servers: [UInt64: Curve25519.Signing.PublicKey] = [:], session: SymmetricKey? = nil) {
         cluster = clusterSecret.map { SymmetricKey(data: $0) }
-        clusterMAC = cluster.map { HMAC<SHA256>(key: $0) }
+        clusterMAC = cluster.map { KeyedMAC(key: $0) }
         self.signing = signing
         self.servers = servers
-        sessionMAC = session.map { HMAC<SHA256>(key: $0) }
+        sessionMAC = session.map { KeyedMAC(key: $0) }
         self.session = session
     }
 
@@ -89,7 +89,7 @@ public struct WireKeys: Sendable {
     /// checking an answer's proof.
     public func sessionCode(for bytes: [UInt8]) -> [UInt8]? {
         guard var mac = sessionMAC else { return nil }
-        mac.update(data: bytes)
+        mac.update(bytes)
         return Array(mac.finalize())
     }
 
@@ -302,10 +302,10 @@ public enum Wire {
                 throw WireError(.missingKey, scheme == .cluster ? "datagram needs the cluster secret, which this node does not have"
                                                                : "datagram needs a session key, which this node does not have")
             }
-            // Through raw buffers: the generic DataProtocol path cost more than the hashing of a heartbeat.
-            header.withUnsafeBytes { mac.update(data: $0) }
-            payload.withUnsafeBytes { mac.update(data: $0) }
-            if !trailer.isEmpty { trailer.withUnsafeBytes { mac.update(data: $0) } }
+            // Through raw buffers (`KeyedMAC`): the generic DataProtocol path cost more than the hashing of a heartbeat.
+            header.withUnsafeBytes { mac.update($0) }
+            payload.withUnsafeBytes { mac.update($0) }
+            if !trailer.isEmpty { trailer.withUnsafeBytes { mac.update($0) } }
             return mac.finalize().withUnsafeBytes { Array($0.prefix(tagSize)) }
         }
     }
