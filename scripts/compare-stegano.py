@@ -6,9 +6,10 @@ Like for like: lsb.hide decodes the cover and hides the message, returning an
 image in memory; photocloud's counterpart is decode + embed (from
 `photocloud bench stego --size native`). With saving the image, it is
 decode + embed + encode. The whole `photocloud stego embed` process (start-up,
-reading, writing the file) is timed too.
+reading, writing the file) is timed too, against the whole `stegano-lsb hide -f`
+process (Python's start-up, import, decode, hide, encode, write), as a user runs each.
 Usage: compare-stegano.py PHOTOCLOUD_BIN [--json FILE]"""
-import json, os, random, string, subprocess, sys, tempfile, time
+import json, os, random, shutil, string, subprocess, sys, tempfile, time
 
 def median(fn, runs=5):
     times = []
@@ -45,6 +46,9 @@ def main():
     out = os.path.join(work, "photocloud.png")
     process = median(lambda: subprocess.run([binary, "stego", "embed", "--cover", cover, "--payload", payload,
                                              "--out", out, "--key", "bench"], check=True, stdout=subprocess.DEVNULL))
+    cli = shutil.which("stegano-lsb") or os.path.join(os.path.dirname(sys.executable), "stegano-lsb")
+    stegano_process = median(lambda: subprocess.run([cli, "hide", "-i", cover, "-f", payload, "-o", os.path.join(work, "stegano-cli.png")],
+                                                    check=True, stdout=subprocess.DEVNULL), runs=3)
     back = os.path.join(work, "back.txt")
     subprocess.run([binary, "stego", "extract", "--in", out, "--out", back, "--key", "bench"], check=True, stdout=subprocess.DEVNULL)
     intact = open(back).read() == message and ours["intact"]
@@ -57,6 +61,8 @@ def main():
         "speedup_hide": hide / ours["decode_embed_seconds"],
         "speedup_hide_and_save": hide_save / ours["embed_total_seconds"],
         "speedup_whole_process": hide_save / process,
+        "stegano_lsb_hide_process_seconds": stegano_process,
+        "speedup_process_against_process": stegano_process / process,
         "intact": intact,
     }
     print(f"stegano lsb.hide (decode + hide)        {hide * 1000:7.1f} ms")
@@ -64,6 +70,8 @@ def main():
     print(f"stegano lsb.hide + save                 {hide_save * 1000:7.1f} ms")
     print(f"photocloud decode + embed + encode      {ours['embed_total_seconds'] * 1000:7.1f} ms  = {result['speedup_hide_and_save']:.1f}x faster")
     print(f"photocloud stego embed (whole process)  {process * 1000:7.1f} ms  = {result['speedup_whole_process']:.1f}x faster than hide + save")
+    print(f"stegano-lsb hide -f (whole process)     {stegano_process * 1000:7.1f} ms")
+    print(f"photocloud stego embed (whole process)  {process * 1000:7.1f} ms  = {result['speedup_process_against_process']:.1f}x faster, process against process")
     print(f"intact: {intact}")
     if json_path:
         with open(json_path, "w") as f:
