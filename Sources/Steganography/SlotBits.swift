@@ -82,16 +82,34 @@ struct SlotBits: Sendable {
         }
     }
 
+    /// Parts of a large embedding: a fixed number, whatever the machine, since
+    /// each part flips its own coins (`write`): the image must not depend on
+    /// the core count (a request gets the same answer from any server).
+    static let parts = 8
+
     /// Splits `slots` slots into parts that start on whole bytes of the bit
-    /// stream (8 slots carry `bitsPerSlot` bytes) and runs them in parallel.
+    /// stream (8 slots carry `bitsPerSlot` bytes) and runs them in parallel
+    /// (one after another with one thread).
     private func forEachPart(slots: Int, bitsPerSlot: Int, _ body: @Sendable (Int, Range<Int>, Int) -> Void) {
         let groups = (slots + 7) / 8
-        let parts = slots >= 1 << 16 ? max(1, min(threads, groups)) : 1
-        if parts == 1 { return body(0, 0..<slots, 0) }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let firstGroup = groups * part / parts, endGroup = groups * (part + 1) / parts
-            body(part, firstGroup * 8..<min(endGroup * 8, slots), firstGroup * bitsPerSlot)
+        let parts = slots >= 1 << 16 ? max(1, min(Self.parts, groups)) : 1
+        if parts == 1 || threads <= 1 {
+            for part in 0..<parts {
+                let (range, firstByte) = Self.part(part, of: parts, groups: groups, slots: slots, bitsPerSlot: bitsPerSlot)
+                body(part, range, firstByte)
+            }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let (range, firstByte) = Self.part(part, of: parts, groups: groups, slots: slots, bitsPerSlot: bitsPerSlot)
+                body(part, range, firstByte)
+            }
         }
+    }
+
+    /// Part `part` of `parts`: its slots, and the first byte of the bit stream they carry.
+    private static func part(_ part: Int, of parts: Int, groups: Int, slots: Int, bitsPerSlot: Int) -> (Range<Int>, Int) {
+        let firstGroup = groups * part / parts, endGroup = groups * (part + 1) / parts
+        return (firstGroup * 8..<min(endGroup * 8, slots), firstGroup * bitsPerSlot)
     }
 
     private func readPart(

@@ -17,6 +17,25 @@ struct PermutationTests {
         }
     }
 
+    @Test func aLargeEmbeddingIsTheSameImageWhateverTheNumberOfThreads() {
+        // Over 65,536 slots the work is split in parts, each flipping its own coins for LSB matching.
+        let count = 3 * 300 * 300
+        let permutation = SlotPermutation(count: count, keys: Self.keys)
+        var generator = SystemRandomNumberGenerator()
+        let payload = (0..<30_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let cover = (0..<300 * 300 * 4).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var images: [[UInt8]] = []
+        for threads in [1, 2, 3, 8] {
+            let bits = SlotBits(permutation: permutation, threads: threads)
+            let offsets = bits.offsets(0..<SlotBits.slots(forBytes: payload.count, bitsPerSlot: 1))
+            var image = cover
+            image.withUnsafeMutableBufferPointer { bits.write(payload, into: $0, at: offsets, bitsPerSlot: 1, seed: 42) }
+            #expect(image.withUnsafeBufferPointer { bits.read(payload.count, from: $0, from: 0, bitsPerSlot: 1) } == payload)
+            images.append(image)
+        }
+        #expect(images.allSatisfy { $0 == images[0] }, "the image depends on the thread count")
+    }
+
     @Test func batchedAndSingleAgree() {
         let permutation = SlotPermutation(count: 12_345, keys: Self.keys)
         let out = UnsafeMutablePointer<Int>.allocate(capacity: 64)
