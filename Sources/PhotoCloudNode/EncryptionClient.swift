@@ -104,10 +104,11 @@ public actor EncryptionClient {
         let (checks, hook) = TransferEndpoint.addressCheckStream(size: Wire.headerSize + AddressCheck.size,
                                                                  from: Set(config.servers.map(\.control)), buffer: 64)
         addressChecks = checks
-        // Inline answers only from the servers' data endpoints, and of a size one can have; the newest 4,096 wait.
+        // Inline answers only from the servers' data endpoints, and of a size one can have; the newest 1,024 wait
+        // (60 MiB at most: more than one drain of the socket brings, and a bound on what a flood of forged ones holds).
         let smallest = Wire.headerSize + EncryptionObject.resultOverhead(proof: 32) + 8
         let (answers, answerHook) = TransferEndpoint.handOffStream(sizes: smallest...(Wire.headerSize + EncryptionMessage.maxInlineAnswer),
-                                                                   from: Set(config.servers.map(\.data)), buffer: 4_096)
+                                                                   from: Set(config.servers.map(\.data)), buffer: 1_024)
         inlineAnswers = answers
         data = TransferEndpoint(socket: dataSocket, loop: loop, admission: .announcedOnly(inFlightTotal: maxAnswerBytes), addressChecks: hook,
                                 answers: answerHook)

@@ -103,18 +103,19 @@ public actor TransferEndpoint {
     private var receiveBuffer = [UInt8](repeating: 0, count: UDPSocket.maxDatagramSize)
     private var sendBuffer: [UInt8] = []
     /// Address checks that arrive here (`MessageType.addressCheck`, a server's
-    /// cookie for this endpoint), handed to whoever owns the endpoint.
-    private let addressChecks: (@Sendable ([UInt8], SocketAddress) -> Void)?
+    /// cookie for this endpoint), handed to whoever owns the endpoint (as a
+    /// view of the receive buffer: the hook copies what it keeps).
+    private let addressChecks: (@Sendable (ArraySlice<UInt8>, SocketAddress) -> Void)?
     /// Answers that came in one datagram (`MessageType.encryptAnswer`), handed likewise.
-    private let answers: (@Sendable ([UInt8], SocketAddress) -> Void)?
+    private let answers: (@Sendable (ArraySlice<UInt8>, SocketAddress) -> Void)?
 
     /// `receiver` sets timeouts and digests of incoming transfers; `admission`
     /// how large they may be: an announced one (`expect`) up to its
     /// announcement, any other within the budget for strangers.
     public init(socket: UDPSocket, loop: EventLoop = .shared, keys: WireKeys = WireKeys(), nodeID: UInt64 = UInt64.random(in: 1...UInt64.max),
                 receiver: TransferReceiver.Configuration = .init(), admission: TransferAdmission<SocketAddress>.Limits = .init(),
-                logger: Logger = Logger(label: "photocloud.transfer"), addressChecks: (@Sendable ([UInt8], SocketAddress) -> Void)? = nil,
-                answers: (@Sendable ([UInt8], SocketAddress) -> Void)? = nil) {
+                logger: Logger = Logger(label: "photocloud.transfer"), addressChecks: (@Sendable (ArraySlice<UInt8>, SocketAddress) -> Void)? = nil,
+                answers: (@Sendable (ArraySlice<UInt8>, SocketAddress) -> Void)? = nil) {
         self.socket = socket
         self.addressChecks = addressChecks
         self.answers = answers
@@ -243,10 +244,10 @@ public actor TransferEndpoint {
     private func handle(_ bytes: ArraySlice<UInt8>, from address: SocketAddress) {
         switch Wire.type(of: bytes) {
         case .addressCheck?:
-            addressChecks?(Array(bytes), address)   // its owner checks who sent it
+            addressChecks?(bytes, address)   // its owner checks who sent it
             return
         case .encryptAnswer?:
-            answers?(Array(bytes), address)
+            answers?(bytes, address)
             return
         default:
             break
@@ -471,18 +472,19 @@ extension TransferEndpoint {
     /// genuine ones out of the buffer nor costs a tag check each. The owner
     /// still checks each one's tag or signature.
     public static func addressCheckStream(size: Int, from servers: Set<SocketAddress>, buffer: Int)
-        -> (checks: AsyncStream<([UInt8], SocketAddress)>, hook: @Sendable ([UInt8], SocketAddress) -> Void) {
+        -> (checks: AsyncStream<([UInt8], SocketAddress)>, hook: @Sendable (ArraySlice<UInt8>, SocketAddress) -> Void) {
         handOffStream(sizes: size...size, from: servers, buffer: buffer)
     }
 
     /// The same for any datagram the endpoint hands on (`addressChecks`,
-    /// `answers`): of a size in `sizes`, from one of `sources`.
+    /// `answers`): of a size in `sizes`, from one of `sources`, copied out of
+    /// the receive buffer only then.
     public static func handOffStream(sizes: ClosedRange<Int>, from sources: Set<SocketAddress>, buffer: Int)
-        -> (checks: AsyncStream<([UInt8], SocketAddress)>, hook: @Sendable ([UInt8], SocketAddress) -> Void) {
+        -> (checks: AsyncStream<([UInt8], SocketAddress)>, hook: @Sendable (ArraySlice<UInt8>, SocketAddress) -> Void) {
         let (checks, arrived) = AsyncStream.makeStream(of: ([UInt8], SocketAddress).self, bufferingPolicy: .bufferingNewest(buffer))
         return (checks, { bytes, from in
             guard sizes.contains(bytes.count), sources.contains(from) else { return }
-            arrived.yield((bytes, from))
+            arrived.yield((Array(bytes), from))
         })
     }
 }

@@ -155,8 +155,8 @@ extension ServerProcesses {
                 let checks = Mutex<[[UInt8]]>([])
                 let (inlineAnswers, inlineArrived) = AsyncStream.makeStream(of: [UInt8].self)
                 let askerData = TransferEndpoint(socket: try UDPSocket(bind: .ipv4Loopback(port: 0)),
-                                                 addressChecks: { bytes, _ in checks.withLock { $0.append(bytes) } },
-                                                 answers: { bytes, _ in inlineArrived.yield(bytes) })
+                                                 addressChecks: { bytes, _ in checks.withLock { $0.append(Array(bytes)) } },
+                                                 answers: { bytes, _ in inlineArrived.yield(Array(bytes)) })
                 await askerData.start()
                 defer { Task { await askerData.close() } }
                 /// The next answer to `id` that reaches the asker's data socket (as a transfer, or in one datagram), within 8 s.
