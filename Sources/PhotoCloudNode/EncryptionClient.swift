@@ -50,8 +50,7 @@ public actor EncryptionClient {
     public nonisolated let clock = ProtocolClock()
     private let config: ClusterConfig
     private let direct: Bool
-    private let attemptConfiguration: EncryptionAttempt.Configuration
-    /// The cloud's pace as this client's attempts saw it: each new attempt's waits.
+    /// The attempts' configuration (`base`) and the cloud's pace as this client's attempts saw it: each new attempt's waits.
     private var timing: RetryTiming
     private let keys: WireKeys
     private let clientKey: [UInt8]
@@ -85,7 +84,6 @@ public actor EncryptionClient {
         self.config = config
         self.direct = direct
         self.maxAnswerBytes = maxAnswerBytes
-        attemptConfiguration = attempt
         timing = RetryTiming(attempt)
         // A key of its own for this process: the servers tag their answers with the session key it makes with the cloud's.
         let own = Curve25519.KeyAgreement.PrivateKey()
@@ -287,7 +285,7 @@ public actor EncryptionClient {
     /// The answer may come from any server of the cloud (the acceptor may die): one announcement each.
     private func expectAnswers(_ id: RequestID, payloadBytes: Int) {
         data.expect(config.servers.map { id.answerTransfer(from: UInt64($0.id)) },
-                    maxBytes: Self.answerBound(payloadBytes: payloadBytes, cap: maxAnswerBytes), within: attemptConfiguration.giveUpAfter)
+                    maxBytes: Self.answerBound(payloadBytes: payloadBytes, cap: maxAnswerBytes), within: timing.base.giveUpAfter)
     }
 
     private func checked(_ id: RequestID, png: [UInt8], server: UInt64, arrived: ContinuousClock.Instant, carriesPayload: Bool) {

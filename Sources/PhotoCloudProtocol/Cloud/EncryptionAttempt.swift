@@ -159,10 +159,9 @@ public struct EncryptionAttempt: Sendable {
 /// gives one if it came from the first server that accepted, whatever the
 /// retries (they do not restart the work there, and leaving out the answers
 /// that took longer than the wait would teach the estimator only the fast
-/// ones). New
-/// attempts wait that long before asking again, never less than the
-/// configured waits: a loaded cloud is waited for, not asked three times over
-/// (every retry goes to every server).
+/// ones). New attempts wait that long before asking again, never less than
+/// the configured waits (`base`): a loaded cloud is waited for, not asked
+/// three times over (every retry goes to every server).
 public struct RetryTiming: Sendable {
     public let base: EncryptionAttempt.Configuration
     public private(set) var acceptance: RTTEstimator
