@@ -35,4 +35,41 @@ struct EventLoopTimerTests {
         loop.cancel(far)
         #expect(ran.withLock { $0 } == ["near"])
     }
+
+    @Test func aLoopThatAlwaysHasJobsQueuedStillReadsItsSockets() async throws {
+        // A task that yields again and again keeps a job queued on every turn: the loop runs queued jobs before
+        // asking epoll, but must still ask now and then, or a datagram for a socket of this loop is never read.
+        // The spinning stops when the datagram is read, or after 3 s (then the loop polls again, too late).
+        let loop = try EventLoop(name: "busy-loop-test")
+        let receiver = try UDPSocket(bind: .ipv4Loopback(port: 0), loop: loop)
+        let sender = try UDPSocket(bind: .ipv4Loopback(port: 0))
+        defer { receiver.close(); sender.close() }
+        final class State: Sendable {
+            let flags = Mutex<(read: Bool, readWhileSpinning: Bool, spinningOnLoop: Bool, gaveUp: Bool)>((false, false, true, false))
+            func withLock<T: Sendable>(_ body: (inout (read: Bool, readWhileSpinning: Bool, spinningOnLoop: Bool, gaveUp: Bool)) -> T) -> T { flags.withLock { body(&$0) } }
+        }
+        let state = State()
+        let reader = Task(executorPreference: loop) {
+            let bytes = try? await receiver.receive().bytes
+            state.withLock { $0.read = true; $0.readWhileSpinning = !$0.gaveUp && bytes == [1, 2, 3] }
+        }
+        // All on the loop thread (the shared pool may be slow under a whole suite): the reader tries its socket and
+        // parks first, then the spinner sends the datagram itself and goes on yielding; only epoll can wake the reader.
+        let spinner = Task(executorPreference: loop) {
+            for _ in 0..<1_000 { await Task.yield() }
+            _ = try? sender.trySend([1, 2, 3], to: receiver.localAddress)
+            let until = ContinuousClock.now + .seconds(3)
+            while !state.withLock({ $0.read }), ContinuousClock.now < until {
+                if !loop.isLoopThread { state.withLock { $0.spinningOnLoop = false } }
+                await Task.yield()
+            }
+            state.withLock { if !$0.read { $0.gaveUp = true } }
+        }
+        await spinner.value
+        try await Task.sleep(for: .milliseconds(100))   // a late read lands now
+        reader.cancel()
+        let final = state.withLock { $0 }
+        #expect(final.spinningOnLoop)
+        #expect(final.readWhileSpinning, "the datagram was not read while the loop had jobs queued")
+    }
 }
