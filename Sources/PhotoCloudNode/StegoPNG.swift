@@ -10,7 +10,10 @@ import Steganography
 public struct StegoPNG: Sendable {
     public var codec: PNGCodec
 
-    public init(codec: PNGCodec = PNGCodec()) { self.codec = codec }
+    /// The default encoder deflates with the run-length strategy: the hidden
+    /// bits make a stego image's low bits noise, which the standard strategy's
+    /// match search spends its time on for nothing (docs/steganography.md).
+    public init(codec: PNGCodec = PNGCodec(encoder: PNGEncoder(strategy: .rle))) { self.codec = codec }
 
     /// Hides `payload` in the cover PNG `cover`; returns the stego PNG (the
     /// cover's width and height; RGB when the cover is opaque, else RGBA).
