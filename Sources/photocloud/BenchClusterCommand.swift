@@ -11,6 +11,7 @@ extension ClusterBench.Workload: ExpressibleByArgument {}
 extension BenchCommand {
     struct Cluster: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "cluster",
             abstract: "The original experiment: N clients x K encryption requests, T ms apart, every answer checked.",
             discussion: """
                 Without --cluster the bench starts its own local cloud of 3 server processes (in a \\

@@ -5,6 +5,7 @@ import PhotoCloudBench
 extension BenchCommand {
     struct Bits: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "bits",
             abstract: "Bits per channel 1-3 for one photo: cover size, bytes on the wire, PSNR and two steganalysis figures.",
             discussion: """
                 For each photo size and 1, 2 and 3 bits per colour channel: the cover a server would make \

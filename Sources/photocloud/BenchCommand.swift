@@ -13,6 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct UDP: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "udp",
             abstract: "Ping-pong round trips over loopback: AsyncUDP against blocking syscalls.",
             discussion: "Measure release builds: swift build -c release, then .build/release/photocloud bench udp."
         )
@@ -48,6 +49,7 @@ struct BenchCommand: AsyncParsableCommand {
 extension BenchCommand {
     struct Stego: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "stego",
             abstract: "Hide 1 MB in a 12-megapixel photo: against a bare libpng decode + encode.",
             discussion: "Run from the repository (the cover comes from Fixtures/covers) in a release build."
         )
@@ -102,6 +104,7 @@ extension BenchCommand {
 extension BenchCommand {
     struct Transfer: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "transfer",
             abstract: "Send one object over loopback UDP through the reliable transfer, with faults injected in process.",
             discussion: "Faults apply to both directions. --compare adds stop-and-wait (--window 1) and TCP via iperf3 to the same run."
         )

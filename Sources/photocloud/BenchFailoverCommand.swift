@@ -6,6 +6,7 @@ import PhotoCloudNode
 extension BenchCommand {
     struct Failover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "failover",
             abstract: "kill -9 of the token holder, N times, with requests flowing: each failover time, the median and the worst.",
             discussion: """
                 Starts a local cloud of 3 server processes. Each trial sends a steady load (--clients x \\

@@ -7,6 +7,7 @@ extension ImageBench.MemoryCase: ExpressibleByArgument {}
 extension BenchCommand {
     struct Image: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "image",
             abstract: "Decode and preview a 12-megapixel photo as JPEG and PNG; peak memory of each, hostile files included.",
             discussion: "Run from the repository (the photo comes from Fixtures/covers) in a release build."
         )

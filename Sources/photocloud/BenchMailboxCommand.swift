@@ -6,6 +6,7 @@ import PhotoCloudNode
 extension BenchCommand {
     struct Mailbox: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "mailbox",
             abstract: "The mailbox: grants stored for an offline user, many messages picked up on return, a server restarted holding them.",
             discussion: """
                 Starts its own local cloud of 3 server processes and two daemons (alice, bob) in the bench \\

@@ -7,6 +7,7 @@ import PhotoCloudNode
 extension BenchCommand {
     struct Peers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "peers",
             abstract: "Photos from peer to peer through the cloud: send to inbox, a large photo, a crowd sending at once.",
             discussion: """
                 Without --cluster the bench starts its own local cloud of 3 server processes. Peers are \\

@@ -11,6 +11,7 @@ struct ClusterCommand: ParsableCommand {
 
     struct Up: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "up",
             abstract: "Run a local cloud of child server processes until Ctrl-C.",
             discussion: """
                 Uses DATA/cluster.toml, or writes one (ports 7101.. and 7201.., a fresh secret), so the \
@@ -64,6 +65,7 @@ struct ClusterCommand: ParsableCommand {
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "init",
             abstract: "Write a cluster file for N servers on 127.0.0.1 with a fresh random secret.",
             discussion: "Server i listens for control traffic on base+i and for data on base+100+i."
         )
@@ -113,6 +115,7 @@ struct ClusterCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Check and print the cluster configuration in force."
         )
 

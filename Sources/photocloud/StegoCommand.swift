@@ -34,7 +34,7 @@ struct StegoCommand: AsyncParsableCommand {
     }
 
     struct Capacity: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "How many payload bytes a cover holds.")
+        static let configuration = CommandConfiguration(commandName: "capacity", abstract: "How many payload bytes a cover holds.")
 
         @Argument(help: "A PNG cover (any colour type libpng reads).")
         var cover: String
@@ -62,7 +62,7 @@ struct StegoCommand: AsyncParsableCommand {
     }
 
     struct Embed: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Hide a file in a cover; the output has the cover's size.")
+        static let configuration = CommandConfiguration(commandName: "embed", abstract: "Hide a file in a cover; the output has the cover's size.")
 
         @Option(help: "The PNG cover.") var cover: String
         @Option(help: "The file to hide.") var payload: String
@@ -91,7 +91,7 @@ struct StegoCommand: AsyncParsableCommand {
     }
 
     struct Extract: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Recover a hidden file.")
+        static let configuration = CommandConfiguration(commandName: "extract", abstract: "Recover a hidden file.")
 
         @Option(name: .customLong("in"), help: "The stego PNG.") var input: String
         @Option(help: "Where to write the recovered file (atomically).") var out: String
