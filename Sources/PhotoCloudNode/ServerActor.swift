@@ -302,20 +302,6 @@ public actor ServerActor {
         // and again (a deadline already past) must not make the loop spin.
         let at = max(wanted, lastFired + .milliseconds(1))
         if let current = wakeAt, current <= at { return }
-        setWake(at)
-    }
-
-    /// The timer set to the earliest deadline there is now, later than it was
-    /// set for if that deadline moved on (the ring's next heartbeat, brought in
-    /// step with the pacer's): a timer that fires for nothing is a wake-up an
-    /// idle server pays for.
-    private func rearmWake() {
-        guard !control.isClosed else { return }
-        let at = max(nextDeadline(), lastFired + .milliseconds(1))
-        if wakeAt != at { setWake(at) }
-    }
-
-    private func setWake(_ at: Instant) {
         wakeAt = at
         if let timer { loop.cancel(timer) }
         timer = loop.schedule(at: clock.real(at)) { [weak self] in
@@ -425,9 +411,8 @@ public actor ServerActor {
             case .persist:
                 break   // written by the TokenRingActor before it returned
             case .armTimer(let at):
-                let later = deadline.map { at > $0 } ?? false
                 deadline = at
-                if later, let current = wakeAt, current < at { rearmWake() } else { scheduleWake(at) }
+                scheduleWake(at)
             case .accept(let request):
                 applyJobs(jobs.onAccepted(request, now: now()))
             case .claimedElsewhere(let request, let owner):
