@@ -14,13 +14,13 @@ extension BenchCommand {
             commandName: "cluster",
             abstract: "The original experiment: N clients x K encryption requests, T ms apart, every answer checked.",
             discussion: """
-                Without --cluster the bench starts its own local cloud of 3 server processes (in a \\
-                temporary folder, at free ports) and stops it at the end; --faults kill needs that cloud: \\
-                it kills -9 the token holder 300 ms in and restarts it 500 ms later with the same data \\
-                folder. --faults offline-token runs the servers with the offline token (with --cluster, \\
-                start them with `--faults offline-token`). --balancing none sends everything to server 1, \\
-                served without the token (the original's baseline; with --cluster, start the servers with \\
-                `--allow-direct`). A request fails if no correct stego \\
+                Without --cluster the bench starts its own local cloud of 3 server processes (in a \
+                temporary folder, at free ports) and stops it at the end; --faults kill needs that cloud: \
+                it kills -9 the token holder 300 ms in and restarts it 500 ms later with the same data \
+                folder. --faults offline-token runs the servers with the offline token (with --cluster, \
+                start them with `--faults offline-token`). --balancing none sends everything to server 1, \
+                served without the token (the original's baseline; with --cluster, start the servers with \
+                `--allow-direct`). A request fails if no correct stego \
                 PNG arrives before --deadline-ms. Measure release builds.
                 """
         )

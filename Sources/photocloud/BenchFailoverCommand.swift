@@ -9,11 +9,11 @@ extension BenchCommand {
             commandName: "failover",
             abstract: "kill -9 of the token holder, N times, with requests flowing: each failover time, the median and the worst.",
             discussion: """
-                Starts a local cloud of 3 server processes. Each trial sends a steady load (--clients x \\
-                --requests, 100 ms apart: 200 requests a second by default), kills -9 the server holding \\
-                the token 300 ms in, restarts it 500 ms later with its data folder, and waits until it is \\
-                back before the next trial. A trial's failover is the time from the kill until a surviving \\
-                server accepted the first of the requests the killed one had open (or, if it had none, \\
+                Starts a local cloud of 3 server processes. Each trial sends a steady load (--clients x \
+                --requests, 100 ms apart: 200 requests a second by default), kills -9 the server holding \
+                the token 300 ms in, restarts it 500 ms later with its data folder, and waits until it is \
+                back before the next trial. A trial's failover is the time from the kill until a surviving \
+                server accepted the first of the requests the killed one had open (or, if it had none, \
                 the next request at all). Every answer is checked; failed requests are counted.
                 """
         )

@@ -9,11 +9,11 @@ extension BenchCommand {
             commandName: "mailbox",
             abstract: "The mailbox: grants stored for an offline user, many messages picked up on return, a server restarted holding them.",
             discussion: """
-                Starts its own local cloud of 3 server processes and two daemons (alice, bob) in the bench \\
-                process. bob receives a photo and goes offline; alice stores --grants grants for him one at a \\
-                time (each timed until a majority of the servers hold it, as the command waits), then fills his \\
-                mailbox to --queued messages; server 1 is killed and restarted (timed until it hands out its \\
-                mailbox again); bob comes back (timed until every message is applied and no server holds any). \\
+                Starts its own local cloud of 3 server processes and two daemons (alice, bob) in the bench \
+                process. bob receives a photo and goes offline; alice stores --grants grants for him one at a \
+                time (each timed until a majority of the servers hold it, as the command waits), then fills his \
+                mailbox to --queued messages; server 1 is killed and restarted (timed until it hands out its \
+                mailbox again); bob comes back (timed until every message is applied and no server holds any). \
                 Measure release builds.
                 """
         )

@@ -10,10 +10,10 @@ extension BenchCommand {
             commandName: "peers",
             abstract: "Photos from peer to peer through the cloud: send to inbox, a large photo, a crowd sending at once.",
             discussion: """
-                Without --cluster the bench starts its own local cloud of 3 server processes. Peers are \\
-                daemons (PeerActors) in the bench process, each with a home of its own in a temporary \\
-                folder. A send is timed until the receiver has stored the photo; every photo is then \\
-                viewed and compared with the original, byte for byte. The baseline, in the same run, is \\
+                Without --cluster the bench starts its own local cloud of 3 server processes. Peers are \
+                daemons (PeerActors) in the bench process, each with a home of its own in a temporary \
+                folder. A send is timed until the receiver has stored the photo; every photo is then \
+                viewed and compared with the original, byte for byte. The baseline, in the same run, is \
                 an encryption request alone for a payload of the same size. Measure release builds.
                 """
         )

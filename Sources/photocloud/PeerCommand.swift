@@ -26,11 +26,11 @@ struct PeerCommand: AsyncParsableCommand {
         commandName: "peer",
         abstract: "Run a user's daemon: register with every server and stay online until Ctrl-C.",
         discussion: """
-            The user's keys (Ed25519 to sign, X25519 to receive sealed photos) are made on first use \\
-            in HOME/USER/identity.key. The first registration binds the name to the signing key; \\
-            the daemon re-registers every second with a fresh signed record that publishes its \\
-            peer-to-peer endpoints, and tells the servers when it leaves. It keeps the album, inbox, \\
-            requests and rights in HOME/USER/peer.sqlite, serves other peers (previews, requests, \\
+            The user's keys (Ed25519 to sign, X25519 to receive sealed photos) are made on first use \
+            in HOME/USER/identity.key. The first registration binds the name to the signing key; \
+            the daemon re-registers every second with a fresh signed record that publishes its \
+            peer-to-peer endpoints, and tells the servers when it leaves. It keeps the album, inbox, \
+            requests and rights in HOME/USER/peer.sqlite, serves other peers (previews, requests, \
             photos), and answers the one-shot commands (share, send, view, ...) on HOME/USER/peer.sock.
             """
     )
