@@ -62,6 +62,8 @@ extension ServerActor {
                 }
             case .finished(let request):
                 finished(request)
+            case .resendAnswer(let request):
+                applyInline(inlineAnswers.onRetry(request, now: now()))
             }
         }
     }

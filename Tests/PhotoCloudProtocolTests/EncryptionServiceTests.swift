@@ -126,9 +126,11 @@ struct EncryptionServiceTests {
         #expect(fresh.onAccepted(id, now: at(1)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .working)))])
         #expect(fresh.onEmbedded(id, .success([1, 2, 3])) == [.sendAnswer(id, png: [1, 2, 3], to: 200), .finished(id)])
         #expect(fresh.answered == 1)
-        // A retry while the answer is on its way: acceptance only; once sent, the answer again. Each time the ring
-        // (which may have claimed it again) is told it is finished, so that no claim stays open.
-        #expect(fresh.onAccepted(id, now: at(2)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))), .finished(id)])
+        // A retry while the answer is on its way: the client has not got it, so it goes again if it is one datagram
+        // (`resendAnswer`); once sent, the answer again. Each time the ring (which may have claimed it again) is
+        // told it is finished, so that no claim stays open.
+        #expect(fresh.onAccepted(id, now: at(2)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))), .finished(id),
+                                                  .resendAnswer(id)])
         fresh.onAnswerSent(id)
         #expect(fresh.onAccepted(id, now: at(3)) == [.notify(100, .accepted(.init(id: id, server: 2, phase: .answered))), .finished(id),
                                                   .sendAnswer(id, png: [1, 2, 3], to: 200)])
@@ -291,6 +293,18 @@ struct EncryptionServiceTests {
         #expect(attempt.acceptances.map(\.server) == [2, 3])
         attempt.onAnswer()
         #expect(attempt.onTimer(now: at(600)) == [])
+    }
+
+    @Test func aLongWaitStillLeavesALastRetryBeforeTheAttemptGivesUp() {
+        var attempt = EncryptionAttempt(request: request, configuration: .init(retryInterval: .milliseconds(250), workingRetry: .seconds(2),
+                                                                               maxRetryInterval: .seconds(4), giveUpAfter: .seconds(5)), now: at(0))
+        _ = attempt.start()
+        // Accepted at once; the answer never comes. The first retry waits the working time, 2 s.
+        _ = attempt.on(.init(id: id, server: 1, phase: .working), now: at(25))
+        #expect(attempt.onTimer(now: at(2_025)) == [.sendRequest, .armTimer(at(4_750))],
+                "the next wait (4 s) would end past the give-up at 5 s: one last retry 250 ms before it")
+        #expect(attempt.onTimer(now: at(4_750)) == [.sendRequest, .armTimer(at(5_000))])
+        #expect(attempt.onTimer(now: at(5_000)).contains { if case .fail = $0 { true } else { false } })
     }
 
     @Test func aWrongAnswerMakesTheAttemptAskAgainAndNothingIsRetriedWhileOneIsChecked() {

@@ -58,6 +58,41 @@ struct InlineAnswersTests {
         #expect(Set(sends(answers.onTimer(now: at(200)))) == [0, 1])
     }
 
+    @Test func aRetryBringsTheKeptAnswerAgainAtOnceButNotMoreThanOnceAResendWait() {
+        var answers = InlineAnswers<Int>(configuration: .init(firstResend: .milliseconds(200), resends: 3))
+        _ = answers.send(id, datagram: datagram, to: 5, now: at(0))
+        // Every copy lost: the first resends go at 200, 600 and 1,400 ms.
+        for time: UInt64 in [200, 600, 1_400] { #expect(sends(answers.onTimer(now: at(time))) == [5]) }
+        // The client's retry at 2 s: the answer goes at once, and its resends start over.
+        #expect(answers.onRetry(id, now: at(2_000)) == [.send(datagram, to: 5)])
+        #expect(answers.nextDeadline == at(2_200))
+        // Retries (forged ones too) do not make it go more often than once a resend wait.
+        #expect(answers.onRetry(id, now: at(2_100)).isEmpty)
+        #expect(sends(answers.onTimer(now: at(2_200))) == [5])
+        // Acknowledged: a retry brings nothing from here (the jobs send the kept answer anew).
+        _ = answers.onReceived(id, from: 5)
+        #expect(answers.onRetry(id, now: at(3_000)).isEmpty)
+    }
+
+    @Test func theBytesWaitingAreBoundedToo() {
+        let big = [UInt8](repeating: 7, count: 1_000)
+        var answers = InlineAnswers<Int>(configuration: .init(maxPendingBytes: 2_500))
+        for number in 0..<2 { _ = answers.send(RequestID(client: 1, number: UInt64(number)), datagram: big, to: number, now: at(0)) }
+        #expect(answers.pendingBytes == 2_000)
+        let third = RequestID(client: 1, number: 2)
+        #expect(answers.send(third, datagram: big, to: 9, now: at(0)) == [.send(big, to: 9), .sendingEnded(third)])
+        // The same answer sent again replaces its kept copy: it is not counted twice.
+        #expect(answers.send(RequestID(client: 1, number: 0), datagram: big, to: 0, now: at(10)) == [.send(big, to: 0)])
+        #expect(answers.pendingBytes == 2_000)
+        // An acknowledgement frees its bytes; answers given up on after their resends free theirs.
+        _ = answers.onReceived(RequestID(client: 1, number: 1), from: 1)
+        #expect(answers.pendingBytes == 1_000)
+        #expect(answers.send(third, datagram: big, to: 9, now: at(20)) == [.send(big, to: 9)])
+        for time: UInt64 in [220, 620, 1_420, 3_020, 6_300] { _ = answers.onTimer(now: at(time)) }
+        #expect(answers.pendingCount == 0)
+        #expect(answers.pendingBytes == 0)
+    }
+
     @Test func theNextDeadlineFollowsTheEarliestResend() {
         var answers = InlineAnswers<Int>(configuration: .init(firstResend: .milliseconds(100)))
         _ = answers.send(id, datagram: datagram, to: 1, now: at(0))

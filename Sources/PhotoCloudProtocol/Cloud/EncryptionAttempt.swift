@@ -78,7 +78,7 @@ public struct EncryptionAttempt: Sendable {
         if !accepted {
             accepted = true
             retryWait = configuration.workingRetry
-            nextRetry = now + retryWait
+            nextRetry = retryTime(after: now)
         }
         guard message.phase == .awaitingPayload, !sending.contains(message.server) else { return [] }
         // A repeated "awaiting" right after a delivery is a late duplicate, not a lost payload.
@@ -117,9 +117,17 @@ public struct EncryptionAttempt: Sendable {
         return [.fail(reason)]
     }
 
+    /// Where the payload transfers stand, for a failure's message.
+    private var payloadState: String {
+        let delivered = delivered.sorted { $0.key < $1.key }.map { "to \($0.key) at \($0.value.since(startedAt).nanoseconds / 1_000_000) ms" }
+        let sending = sending.sorted().map { "to \($0) still going" }
+        let all = delivered + sending
+        return all.isEmpty ? "" : "; payload sent \(all.joined(separator: ", "))"
+    }
+
     private mutating func giveUp() -> [Directive] {
         isFinished = true
-        let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { String($0.server) }.joined(separator: ", then "))"
+        let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { "\($0.server) at \($0.at.since(startedAt).nanoseconds / 1_000_000) ms" }.joined(separator: ", then ")); \(retries) retries, the last wait \(retryWait.nanoseconds / 1_000_000) ms\(payloadState)"
         return [.fail("no answer to request \(request.id) after \(configuration.giveUpAfter) (\(seen)); are the servers running?")]
     }
 
@@ -147,8 +155,19 @@ public struct EncryptionAttempt: Sendable {
         guard now >= nextRetry else { return [.armTimer(min(nextRetry, startedAt + configuration.giveUpAfter))] }
         retries += 1
         retryWait = min(retryWait * 2, configuration.maxRetryInterval)
-        nextRetry = now + retryWait
+        nextRetry = retryTime(after: now)
         return [.sendRequest, .armTimer(min(nextRetry, startedAt + configuration.giveUpAfter))]
+    }
+
+    /// `retryWait` from now, but no later than one `retryInterval` before
+    /// giving up, when there is room: a wait that reaches past the end would
+    /// leave an answer lost late with no last chance (at 10x the load the waits
+    /// grow to 4 s, and requests accepted at 1 s failed at 5 s without a retry).
+    private func retryTime(after now: Instant) -> Instant {
+        let wanted = now + retryWait
+        guard configuration.giveUpAfter > configuration.retryInterval else { return wanted }
+        let lastChance = startedAt + (configuration.giveUpAfter - configuration.retryInterval)
+        return wanted > lastChance && lastChance > now + configuration.retryInterval ? lastChance : wanted
     }
 }
 

@@ -55,6 +55,10 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
         case sendAnswer(RequestID, png: [UInt8], to: Peer)
         /// The request is finished here (answered, refused or given up): tell the ring.
         case finished(RequestID)
+        /// A retry of a request whose answer is still being sent: the client has
+        /// not got it, so send it again now if it goes in one datagram (a
+        /// transfer retransmits by itself).
+        case resendAnswer(RequestID)
     }
 
     private enum Phase: Sendable {
@@ -191,6 +195,8 @@ public struct EncryptionJobs<Peer: Hashable & Sendable>: Sendable {
             if !sending {
                 jobs[id]?.phase = .answered(png: png, sending: true)
                 out.append(.sendAnswer(id, png: png, to: answerTo))
+            } else {
+                out.append(.resendAnswer(id))
             }
             return out
         }

@@ -13,14 +13,22 @@ public struct InlineAnswers<Peer: Hashable & Sendable>: Sendable {
         public var firstResend: Duration
         /// Resends after the first sending, at most (then the client's own retry takes over).
         public var resends: Int
-        /// Answers waiting for their acknowledgement, at most; beyond, a new
-        /// one is sent once and not kept (the client's retry brings it again).
+        /// Answers waiting for their acknowledgement, at most, and their bytes
+        /// at most; beyond either, a new one is sent once and not kept (the
+        /// client's retry brings it again). The bytes are the real bound: a
+        /// client that falls behind under load acknowledges late, and at 10x
+        /// the text workload a count of 2,048 left answers unkept whose one
+        /// sending was then lost (the client, waiting for a late answer,
+        /// retried only after its deadline).
         public var maxPending: Int
+        public var maxPendingBytes: Int
 
-        public init(firstResend: Duration = .milliseconds(200), resends: Int = 3, maxPending: Int = 2_048) {
+        public init(firstResend: Duration = .milliseconds(200), resends: Int = 3, maxPending: Int = 65_536,
+                    maxPendingBytes: Int = 64 << 20) {
             self.firstResend = firstResend
             self.resends = resends
             self.maxPending = maxPending
+            self.maxPendingBytes = maxPendingBytes
         }
     }
 
@@ -36,10 +44,13 @@ public struct InlineAnswers<Peer: Hashable & Sendable>: Sendable {
         var to: Peer
         var resent: Int
         var next: Instant
+        var lastSent: Instant
     }
 
     public let configuration: Configuration
     private var pending: [RequestID: Pending] = [:]
+    /// The bytes of the datagrams in `pending`.
+    public private(set) var pendingBytes = 0
     /// No resend is due before this (a bound, not exact: an acknowledgement does not move it).
     private var earliest: Instant?
     /// Answers sent (not counting resends), acknowledged, and resends made, in total (for the tests and the bench).
@@ -59,11 +70,14 @@ public struct InlineAnswers<Peer: Hashable & Sendable>: Sendable {
     /// Sends `datagram`, the answer to request `id`, to `peer`, and keeps it to resend.
     public mutating func send(_ id: RequestID, datagram: [UInt8], to peer: Peer, now: Instant) -> [Directive] {
         sent += 1
-        guard pending.count < configuration.maxPending || pending[id] != nil else {
+        let replaced = pending[id]?.datagram.count
+        let fits = replaced != nil || pending.count < configuration.maxPending
+        guard fits, pendingBytes - (replaced ?? 0) + datagram.count <= configuration.maxPendingBytes else {
             return [.send(datagram, to: peer), .sendingEnded(id)]
         }
         let next = now + configuration.firstResend
-        pending[id] = Pending(datagram: datagram, to: peer, resent: 0, next: next)
+        pendingBytes += datagram.count - (replaced ?? 0)
+        pending[id] = Pending(datagram: datagram, to: peer, resent: 0, next: next, lastSent: now)
         earliest = min(earliest ?? next, next)
         return [.send(datagram, to: peer)]
     }
@@ -72,8 +86,22 @@ public struct InlineAnswers<Peer: Hashable & Sendable>: Sendable {
     public mutating func onReceived(_ id: RequestID, from peer: Peer) -> [Directive] {
         guard let kept = pending[id], kept.to == peer else { return [] }
         pending[id] = nil
+        pendingBytes -= kept.datagram.count
         acknowledged += 1
         return [.sendingEnded(id)]
+    }
+
+    /// The client asked again for `id` while its answer is still kept: it has
+    /// not got it (every copy so far was lost, or its receipts were), so it goes
+    /// again now, and its resends start over. At most once a `firstResend`,
+    /// whatever the retries (forged ones included) ask.
+    public mutating func onRetry(_ id: RequestID, now: Instant) -> [Directive] {
+        guard let kept = pending[id], now.since(kept.lastSent) >= configuration.firstResend else { return [] }
+        let next = now + configuration.firstResend
+        pending[id] = Pending(datagram: kept.datagram, to: kept.to, resent: 0, next: next, lastSent: now)
+        earliest = min(earliest ?? next, next)
+        resent += 1
+        return [.send(kept.datagram, to: kept.to)]
     }
 
     /// Resends what is due; gives up on answers resent `resends` times.
@@ -88,6 +116,7 @@ public struct InlineAnswers<Peer: Hashable & Sendable>: Sendable {
             }
             guard kept.resent < configuration.resends else {
                 pending[id] = nil
+                pendingBytes -= kept.datagram.count
                 out.append(.sendingEnded(id))
                 continue
             }
@@ -95,6 +124,7 @@ public struct InlineAnswers<Peer: Hashable & Sendable>: Sendable {
             pending[id]?.resent += 1
             let next = now + configuration.firstResend * (1 << (kept.resent + 1))
             pending[id]?.next = next
+            pending[id]?.lastSent = now
             soonest = min(soonest ?? next, next)
             out.append(.send(kept.datagram, to: kept.to))
         }
