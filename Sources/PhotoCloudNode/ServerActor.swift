@@ -66,6 +66,8 @@ public actor ServerActor {
     let workers: WorkerPool
     /// Requests finished since the timer last fired, told to the ring in one message.
     private var finishedRequests: [RequestID] = []
+    /// When `finishedRequests` is told to the ring (a fixed moment, see `rearmWake`).
+    private var finishedDue: Instant?
     /// Answers sent in one datagram, resent until the client says they arrived.
     var inlineAnswers = InlineAnswers<SocketAddress>()
     private var nextJobsTimer = Instant.zero
@@ -302,6 +304,23 @@ public actor ServerActor {
         // and again (a deadline already past) must not make the loop spin.
         let at = max(wanted, lastFired + .milliseconds(1))
         if let current = wakeAt, current <= at { return }
+        setWake(at)
+    }
+
+    /// The timer set to the earliest deadline there is now, later than it was
+    /// set for if that deadline moved on (the ring's next heartbeat, brought in
+    /// step with the pacer's): a timer that fires for nothing is a wake-up an
+    /// idle server pays for. Every deadline `nextDeadline` sees must then be a
+    /// fixed moment: one reckoned from now would move on with every re-arm and,
+    /// under load, with the token re-arming at each hop, never come. (The
+    /// offline token's checks, fault injection only, tick every millisecond.)
+    private func rearmWake() {
+        guard !control.isClosed, offline == nil else { return }
+        let at = max(nextDeadline(), lastFired + .milliseconds(1))
+        if wakeAt != at { setWake(at) }
+    }
+
+    private func setWake(_ at: Instant) {
         wakeAt = at
         if let timer { loop.cancel(timer) }
         timer = loop.schedule(at: clock.real(at)) { [weak self] in
@@ -325,13 +344,18 @@ public actor ServerActor {
         var next = min(nextJobsTimer, mailbox { $0.nextMailDeadline })
         if let due = deadline { next = min(next, due) }
         if let resend = inlineAnswers.nextDeadline { next = min(next, resend) }
-        if !finishedRequests.isEmpty || offline != nil { next = min(next, at + .milliseconds(1)) }
+        if let due = finishedDue { next = min(next, due) }
+        if offline != nil { next = min(next, at + .milliseconds(1)) }
         return max(next, at)
     }
 
     /// Requests whose work ended, told to the ring together within a millisecond.
     func finished(_ request: RequestID) {
-        if finishedRequests.isEmpty { scheduleWake(now() + .milliseconds(1)) }
+        if finishedRequests.isEmpty {
+            let due = now() + .milliseconds(1)
+            finishedDue = due
+            scheduleWake(due)
+        }
         finishedRequests.append(request)
     }
 
@@ -347,6 +371,7 @@ public actor ServerActor {
             if !finishedRequests.isEmpty {
                 let finished = finishedRequests
                 finishedRequests = []
+                finishedDue = nil
                 try apply(ring { $0.onCompleted(finished, now: at) })
             }
             if at >= nextJobsTimer {
@@ -411,8 +436,9 @@ public actor ServerActor {
             case .persist:
                 break   // written by the TokenRingActor before it returned
             case .armTimer(let at):
+                let later = deadline.map { at > $0 } ?? false
                 deadline = at
-                scheduleWake(at)
+                if later, let current = wakeAt, current < at { rearmWake() } else { scheduleWake(at) }
             case .accept(let request):
                 applyJobs(jobs.onAccepted(request, now: now()))
             case .claimedElsewhere(let request, let owner):

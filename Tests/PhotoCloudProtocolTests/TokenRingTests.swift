@@ -27,6 +27,35 @@ struct TokenRingTests {
         #expect(ring.onRequest(second, now: Self.at(251)).contains(.accept(second)))
     }
 
+    @Test func heartbeatsFollowTheLowestLiveServerAndKeepTheirPaceWithoutIt() {
+        var ring = TokenRing(id: 2, members: [1, 2, 3], now: .zero)
+        let beat = RingMessage.heartbeat(.init(seen: .none, holding: false))
+        func beats(_ directives: [RingDirective]) -> Int {
+            directives.filter { if case .broadcast(.heartbeat) = $0 { true } else { false } }.count
+        }
+        #expect(beats(ring.start(now: .zero)) == 1)
+        // Server 3 is not the pacer: its heartbeat changes nothing.
+        #expect(beats(ring.on(beat, from: 3, now: Self.at(5))) == 0)
+        // Server 1 is: its heartbeat at 20 ms brings this server's forward (due at 30 ms) to the same wake-up.
+        #expect(beats(ring.on(beat, from: 1, now: Self.at(20))) == 1)
+        #expect(beats(ring.onTimer(now: Self.at(30))) == 0, "sent already, at 20 ms")
+        // Heard again within half an interval: not sent twice.
+        #expect(beats(ring.on(beat, from: 1, now: Self.at(25))) == 0)
+        // The pacer's next, 30 ms later, is followed again; the timer waits a quarter interval past it.
+        #expect(beats(ring.on(beat, from: 1, now: Self.at(50))) == 1)
+        #expect(beats(ring.onTimer(now: Self.at(80))) == 0)
+        // The pacer falls silent: this server's own timer sends at 87.5 ms, 37.5 ms after the last.
+        #expect(beats(ring.onTimer(now: Self.at(87))) == 0)
+        #expect(beats(ring.onTimer(now: .zero + .microseconds(87_500))) == 1)
+        // And then every interval.
+        #expect(beats(ring.onTimer(now: .zero + .microseconds(117_500))) == 1)
+        // The pacer itself follows only its timer.
+        var pacer = TokenRing(id: 1, members: [1, 2, 3], now: .zero)
+        _ = pacer.start(now: .zero)
+        #expect(beats(pacer.on(beat, from: 2, now: Self.at(20))) == 0)
+        #expect(beats(pacer.onTimer(now: Self.at(30))) == 1)
+    }
+
     @Test func waitingRequestsAndOwnClaimsAreBounded() {
         let configuration = TokenRing.Configuration(maxPending: 5, maxOpenClaims: 2)
         var ring = TokenRing(id: 1, members: [1, 2], configuration: configuration, now: .zero)

@@ -164,6 +164,7 @@ public struct TokenRing: Sendable {
             observe(beat.seen, now: now)
             // A live holder of the newest position: the token is not lost, only resting (a quiet ring).
             if beat.holding, beat.seen == seen { lastTokenMovement = now }
+            followPacer(sender, now: now, into: &out)
         case .token(let token):
             onToken(token, from: sender, now: now, into: &out)
         case .tokenAck(let position):
@@ -384,6 +385,20 @@ public struct TokenRing: Sendable {
         out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding, accepted: UInt64(acceptedCount),
                                                pending: UInt32(clamping: pendingCount)))))
         nextHeartbeat = now + configuration.heartbeatInterval
+    }
+
+    /// Heartbeats in step with the lowest live server's (the pacer's): on
+    /// hearing the pacer, this server sends its own at once if half an
+    /// interval has passed since its last, and sets its timer a quarter of an
+    /// interval past the pacer's next. Every server then wakes about once an
+    /// interval for all the ring's heartbeats instead of once for each (an
+    /// idle server's cost is its wake-ups); should the pacer fall silent, the
+    /// timer sends them at most 1.25 intervals apart.
+    private mutating func followPacer(_ sender: UInt64, now: Instant, into out: inout [RingDirective]) {
+        let interval = configuration.heartbeatInterval
+        guard sender < id, membership.lowestAlive(now: now) == sender, nextHeartbeat <= now + interval / 2 else { return }
+        heartbeat(now: now, into: &out)
+        nextHeartbeat = now + interval + interval / 4
     }
 
     /// How long a holder with nothing to claim keeps the token.
