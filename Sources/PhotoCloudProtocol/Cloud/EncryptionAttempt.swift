@@ -127,7 +127,7 @@ public struct EncryptionAttempt: Sendable {
 
     private mutating func giveUp() -> [Directive] {
         isFinished = true
-        let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { "\($0.server) at \($0.at.since(startedAt).nanoseconds / 1_000_000) ms" }.joined(separator: ", then ")); \(retries) retries, the last wait \(retryWait.nanoseconds / 1_000_000) ms\(payloadState)"
+        let seen = acceptances.isEmpty ? "no server accepted it" : "accepted by server \(acceptances.map { "\($0.server) at \($0.at.since(startedAt).nanoseconds / 1_000_000) ms" }.joined(separator: ", then ")); \(retries) retr\(retries == 1 ? "y" : "ies"), the last wait \(retryWait.nanoseconds / 1_000_000) ms\(payloadState)"
         return [.fail("no answer to request \(request.id) after \(configuration.giveUpAfter) (\(seen)); are the servers running?")]
     }
 

@@ -390,8 +390,8 @@ public struct TokenRing: Sendable {
     /// Heartbeats in step with the lowest live server's (the pacer's): on
     /// hearing the pacer, this server sends its own at once if half an
     /// interval has passed since its last, and sets its timer a quarter of an
-    /// interval past the pacer's next. Every server then wakes about once an
-    /// interval for all the ring's heartbeats instead of once for each (an
+    /// interval past the pacer's next. A follower's sends then share the
+    /// wake-up of the pacer's heartbeat instead of taking one of their own (an
     /// idle server's cost is its wake-ups); should the pacer fall silent, the
     /// timer sends them at most 1.25 intervals apart.
     private mutating func followPacer(_ sender: UInt64, now: Instant, into out: inout [RingDirective]) {
