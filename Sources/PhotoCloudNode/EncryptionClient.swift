@@ -276,7 +276,10 @@ public actor EncryptionClient {
         Task(executorPreference: loop) { [weak self, checkers] in
             // The payload must come back out with the request's key.
             let carries = await checkers.run {
-                (try? StegoPNG(codec: PNGCodec(encoder: PNGEncoder(threads: 1))).extract(from: png, key: StegoKey(material: key))) == payload
+                // A small answer on one thread: checks run side by side (a bench's many, a daemon's), and its
+                // random reads split over two cores only bounce its cache lines between them.
+                let stego = StegoPNG(codec: PNGCodec(encoder: PNGEncoder(threads: 1)), threads: png.count < 1 << 20 ? 1 : ProcessorCount.online)
+                return (try? stego.extract(from: png, key: StegoKey(material: key))) == payload
             }
             await self?.checked(id, png: png, server: server, arrived: arrived, carriesPayload: carries)
         }

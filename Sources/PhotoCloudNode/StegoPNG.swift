@@ -9,11 +9,19 @@ import Steganography
 /// read from its header) on one core while the cover decodes on another.
 public struct StegoPNG: Sendable {
     public var codec: PNGCodec
+    /// Threads one embedding or extraction may use. One where requests already
+    /// run side by side on every core (a server's workers, a client checking
+    /// answers): splitting a small image's random writes over two cores only
+    /// bounces its cache lines between them.
+    public var threads: Int
 
     /// The default encoder deflates with the run-length strategy: the hidden
     /// bits make a stego image's low bits noise, which the standard strategy's
     /// match search spends its time on for nothing (docs/steganography.md).
-    public init(codec: PNGCodec = PNGCodec(encoder: PNGEncoder(strategy: .rle))) { self.codec = codec }
+    public init(codec: PNGCodec = PNGCodec(encoder: PNGEncoder(strategy: .rle)), threads: Int = ProcessorCount.online) {
+        self.codec = codec
+        self.threads = threads
+    }
 
     /// Hides `payload` in the cover PNG `cover`; returns the stego PNG (the
     /// cover's width and height; RGB when the cover is opaque, else RGBA).
@@ -34,7 +42,7 @@ public struct StegoPNG: Sendable {
     public func embed(_ payload: [UInt8], in cover: RGBAImage, key: StegoKey, bitsPerChannel: Int = 1, nonce: [UInt8]? = nil) throws -> [UInt8] {
         var image = cover
         try Steganographer.embed(payload, into: &image.pixels, width: image.width, height: image.height, key: key,
-                                 bitsPerChannel: bitsPerChannel, nonce: nonce)
+                                 bitsPerChannel: bitsPerChannel, nonce: nonce, threads: threads)
         return try codec.encode(image)
     }
 
@@ -42,7 +50,8 @@ public struct StegoPNG: Sendable {
         _ payload: [UInt8], size: (width: Int, height: Int), key: StegoKey, bitsPerChannel: Int,
         decode: @Sendable () throws -> RGBAImage
     ) async throws -> [UInt8] {
-        async let plan = EmbeddingPlan(payloadBytes: payload.count, width: size.width, height: size.height, key: key, bitsPerChannel: bitsPerChannel)
+        async let plan = EmbeddingPlan(payloadBytes: payload.count, width: size.width, height: size.height, key: key, bitsPerChannel: bitsPerChannel,
+                                       threads: threads)
         var image = try decode()
         try Steganographer.embed(payload, into: &image.pixels, plan: try await plan)
         return try codec.encode(image)
@@ -51,12 +60,12 @@ public struct StegoPNG: Sendable {
     /// Recovers the payload hidden in a stego PNG.
     public func extract(from png: [UInt8], key: StegoKey) throws -> [UInt8] {
         let image = try codec.decode(png)
-        return try Steganographer.extract(from: image.pixels, width: image.width, height: image.height, key: key)
+        return try Steganographer.extract(from: image.pixels, width: image.width, height: image.height, key: key, threads: threads)
     }
 
     /// Recovers the payload hidden in a stego PNG file.
     public func extract(file path: String, key: StegoKey) throws -> [UInt8] {
         let image = try codec.decode(file: path)
-        return try Steganographer.extract(from: image.pixels, width: image.width, height: image.height, key: key)
+        return try Steganographer.extract(from: image.pixels, width: image.width, height: image.height, key: key, threads: threads)
     }
 }

@@ -13,7 +13,11 @@ public struct EmbeddingPlan: Sendable {
     let bodyOffsets: [UInt32]
 
     /// Plans `payloadBytes` in a width x height cover; fails if it does not fit.
-    public init(payloadBytes: Int, width: Int, height: Int, key: StegoKey, bitsPerChannel: Int = 1) throws(StegoError) {
+    /// `threads` bounds the threads the plan and the embedding use (the image
+    /// is the same whatever it is): one where requests already run side by
+    /// side on every core.
+    public init(payloadBytes: Int, width: Int, height: Int, key: StegoKey, bitsPerChannel: Int = 1,
+                threads: Int = ProcessorCount.online) throws(StegoError) {
         guard Steganographer.bitsRange.contains(bitsPerChannel) else {
             throw StegoError(.invalidArgument, "bits per channel must be 1, 2 or 3, not \(bitsPerChannel)")
         }
@@ -37,7 +41,8 @@ public struct EmbeddingPlan: Sendable {
         self.payloadBytes = payloadBytes
         self.bitsPerChannel = bitsPerChannel
         self.key = key
-        writer = SlotBits(permutation: SlotPermutation(count: Steganographer.slots(width: width, height: height), keys: key.orderKeys))
+        writer = SlotBits(permutation: SlotPermutation(count: Steganographer.slots(width: width, height: height), keys: key.orderKeys),
+                          threads: threads)
         let bodySlots = SlotBits.slots(forBytes: payloadBytes + PayloadFormat.overhead, bitsPerSlot: bitsPerChannel)
         headerOffsets = writer.offsets(0..<PayloadFormat.headerSlots)
         bodyOffsets = writer.offsets(PayloadFormat.headerSlots..<PayloadFormat.headerSlots + bodySlots)

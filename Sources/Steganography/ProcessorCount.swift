@@ -3,6 +3,6 @@ import Glibc
 #endif
 
 /// Cores available to split work over (at least 1, at most 8).
-enum ProcessorCount {
-    static let online = max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+public enum ProcessorCount {
+    public static let online = max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 }

@@ -29,10 +29,11 @@ public enum Steganographer {
     /// Hides `payload` in `pixels`, spread over the whole image in the key's order.
     public static func embed(
         _ payload: [UInt8], into pixels: inout [UInt8], width: Int, height: Int,
-        key: StegoKey, bitsPerChannel: Int = 1, nonce: [UInt8]? = nil
+        key: StegoKey, bitsPerChannel: Int = 1, nonce: [UInt8]? = nil, threads: Int = ProcessorCount.online
     ) throws(StegoError) {
         try checkBuffer(pixels, width: width, height: height)
-        let plan = try EmbeddingPlan(payloadBytes: payload.count, width: width, height: height, key: key, bitsPerChannel: bitsPerChannel)
+        let plan = try EmbeddingPlan(payloadBytes: payload.count, width: width, height: height, key: key, bitsPerChannel: bitsPerChannel,
+                                     threads: threads)
         try embed(payload, into: &pixels, plan: plan, nonce: nonce)
     }
 
@@ -61,13 +62,14 @@ public enum Steganographer {
         }
     }
 
-    /// Recovers the payload hidden with `key`.
-    public static func extract(from pixels: [UInt8], width: Int, height: Int, key: StegoKey) throws(StegoError) -> [UInt8] {
+    /// Recovers the payload hidden with `key`, on at most `threads` threads.
+    public static func extract(from pixels: [UInt8], width: Int, height: Int, key: StegoKey,
+                               threads: Int = ProcessorCount.online) throws(StegoError) -> [UInt8] {
         try checkBuffer(pixels, width: width, height: height)
         let totalSlots = slots(width: width, height: height)
         let noPayload = StegoError(.noPayload, "no hidden payload found with this key: the key is wrong, or the image carries none")
         guard totalSlots >= PayloadFormat.headerSlots else { throw noPayload }
-        let reader = SlotBits(permutation: SlotPermutation(count: totalSlots, keys: key.orderKeys))
+        let reader = SlotBits(permutation: SlotPermutation(count: totalSlots, keys: key.orderKeys), threads: threads)
         return try pixels.withUnsafeBufferPointer { buffer throws(StegoError) in
             let masked = reader.read(PayloadFormat.headerSize, from: buffer, from: 0, bitsPerSlot: 1)
             let header = PayloadFormat.masked(masked, with: key.headerMask)

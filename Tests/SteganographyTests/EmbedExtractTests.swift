@@ -17,6 +17,23 @@ struct EmbedExtractTests {
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
     }
 
+    @Test func oneThreadOrManyGiveTheSameImageAndBothRead() throws {
+        // Servers embed small covers on one thread; any server must give the same answer to a request.
+        let (width, height) = (300, 260)
+        let payload = Self.payload(Steganographer.capacity(width: width, height: height) / 2)
+        let nonce = [UInt8](repeating: 3, count: Steganographer.nonceBytes)
+        var images: [[UInt8]] = []
+        for threads in [1, 2, 4] {
+            var pixels = Self.cover(width: width, height: height)
+            try Steganographer.embed(payload, into: &pixels, width: width, height: height, key: Self.key, nonce: nonce, threads: threads)
+            images.append(pixels)
+        }
+        #expect(images.allSatisfy { $0 == images[0] })
+        for threads in [1, 4] {
+            #expect(try Steganographer.extract(from: images[0], width: width, height: height, key: Self.key, threads: threads) == payload)
+        }
+    }
+
     enum Size: CaseIterable, Sendable {
         case empty, oneByte, half, exactlyCapacity
         func bytes(capacity: Int) -> Int {
