@@ -57,11 +57,17 @@ public struct ClusterBench: Sendable {
         public var sent: Int
         public var answered: Int
         public var failed: Int
+        /// Of the failed: answered correctly, but later than the deadline after their scheduled send time.
+        public var late: Int
         public var failure_rate: Double
         public var wrong_answers: Int
         public var p50_ms: Double
         public var p99_ms: Double
         public var max_ms: Double
+        /// p99 from each attempt's start instead of its scheduled send time (what earlier builds reported).
+        public var service_p99_ms: Double
+        /// The latest any request started after its scheduled time.
+        public var start_lag_max_ms: Double
         public var throughput_rps: Double
         public var seconds: Double
         public var per_server: [String: Int]
@@ -117,7 +123,8 @@ public struct ClusterBench: Sendable {
                 let at = start + offset + interval * number
                 scheduled.append(Task {
                     try? await Task.sleep(until: at)
-                    return await Self.request(payload, key: key, id: RequestID(client: clientID, number: UInt64(number)), via: endpoint)
+                    return await Self.request(payload, key: key, id: RequestID(client: clientID, number: UInt64(number)), scheduled: at,
+                                              via: endpoint)
                 })
             }
         }
@@ -136,7 +143,14 @@ public struct ClusterBench: Sendable {
 
     struct Outcome: Sendable {
         var id: RequestID
+        /// From the request's scheduled send time to its checked answer: what
+        /// its user waits, including any lateness of the bench in starting it
+        /// (timing from the attempt's start would hide the queueing before it).
         var latency: Duration?
+        /// From the attempt's start to its answer.
+        var service: Duration?
+        /// How late the attempt started after its scheduled time.
+        var startLag: Duration
         var answeredAt: ContinuousClock.Instant?
         var server: UInt64?
         var correct: Bool
@@ -151,14 +165,18 @@ public struct ClusterBench: Sendable {
         var rejoin: Duration?
     }
 
-    private static func request(_ payload: [UInt8], key: [UInt8], id: RequestID, via client: EncryptionClient) async -> Outcome {
+    private static func request(_ payload: [UInt8], key: [UInt8], id: RequestID, scheduled: ContinuousClock.Instant,
+                                via client: EncryptionClient) async -> Outcome {
+        let lag = max(.zero, ContinuousClock.now - scheduled)
         do {
             // The client returns an answer only once the payload came back out of it with the key.
             let answer = try await client.encrypt(payload, key: key, id: id)
-            return Outcome(id: id, latency: answer.answeredAt - answer.startedAt, answeredAt: answer.answeredAt, server: answer.server,
+            return Outcome(id: id, latency: answer.answeredAt - scheduled, service: answer.answeredAt - answer.startedAt, startLag: lag,
+                           answeredAt: answer.answeredAt, server: answer.server,
                            correct: true, error: nil, acceptances: answer.acceptances, retries: answer.retries)
         } catch {
-            return Outcome(id: id, latency: nil, answeredAt: nil, server: nil, correct: false, error: "\(error)", acceptances: [], retries: 0)
+            return Outcome(id: id, latency: nil, service: nil, startLag: lag, answeredAt: nil, server: nil, correct: false, error: "\(error)",
+                           acceptances: [], retries: 0)
         }
     }
 
@@ -215,14 +233,17 @@ public struct ClusterBench: Sendable {
 
     private func summarize(_ outcomes: [Outcome], servers: [Int], start: ContinuousClock.Instant, kill: KillReport?, payloadBytes: Int,
                            rejectedAnswers: Int) -> Result {
-        var latencies = LatencySamples(capacity: outcomes.count)
+        var latencies = LatencySamples(capacity: outcomes.count), service = LatencySamples(capacity: outcomes.count)
         var perServer: [String: Int] = [:]
         for server in servers { perServer[String(server)] = 0 }
-        var answered = 0
+        var answered = 0, late = 0
         for outcome in outcomes {
+            if outcome.correct, let latency = outcome.latency, latency > deadline { late += 1 }
+            // Answered in time for its user: within the deadline of when it was due to be sent.
             if outcome.correct, let latency = outcome.latency, latency <= deadline, let server = outcome.server {
                 answered += 1
                 latencies.record(latency)
+                if let time = outcome.service { service.record(time) }
                 perServer[String(server), default: 0] += 1
             }
         }
@@ -253,10 +274,11 @@ public struct ClusterBench: Sendable {
             clients: clients, requests_per_client: requests, interval_ms: interval.seconds * 1000,
             workload: photo.map { "photo \($0.name)" } ?? workload.rawValue,
             balancing: balancing ? "token" : "none", faults: fault.rawValue, deadline_ms: deadline.seconds * 1000, payload_bytes: payloadBytes,
-            sent: outcomes.count, answered: answered, failed: outcomes.count - answered,
+            sent: outcomes.count, answered: answered, failed: outcomes.count - answered, late: late,
             failure_rate: outcomes.isEmpty ? 0 : Double(outcomes.count - answered) / Double(outcomes.count),
             wrong_answers: wrong, p50_ms: latencies.percentile(50) / 1000, p99_ms: latencies.percentile(99) / 1000,
-            max_ms: latencies.percentile(100) / 1000, throughput_rps: Double(answered) / seconds, seconds: seconds,
+            max_ms: latencies.percentile(100) / 1000, service_p99_ms: service.percentile(99) / 1000,
+            start_lag_max_ms: (outcomes.map(\.startLag).max() ?? .zero).seconds * 1000, throughput_rps: Double(answered) / seconds, seconds: seconds,
             per_server: perServer,
             balance_ratio: counts.count > 1 && counts.min()! > 0 ? Double(counts.max()!) / Double(counts.min()!) : nil,
             retries: outcomes.map(\.retries).reduce(0, +), killed_server: kill?.server,

@@ -104,8 +104,9 @@ extension BenchCommand {
             let perServer = result.per_server.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             print("""
                 cluster: \(result.clients) clients x \(result.requests_per_client) requests, \(result.interval_ms) ms apart, \(result.workload) workload (\(result.payload_bytes) bytes), balancing \(result.balancing), faults \(result.faults)
-                  sent \(result.sent), answered \(result.answered), failed \(result.failed) (\(String(format: "%.2f", result.failure_rate * 100))%), wrong answers \(result.wrong_answers), retries \(result.retries)
-                  latency p50 \(String(format: "%.1f", result.p50_ms)) ms, p99 \(String(format: "%.1f", result.p99_ms)) ms, max \(String(format: "%.1f", result.max_ms)) ms; throughput \(String(format: "%.0f", result.throughput_rps)) requests/s over \(String(format: "%.2f", result.seconds)) s
+                  sent \(result.sent), answered \(result.answered), failed \(result.failed) (\(String(format: "%.2f", result.failure_rate * 100))%\(result.late > 0 ? ", \(result.late) of them answered late" : "")), wrong answers \(result.wrong_answers), retries \(result.retries)
+                  latency from each request's scheduled send time: p50 \(String(format: "%.1f", result.p50_ms)) ms, p99 \(String(format: "%.1f", result.p99_ms)) ms, max \(String(format: "%.1f", result.max_ms)) ms (from the attempt's start: p99 \(String(format: "%.1f", result.service_p99_ms)) ms; the latest start \(String(format: "%.1f", result.start_lag_max_ms)) ms after its time)
+                  throughput \(String(format: "%.0f", result.throughput_rps)) requests/s over \(String(format: "%.2f", result.seconds)) s
                   per server: \(perServer)\(result.balance_ratio.map { String(format: " (busiest / idlest = %.2f)", $0) } ?? "")
                 """)
             if let killed = result.killed_server {

@@ -86,6 +86,7 @@ extension ServerProcesses {
 
         struct BenchResult: Decodable {
             let sent: Int, answered: Int, failed: Int, failure_rate: Double, p50_ms: Double, p99_ms: Double, throughput_rps: Double
+            let service_p99_ms: Double, start_lag_max_ms: Double
             let per_server: [String: Int]
             let killed_server: Int?
             let failover_ms: Double?
@@ -106,6 +107,8 @@ extension ServerProcesses {
                 #expect(result.per_server.values.reduce(0, +) == 80)
                 #expect(result.killed_server != nil && result.failover_ms != nil)
                 #expect(result.p50_ms > 0 && result.p99_ms >= result.p50_ms && result.throughput_rps > 0)
+                // Each request's latency runs from its scheduled send time, which is never after its attempt starts.
+                #expect(result.p99_ms >= result.service_p99_ms && result.start_lag_max_ms >= 0)
             }
         }
     }
