@@ -17,6 +17,17 @@ struct PermutationTests {
         }
     }
 
+    @Test func theOrderIsPinned() {
+        // Images hidden by earlier builds must still read: the order of a 1000x872 image's slots (side 1,618) and of a
+        // 12-megapixel one's (side 6,000), as the builds of 2026-12-01 make them (a change to the order is a change of format).
+        for (count, expected) in [(3 * 1000 * 872, UInt64(0xDB81_75DB_BF63_54A2)), (3 * 4000 * 3000, 0x4E07_192D_B703_F49C)] {
+            let permutation = SlotPermutation(count: count, keys: Self.keys)
+            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+            for index in stride(from: 0, to: count, by: 7) { hash = (hash ^ UInt64(permutation.slot(index))) &* 0x100_0000_01B3 }
+            #expect(hash == expected, "count \(count)")
+        }
+    }
+
     @Test func aLargeEmbeddingIsTheSameImageWhateverTheNumberOfThreads() {
         // Over 65,536 slots the work is split in parts, each flipping its own coins for LSB matching.
         let count = 3 * 300 * 300
