@@ -132,21 +132,31 @@ enum SyntheticCover {
         let tilt = (0..<3).map { _ in (unit() - 0.5) * 120 }
         let discs = (0..<12).map { _ in
             (x: unit() * Double(width), y: unit() * Double(height), r: (0.05 + unit() * 0.25) * Double(width),
-             colour: (0..<3).map { _ in (unit() - 0.5) * 140 })
-        }
+             colour: ((unit() - 0.5) * 140, (unit() - 0.5) * 140, (unit() - 0.5) * 140))
+        }.map { (x: $0.x, y: $0.y, r: $0.r, r2: $0.r * $0.r * 1.000_001, colour: $0.colour) }
         var pixels = [UInt8](repeating: 255, count: width * height * 4)
+        // The same sums in the same order as a per-pixel array of three would give (the servers of one cloud must
+        // draw the same covers), kept in three scalars: no allocation a pixel.
         for y in 0..<height {
             for x in 0..<width {
                 let fx = Double(x) / Double(width), fy = Double(y) / Double(height)
-                var value = (0..<3).map { base[$0] + tilt[$0] * (fx + fy) / 2 }
+                var r = base[0] + tilt[0] * (fx + fy) / 2, g = base[1] + tilt[1] * (fx + fy) / 2, b = base[2] + tilt[2] * (fx + fy) / 2
                 for disc in discs {
                     let dx = Double(x) - disc.x, dy = Double(y) - disc.y
+                    // Clearly outside the disc: its weight is 0 (the margin leaves the edge to the exact test below).
+                    if dx * dx + dy * dy > disc.r2 { continue }
                     let weight = max(0, 1 - (dx * dx + dy * dy).squareRoot() / disc.r)
-                    if weight > 0 { for c in 0..<3 { value[c] += disc.colour[c] * weight * weight } }
+                    if weight > 0 {
+                        r += disc.colour.0 * weight * weight
+                        g += disc.colour.1 * weight * weight
+                        b += disc.colour.2 * weight * weight
+                    }
                 }
                 let grain = Double(Int(next() % 9) - 4)
                 let offset = (y * width + x) * 4
-                for c in 0..<3 { pixels[offset + c] = UInt8(clamping: Int((value[c] + grain).rounded())) }
+                pixels[offset] = UInt8(clamping: Int((r + grain).rounded()))
+                pixels[offset + 1] = UInt8(clamping: Int((g + grain).rounded()))
+                pixels[offset + 2] = UInt8(clamping: Int((b + grain).rounded()))
             }
         }
         return try RGBAImage(width: width, height: height, pixels: pixels)

@@ -6,6 +6,17 @@ import Testing
 
 @Suite("Server parts: covers, deterministic answers, timers")
 struct ServerPartsTests {
+    @Test func theBuiltInCoversArePinned() throws {
+        // Servers of one cloud must draw the same covers (a retried request gets the same answer from any of them),
+        // so a faster drawing has to draw the same pixels, whichever build a server runs.
+        let expected: [UInt64] = [0xB05B_C7B5_18B8_C2DB, 0x0D24_2AF0_8743_8E4C]
+        for (index, seed) in [UInt64(1), 4].enumerated() {
+            let image = try SyntheticCover.make(seed: seed, width: 512, height: 512)
+            let hash = image.pixels.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+            #expect(hash == expected[index], "built-in cover \(seed)")
+        }
+    }
+
     @Test func coversAreChosenByRequestAtTheSmallestSizeThatFits() throws {
         let library = try CoverLibrary.builtIn(count: 3)
         let small = try library.cover(for: RequestID(client: 1, number: 1), payloadBytes: 100, bitsPerChannel: 1)
