@@ -9,7 +9,7 @@ extension ServerProcesses {
     struct CloudCLITests {
         static let binary = BinaryRunner.locate()
 
-        @Test func encryptThroughThreeServersSurvivesAKillNine() async throws {
+        @Test func encryptSurvivesAKillNineOfTheServerWorkingOnIt() async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
                 let base = 31_000 + Int(getpid() % 150) * 100
@@ -30,15 +30,45 @@ extension ServerProcesses {
                 #expect(back.status == 0, "\(back.stderr)")
                 #expect(try String(contentsOfFile: folder + "/back.txt", encoding: .utf8) == message)
 
-                // kill -9 a server: the next requests are served by the others; clients see only latency.
-                kill(servers[1].processIdentifier, SIGKILL)
-                for index in 0..<3 {
-                    let outcome = try await binary.run(["encrypt", folder + "/message.txt", "--key", "hex:00112233445566778899aabbccddeeff",
-                                                        "--out", folder + "/after\(index).png", "--cluster", cluster], timeout: .seconds(60))
-                    #expect(outcome.status == 0, "\(outcome.stderr)")
-                    #expect(!outcome.stdout.contains("by server 2 "))
+                // kill -9 the server working on a request, while it works: a photo-sized payload, accepted by the token's
+                // holder (its count of accepted requests goes up), which is killed before the answer comes. The client
+                // sees only latency: another server takes the request over and the answer carries the payload.
+                struct Status: Decodable {
+                    struct Server: Decodable { let id: Int; let answered: Bool; let handled: UInt64 }
+                    let servers: [Server]
                 }
-                let wrongKey = try await binary.run(["stego", "extract", "--in", folder + "/after0.png", "--key", "sunset", "--out", folder + "/x"])
+                func handled() async throws -> [Int: UInt64] {
+                    let outcome = try await binary.run(["status", "--cluster", cluster, "--json", "--timeout-ms", "200"])
+                    guard outcome.status == 0, let status = try? JSONDecoder().decode(Status.self, from: Data(outcome.stdout.utf8)) else { return [:] }
+                    return Dictionary(uniqueKeysWithValues: status.servers.filter(\.answered).map { ($0.id, $0.handled) })
+                }
+                var generator = SystemRandomNumberGenerator()
+                let photo = (0..<1_500_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                try Data(photo).write(to: URL(fileURLWithPath: folder + "/photo.bin"))
+                let before = try await handled()
+                let encrypt = try binary.start(["encrypt", folder + "/photo.bin", "--key", "hex:00112233445566778899aabbccddeeff",
+                                                "--out", folder + "/photo.png", "--cluster", cluster, "--timeout-ms", "120000"],
+                                               log: folder + "/encrypt.log")
+                defer { if encrypt.isRunning { kill(encrypt.processIdentifier, SIGKILL) } }
+                var victim: Int?
+                let deadline = ContinuousClock.now + .seconds(30)
+                while victim == nil, encrypt.isRunning, ContinuousClock.now < deadline {
+                    victim = try await handled().first { id, count in count > (before[id] ?? 0) }?.key
+                    if victim == nil { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                let working = try #require(victim, "no server was seen accepting the request")
+                #expect(encrypt.isRunning, "the answer came before the kill: nothing was in flight")
+                kill(servers[working - 1].processIdentifier, SIGKILL)
+                while encrypt.isRunning, ContinuousClock.now < deadline + .seconds(120) { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(!encrypt.isRunning && encrypt.terminationStatus == 0,
+                        "\((try? String(contentsOfFile: folder + "/encrypt.log", encoding: .utf8)) ?? "")")
+                let said = (try? String(contentsOfFile: folder + "/encrypt.log", encoding: .utf8)) ?? ""
+                #expect(said.contains("by server ") && !said.contains("by server \(working) "), "answered by the killed server: \(said)")
+                let out = try await binary.run(["stego", "extract", "--in", folder + "/photo.png", "--key", "hex:00112233445566778899aabbccddeeff",
+                                                "--out", folder + "/photo.back"])
+                #expect(out.status == 0, "\(out.stderr)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: folder + "/photo.back")) == Data(photo))
+                let wrongKey = try await binary.run(["stego", "extract", "--in", folder + "/photo.png", "--key", "sunset", "--out", folder + "/x"])
                 #expect(wrongKey.status == 1 && wrongKey.stderr.hasPrefix("error: "))
             }
         }
@@ -90,6 +120,8 @@ extension ServerProcesses {
             let per_server: [String: Int]
             let killed_server: Int?
             let failover_ms: Double?
+            let failover_all_ms: Double?
+            let orphaned_requests: Int?
             let rejoin_ms: Double?
         }
 
@@ -105,7 +137,12 @@ extension ServerProcesses {
                 #expect(result.sent == 80)
                 #expect(result.answered == 80 && result.failed == 0 && result.failure_rate == 0)
                 #expect(result.per_server.values.reduce(0, +) == 80)
-                #expect(result.killed_server != nil && result.failover_ms != nil)
+                // The token's holder was killed with requests open (the debug build's embeddings are slow, and the kill
+                // comes 300 ms into 200 requests a second); each was taken over and answered, and checked by extraction.
+                #expect(result.killed_server != nil)
+                #expect((result.orphaned_requests ?? 0) > 0 && result.failover_all_ms != nil, "no request was open at the kill")
+                // Restarted, it took the token and accepted a request again.
+                #expect(result.rejoin_ms != nil, "the restarted server accepted no request within 10 s")
                 #expect(result.p50_ms > 0 && result.p99_ms >= result.p50_ms && result.throughput_rps > 0)
                 // Each request's latency runs from its scheduled send time, which is never after its attempt starts.
                 #expect(result.p99_ms >= result.service_p99_ms && result.start_lag_max_ms >= 0)
