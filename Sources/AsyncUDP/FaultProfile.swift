@@ -5,12 +5,15 @@ import Synchronization
 ///
 /// Each datagram independently may be dropped, duplicated, held back so that
 /// later ones overtake it (reordered), and delayed by `delay` plus up to
-/// `jitter`. Decisions come from a generator seeded by `seed`: the same seed
+/// `jitter`; each copy that goes out may have one bit flipped (`corrupt`). Decisions come from a generator seeded by `seed`: the same seed
 /// and the same sequence of sends give the same decisions.
 public struct FaultProfile: Sendable, Equatable {
     public var drop: Double
     public var duplicate: Double
     public var reorder: Double
+    /// The chance that a copy going out has one bit flipped (a receiver's
+    /// datagram check, or failing that an object's digest, must catch it).
+    public var corrupt: Double
     public var delay: Duration
     public var jitter: Duration
     /// How long a reordered datagram is held back beyond its delay.
@@ -18,13 +21,14 @@ public struct FaultProfile: Sendable, Equatable {
     public var seed: UInt64
 
     public init(
-        drop: Double = 0, duplicate: Double = 0, reorder: Double = 0,
+        drop: Double = 0, duplicate: Double = 0, reorder: Double = 0, corrupt: Double = 0,
         delay: Duration = .zero, jitter: Duration = .zero,
         reorderHold: Duration = .milliseconds(2), seed: UInt64 = 1
     ) {
         self.drop = drop
         self.duplicate = duplicate
         self.reorder = reorder
+        self.corrupt = corrupt
         self.delay = delay
         self.jitter = jitter
         self.reorderHold = reorderHold
@@ -33,7 +37,7 @@ public struct FaultProfile: Sendable, Equatable {
 
     /// True when the profile changes nothing.
     public var isClean: Bool {
-        drop == 0 && duplicate == 0 && reorder == 0 && delay == .zero && jitter == .zero
+        drop == 0 && duplicate == 0 && reorder == 0 && corrupt == 0 && delay == .zero && jitter == .zero
     }
 }
 
@@ -44,6 +48,7 @@ public struct FaultCounters: Sendable, Equatable {
     public var duplicated = 0
     public var reordered = 0
     public var delayed = 0
+    public var corrupted = 0
 }
 
 /// The decisions of a `FaultProfile`, as a value: for each datagram, the list
@@ -82,6 +87,18 @@ public struct FaultPlanner: Sendable {
         }
         return [delay]
     }
+
+    /// A copy of `bytes` as it goes out: with one bit flipped, at the
+    /// profile's `corrupt` chance. Draws nothing when `corrupt` is 0, so the
+    /// other decisions of a seed stay what they were.
+    public mutating func corrupted(_ bytes: [UInt8]) -> [UInt8] {
+        guard profile.corrupt > 0, !bytes.isEmpty, random.chance(profile.corrupt) else { return bytes }
+        counters.corrupted += 1
+        var copy = bytes
+        let index = Int(random.next() % UInt64(copy.count))
+        copy[index] ^= UInt8(1) << UInt8(random.next() % 8)
+        return copy
+    }
 }
 
 /// A `FaultPlanner` that many tasks sending on one socket can share.
@@ -98,4 +115,9 @@ public final class FaultInjector: Sendable {
 
     /// Decides the fate of the next datagram.
     public func plan() -> [Duration] { planner.withLock { $0.plan() } }
+
+    /// A copy of `bytes` as it goes out (see `FaultPlanner.corrupted`).
+    public func corrupted(_ bytes: [UInt8]) -> [UInt8] {
+        profile.corrupt > 0 ? planner.withLock { $0.corrupted(bytes) } : bytes
+    }
 }

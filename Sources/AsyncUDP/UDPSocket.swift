@@ -89,10 +89,11 @@ public final class UDPSocket: Sendable {
             return try await Self.sendUnfaulted(bytes, to: address, handle: handle, readiness: readiness)
         }
         for delay in faults.plan() {
+            let copy = faults.corrupted(bytes)
             if delay == .zero {
-                try await Self.sendUnfaulted(bytes, to: address, handle: handle, readiness: readiness)
+                try await Self.sendUnfaulted(copy, to: address, handle: handle, readiness: readiness)
             } else {
-                await delayLine.schedule(bytes, to: address, at: ContinuousClock.now + delay)
+                await delayLine.schedule(copy, to: address, at: ContinuousClock.now + delay)
             }
         }
     }
@@ -103,11 +104,12 @@ public final class UDPSocket: Sendable {
     public func trySend(_ bytes: [UInt8], to address: SocketAddress) throws -> Bool {
         if let faults, let delayLine {
             for delay in faults.plan() {
-                if delay == .zero, try !Self.sendNow(bytes, to: address, handle: handle) {
+                let copy = faults.corrupted(bytes)
+                if delay == .zero, try !Self.sendNow(copy, to: address, handle: handle) {
                     return false
                 } else if delay > .zero {
                     let due = ContinuousClock.now + delay
-                    Task { await delayLine.schedule(bytes, to: address, at: due) }
+                    Task { await delayLine.schedule(copy, to: address, at: due) }
                 }
             }
             return true

@@ -26,6 +26,10 @@ public struct SimulatedNetwork<Message: Sendable>: Sendable {
     private var pending: [(order: UInt64, delivery: Delivery)] = []
     private var nextOrder: UInt64 = 0
     private var cut: Set<[Int]> = []
+    /// How a copy of a message is corrupted in flight, for messages that carry
+    /// bytes (`FaultPlanner.corrupted` decides whether and where); nil: never.
+    public var corrupt: (@Sendable (Message, inout FaultPlanner) -> Message)?
+    public var corrupted: Int { planner.counters.corrupted }
 
     public init(seed: UInt64, faults: Faults = Faults()) {
         planner = FaultPlanner(faults, seed: seed)
@@ -42,7 +46,8 @@ public struct SimulatedNetwork<Message: Sendable>: Sendable {
             return
         }
         for delay in planner.plan() {
-            schedule(Delivery(at: now + delay, from: from, to: to, message: message))
+            let copy = corrupt.map { $0(message, &planner) } ?? message
+            schedule(Delivery(at: now + delay, from: from, to: to, message: copy))
         }
     }
 

@@ -37,6 +37,8 @@ public struct TransferSimulation {
 
     public init(seed: UInt64, faults: SimulatedNetwork<(MessageType, [UInt8])>.Faults, receiver: TransferReceiver.Configuration = .init()) {
         network = SimulatedNetwork(seed: seed, faults: faults)
+        // A flipped bit anywhere in a message's body: what a datagram check would miss (an on-path forger).
+        network.corrupt = { message, planner in (message.0, planner.corrupted(message.1)) }
         receiverConfiguration = receiver
     }
 
