@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build photocloud: pkg-config,
-# libpng, libjpeg-turbo and sqlite3 development files. Does nothing when they are present.
+# libpng, libjpeg-turbo and sqlite3 development files, and strace for the tests. Does nothing when they are present.
 set -euo pipefail
 
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+# The tests interrupt a real write and read its system calls with strace.
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 if command -v pkg-config >/dev/null 2>&1; then
   pkg-config --exists libpng || missing+=(libpng-dev)
   pkg-config --exists libjpeg || missing+=(libjpeg62-turbo-dev)

@@ -44,8 +44,11 @@ public enum FileBytes {
         return bytes
     }
 
-    /// Writes `bytes` to `path` atomically; on any failure the old file (if any) is untouched
-    /// and no temporary file is left behind.
+    /// Writes `bytes` to `path` atomically and durably: to a temporary file
+    /// beside it, fsynced, renamed over `path`, and the folder fsynced. On a
+    /// failure the old file (if any) is untouched and no temporary file is
+    /// left behind; a process killed on the way leaves the old file whole
+    /// (and perhaps its temporary file).
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(PNGError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -75,6 +78,19 @@ public enum FileBytes {
             unlink(temporary)
             throw PNGError(.io, "cannot write \(path): \(failure)")
         }
+        // The rename is durable only once the folder's entry is: without this, a power cut may leave the old
+        // file (or none) after the call said it wrote the new one.
+        let folder = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folder >= 0 {
+            fsync(folder)
+            close(folder)
+        }
+    }
+
+    /// The folder that holds `path` ("." for a bare name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     private static func ioError(_ what: String, _ path: String) -> PNGError {
