@@ -12,7 +12,7 @@ extension ServerProcesses {
         @Test func encryptSurvivesAKillNineOfTheServerWorkingOnIt() async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
-                let base = 31_000 + Int(getpid() % 150) * 100
+                let base = TestPorts.cluster()
                 let cluster = folder + "/cluster.toml"
                 _ = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
                 let servers = try (1...3).map { id in
@@ -77,7 +77,7 @@ extension ServerProcesses {
             let binary = try #require(Self.binary)
             try await withTemporaryFolder { folder in
                 let cluster = folder + "/cluster.toml"
-                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(27_000 + Int(getpid() % 200) * 4)", "--out", cluster])
+                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(TestPorts.cluster())", "--out", cluster])
                 try Data("x".utf8).write(to: URL(fileURLWithPath: folder + "/x.txt"))
                 let outcome = try await binary.run(["encrypt", folder + "/x.txt", "--key", "k", "--out", folder + "/x.png", "--cluster", cluster, "--timeout-ms", "600"])
                 #expect(outcome.status == 1)
@@ -91,7 +91,7 @@ extension ServerProcesses {
             let binary = try #require(Self.binary)
             try await withTemporaryFolder { folder in
                 // Its own home: the default layout (ports 7101..) may be in use here, so a cluster file at free ports first.
-                let base = 32_000 + Int(getpid() % 150) * 100
+                let base = TestPorts.cluster()
                 try FileManager.default.createDirectory(atPath: folder + "/cloud", withIntermediateDirectories: true)
                 _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(base)", "--out", folder + "/cloud/cluster.toml"])
                 let up = try binary.start(["cluster", "up", "--data", folder + "/cloud"], log: folder + "/up.log")

@@ -29,7 +29,7 @@ extension ServerProcesses {
         @Test func usersComeAndGoAndARestartedServerKnowsThem() async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
-                let base = 33_000 + Int(getpid() % 150) * 100
+                let base = TestPorts.cluster()
                 let cluster = folder + "/cluster.toml"
                 _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(base)", "--out", cluster])
                 func server(_ id: Int) throws -> Process {

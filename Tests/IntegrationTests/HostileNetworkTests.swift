@@ -15,12 +15,12 @@ extension ServerProcesses {
     @Suite("A hostile network against real servers")
     struct HostileNetworkTests {
         static let binary = BinaryRunner.locate()
-        static func base(_ slot: Int) -> Int { 20_000 + Int(getpid() % 30) * 200 + slot * 10 }
+        static func base() -> Int { TestPorts.cluster() }
 
         @Test func strangersDatagramsLeaveEveryServerUpWithBoundedMemory() async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
-                let cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(0), running: [1, 2, 3])
+                let cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(), running: [1, 2, 3])
                 defer { cloud.stopAll() }
                 #expect(try await cloud.waitUntilAlive([1, 2, 3]))
                 let before = (1...3).compactMap { cloud.residentBytes($0) }
@@ -113,7 +113,7 @@ extension ServerProcesses {
         @Test func nothingMoreThanThreeTimesGoesToAnAddressThatDidNotShowItReceives() async throws {
             let binary = try #require(Self.binary)
             try await withTemporaryFolder { folder in
-                let cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(1), running: [1, 2, 3])
+                let cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(), running: [1, 2, 3])
                 defer { cloud.stopAll() }
                 #expect(try await cloud.waitUntilAlive([1, 2, 3]))
                 // Users in the directory, so that `who` has something large to say.
@@ -245,7 +245,7 @@ extension ServerProcesses {
             try await withTemporaryFolder { folder in
                 // Servers 1 and 2 run; the test speaks as server 3 from server 3's own address,
                 // with the cluster's secret: what a capture of server 3's traffic would hold.
-                var cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(2), running: [1, 2])
+                var cloud = try await AttackedCloud(binary: binary, folder: folder, count: 3, base: Self.base(), running: [1, 2])
                 defer { cloud.stopAll() }
                 #expect(try await cloud.waitUntilAlive([1, 2]))
                 let three = try #require(cloud.config.server(id: 3))
@@ -323,7 +323,7 @@ extension ServerProcesses {
     @Test func forgedAndLyingAnswersCrashNoToolAndStopNoDaemon() async throws {
         let binary = try #require(HostileNetworkTests.binary)
         try await withTemporaryFolder { folder in
-            let cloud = try await AttackedCloud(binary: binary, folder: folder, count: 2, base: HostileNetworkTests.base(3), running: [])
+            let cloud = try await AttackedCloud(binary: binary, folder: folder, count: 2, base: HostileNetworkTests.base(), running: [])
             let rightKeys = cloud.config.wireKeys(asServer: 1)
             let wrongKeys = WireKeys(signing: Curve25519.Signing.PrivateKey())
             let registered = Registrations()

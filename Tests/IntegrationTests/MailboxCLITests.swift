@@ -105,17 +105,17 @@ extension ServerProcesses {
         }
 
         /// A cloud for `body`, stopped after it.
-        func withCloud(base: Int, mailbox: String? = nil, _ body: (Cloud) async throws -> Void) async throws {
+        func withCloud(mailbox: String? = nil, _ body: (Cloud) async throws -> Void) async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
-                let cloud = try await Cloud(binary: binary, folder: folder, base: base + Int(getpid() % 150) * 10, mailbox: mailbox)
+                let cloud = try await Cloud(binary: binary, folder: folder, base: TestPorts.cluster(), mailbox: mailbox)
                 defer { cloud.stop() }
                 try await body(cloud)
             }
         }
 
         @Test func whatWaitsForBobSurvivesEveryServerKilledAndReachesHimOnce() async throws {
-            try await withCloud(base: 33_000) { cloud in
+            try await withCloud { cloud in
                 func inbox() async throws -> [InboxItem]? {
                     let listed = try await cloud.run(["inbox", "--json"], as: "bob")
                     return listed.status == 0 ? try JSONDecoder().decode([InboxItem].self, from: Data(listed.stdout.utf8)) : nil
@@ -179,7 +179,7 @@ extension ServerProcesses {
 
         /// The cluster file's `[mailbox]` limits hold: over a user's quota the sender hears why, and nothing more is stored.
         @Test func overTheQuotaTheSenderGetsOneClearError() async throws {
-            try await withCloud(base: 27_000, mailbox: "max_messages_per_user = 2\nttl_days = 7") { cloud in
+            try await withCloud(mailbox: "max_messages_per_user = 2\nttl_days = 7") { cloud in
                 for user in ["alice", "bob"] { try cloud.startPeer(user) }
                 try await cloud.waitForWho("online:  alice, bob")
                 _ = try cloud.photo("beach.png", seed: 2, width: 120, height: 90)
@@ -211,7 +211,7 @@ extension ServerProcesses {
         /// A user whose record names someone else's port as its data endpoint (records are its own to write) asks for
         /// the photo waiting for it: the servers send that port only a small cookie, never the photo.
         @Test func aPhotoGoesOnlyToADataEndpointThatShowsItReceives() async throws {
-            try await withCloud(base: 29_000) { cloud in
+            try await withCloud { cloud in
                 try cloud.startPeer("alice")
                 let config = try ClusterFile.load(cloud.cluster)
 
@@ -256,7 +256,7 @@ extension ServerProcesses {
         }
 
         @Test func aServerThatWasAwayBuriesWhatWasDeliveredAndAMinorityStoresNothing() async throws {
-            try await withCloud(base: 31_000) { cloud in
+            try await withCloud { cloud in
                 for user in ["alice", "bob"] { try cloud.startPeer(user) }
                 try await cloud.waitForWho("online:  alice, bob")
                 _ = try cloud.photo("beach.png", seed: 4, width: 200, height: 150)

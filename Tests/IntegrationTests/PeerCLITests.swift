@@ -17,7 +17,7 @@ extension ServerProcesses {
         @Test func theStoryOfASharedPhoto() async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
-                let base = 35_000 + Int(getpid() % 150) * 100
+                let base = TestPorts.cluster()
                 let cluster = folder + "/cluster.toml", home = folder + "/home"
                 _ = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
                 let servers = try (1...3).map { try binary.startServer(id: $0, cluster: cluster, data: folder + "/s\($0)", log: folder + "/server\($0).log") }

@@ -38,7 +38,7 @@ extension ServerProcesses {
         @Test func threeServersShareATokenSurviveKillNineAndTheRestartedOneServesAgain() async throws {
             let binary = try #require(Self.binary, "build the photocloud binary first (make test does)")
             try await withTemporaryFolder { folder in
-                let base = 30_000 + Int(getpid() % 200) * 100
+                let base = TestPorts.cluster()
                 let cluster = folder + "/cluster.toml"
                 let written = try await binary.run(["cluster", "init", "--servers", "3", "--base-port", "\(base)", "--out", cluster])
                 #expect(written.status == 0, "\(written.stderr)")
@@ -86,7 +86,7 @@ extension ServerProcesses {
             let binary = try #require(Self.binary)
             try await withTemporaryFolder { folder in
                 let cluster = folder + "/cluster.toml"
-                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(29_000 + Int(getpid() % 200) * 4)", "--out", cluster])
+                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(TestPorts.cluster())", "--out", cluster])
                 let outcome = try await binary.run(["status", "--cluster", cluster, "--timeout-ms", "200"])
                 #expect(outcome.status == 1)
                 #expect(outcome.stderr.hasPrefix("error: no server of"))
@@ -98,7 +98,7 @@ extension ServerProcesses {
             let binary = try #require(Self.binary)
             try await withTemporaryFolder { folder in
                 let cluster = folder + "/cluster.toml"
-                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(28_000 + Int(getpid() % 200) * 4)", "--out", cluster])
+                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(TestPorts.cluster())", "--out", cluster])
                 let outcome = try await binary.run(["server", "--id", "7", "--cluster", cluster, "--data", folder + "/s7"])
                 #expect(outcome.status == 1)
                 #expect(outcome.stderr.hasPrefix("error: server 7 is not in"))

@@ -41,15 +41,12 @@ struct CloudServiceTests {
         }
     }
 
-    /// Ports for a test's cloud: control base+1..3, data base+101..103. Each
-    /// test takes an offset of its own (0, 10, 20, ..., 50; PeerStoryTests 30 and 40: the sets never
-    /// overlap; 60 here too), since a cloud stopped by the test before may still be closing
-    /// its sockets, and suites run side by side.
-    static func base(_ offset: Int) -> UInt16 { UInt16(40_000 + Int(getpid() % 100) * 200 + offset) }
+    /// Ports for a test's cloud (control base+1..3, data base+101..103) that no other test is given.
+    static func base() -> UInt16 { UInt16(TestPorts.cluster()) }
 
     @Test func everyAnswerCarriesThePayloadAndARetryGetsTheSameBytes() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await Cloud(folder: folder, base: Self.base(0))
+            let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
             let client = try EncryptionClient(config: cloud.config)
             await client.start()
@@ -87,7 +84,7 @@ struct CloudServiceTests {
 
     @Test func smallPayloadsGoInlineOnceAServerHasGivenTheClientACookie() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await Cloud(folder: folder, base: Self.base(50))
+            let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
             let client = try EncryptionClient(config: cloud.config)
             await client.start()
@@ -117,7 +114,7 @@ struct CloudServiceTests {
 
     @Test func anAnswerThatFitsOneDatagramComesInOneAndIsResentUntilItsEndpointSaysItArrived() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await Cloud(folder: folder, base: Self.base(60))
+            let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
             func counts() async -> (sent: Int, acknowledged: Int, resent: Int) {
                 var total = (sent: 0, acknowledged: 0, resent: 0)
@@ -209,7 +206,7 @@ struct CloudServiceTests {
 
     @Test func aServerThatStopsCostsOnlyTime() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await Cloud(folder: folder, base: Self.base(10))
+            let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
             let client = try EncryptionClient(config: cloud.config)
             await client.start()
@@ -238,7 +235,7 @@ struct CloudServiceTests {
 
     @Test func anUnservableRequestIsRefusedNotRetriedForever() async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await Cloud(folder: folder, base: Self.base(20))
+            let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
             let client = try EncryptionClient(config: cloud.config, attempt: .init(giveUpAfter: .seconds(20)))
             await client.start()

@@ -97,7 +97,7 @@ struct PeerStoreTests {
             let name = try store.objects.put(Array(repeating: 5, count: 1_000))
             var bytes = [UInt8](FileManager.default.contents(atPath: store.objects.path(of: name))!)
             bytes[500] ^= 1
-            FileManager.default.createFile(atPath: store.objects.path(of: name), contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: store.objects.path(of: name), contents: Data(bytes))
             #expect(throws: StoreError.self) { try store.objects.get(name) }
             #expect(throws: StoreError.self) { try store.objects.get("../../etc/passwd") }
         }

@@ -14,10 +14,9 @@ struct PeerStoryTests {
     /// A three-server cloud on ports of its own, and alice's and bob's
     /// daemons, both online (as the servers say) before `body` runs, in a
     /// temporary folder (the servers' data folders are in it).
-    func withAliceAndBob(portOffset: Int,
-                         _ body: (_ folder: String, CloudServiceTests.Cloud, PeerActor, PeerActor) async throws -> Void) async throws {
+    func withAliceAndBob(_ body: (_ folder: String, CloudServiceTests.Cloud, PeerActor, PeerActor) async throws -> Void) async throws {
         try await withTemporaryFolder { folder in
-            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base(portOffset))
+            let cloud = try await CloudServiceTests.Cloud(folder: folder, base: CloudServiceTests.base())
             let home = folder + "/home"
             let alice = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "alice", home: home), config: cloud.config, home: home)
             let bob = try PeerActor(identity: try PeerIdentity.loadOrCreate(user: "bob", home: home), config: cloud.config, home: home)
@@ -37,7 +36,7 @@ struct PeerStoryTests {
     }
 
     @Test func shareBrowseRequestApproveViewGrantAndSend() async throws {
-        try await withAliceAndBob(portOffset: 30) { folder, cloud, alice, bob in
+        try await withAliceAndBob { folder, cloud, alice, bob in
             let beach = PNGFixture.make(.init(width: 300, height: 200, colorType: .rgb, seed: 7)).png
             let (photo, added) = try await alice.share(file: beach, title: "beach")
             #expect(added)
@@ -87,7 +86,7 @@ extension PeerStoryTests {
     /// made-up senders, garbage. Nothing changes alice's state, her lookups
     /// at the servers stay bounded, and bob is served as before.
     @Test func strangersNeitherForgeNorFloodAPeer() async throws {
-        try await withAliceAndBob(portOffset: 40) { _, cloud, alice, bob in
+        try await withAliceAndBob { _, cloud, alice, bob in
             let (photo, _) = try await alice.share(file: PNGFixture.make(.init(width: 64, height: 64, colorType: .rgb)).png, title: "p")
             let mallory = Curve25519.Signing.PrivateKey()
             let socket = try UDPSocket(bind: .ipv4Loopback(port: 0))
