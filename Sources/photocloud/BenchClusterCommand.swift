@@ -110,7 +110,9 @@ extension BenchCommand {
                   per server: \(perServer)\(result.balance_ratio.map { String(format: " (busiest / idlest = %.2f)", $0) } ?? "")
                 """)
             if let killed = result.killed_server {
-                print("  killed server \(killed): failover \(result.failover_ms.map { String(format: "%.0f ms", $0) } ?? "-") (all \(result.orphaned_requests ?? 0) of its open requests taken over by \(result.failover_all_ms.map { String(format: "%.0f ms", $0) } ?? "-")), serving again (it accepted a request) \(result.rejoin_ms.map { String(format: "%.0f ms", $0) } ?? "not within 10 s") after its restart")
+                let open = result.orphaned_requests ?? 0
+                let takenOver = open == 0 ? "it had no request open" : "all \(open) of its open requests taken over by \(result.failover_all_ms.map { String(format: "%.0f ms", $0) } ?? "-")"
+                print("  killed server \(killed): failover \(result.failover_ms.map { String(format: "%.0f ms", $0) } ?? "-") (\(takenOver)), serving again (it accepted a request) \(result.rejoin_ms.map { String(format: "%.0f ms", $0) } ?? "not within 10 s") after its restart")
             }
             for error in result.first_errors { print("  error: \(error)") }
             if let json { try JSONOutput.write(result, to: json) }
