@@ -111,14 +111,34 @@ public struct ClusterConfig: Sendable, Equatable {
         guard (1...maxServers).contains(count) else {
             throw NodeError(.clusterFile, "a cluster has 1 to \(maxServers) servers, not \(count)")
         }
+        return try layout(hosts: Array(repeating: "127.0.0.1", count: count), basePort: basePort, secret: secret, source: source)
+    }
+
+    /// A layout of one server on each host (an IPv4 or IPv6 address, in
+    /// order): server i on hosts[i-1], control at base+i, data at base+100+i.
+    public static func layout(hosts: [String], basePort: UInt16 = defaultBasePort, secret: [UInt8], source: String) throws(NodeError) -> ClusterConfig {
+        let count = hosts.count
+        guard (1...maxServers).contains(count) else {
+            throw NodeError(.clusterFile, "a cluster has 1 to \(maxServers) servers, not \(count)")
+        }
         guard Int(basePort) + 100 + count <= Int(UInt16.max), basePort > 0 else {
             throw NodeError(.clusterFile, "base port \(basePort) leaves no room for \(count) servers (ports base+1 ... base+100+\(count))")
         }
         var servers: [Server] = []
-        for id in 1...count {
+        for (index, host) in hosts.enumerated() {
+            let id = index + 1
             guard let key = try? signingKey(secret: secret, server: id) else { throw NodeError(.clusterFile, "cannot derive server \(id)'s key") }
-            servers.append(Server(id: id, control: .ipv4Loopback(port: basePort + UInt16(id)),
-                                  data: .ipv4Loopback(port: basePort + 100 + UInt16(id)), key: Array(key.publicKey.rawRepresentation)))
+            let control: SocketAddress, data: SocketAddress
+            do {
+                control = try SocketAddress(host: host, port: basePort + UInt16(id))
+                data = try SocketAddress(host: host, port: basePort + 100 + UInt16(id))
+            } catch {
+                throw NodeError(.clusterFile, "server \(id): \"\(host)\" is not an IPv4 or IPv6 address")
+            }
+            guard control.family == servers.first?.control.family ?? control.family else {
+                throw NodeError(.clusterFile, "server \(id): \(host) is not of the same address family as server 1's")
+            }
+            servers.append(Server(id: id, control: control, data: data, key: Array(key.publicKey.rawRepresentation)))
         }
         return ClusterConfig(secret: secret, servers: servers, source: source)
     }

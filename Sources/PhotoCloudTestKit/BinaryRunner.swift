@@ -23,7 +23,16 @@ public struct BinaryRunner: Sendable {
         return nil
     }
 
-    public init(executable: String) { self.executable = executable }
+    /// A command the binary runs under, e.g. `ip netns exec NAME` (which execs it: the pid is the binary's).
+    public let prefix: [String]
+
+    public init(executable: String, prefix: [String] = []) {
+        self.executable = executable
+        self.prefix = prefix
+    }
+
+    /// The same binary run under `prefix`.
+    public func under(_ prefix: [String]) -> BinaryRunner { BinaryRunner(executable: executable, prefix: prefix) }
 
     /// Starts the binary in the background (a server); output goes to `log`.
     /// The caller stops it (`terminate`, or `kill(pid, SIGKILL)`).
@@ -56,8 +65,13 @@ public struct BinaryRunner: Sendable {
     /// home of the tests' own unless `environment` names one.
     private func process(_ arguments: [String], environment: [String: String]) -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        if let first = prefix.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(prefix.dropFirst()) + [executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "PHOTOCLOUD_CLUSTER")
         env["PHOTOCLOUD_HOME"] = Self.home

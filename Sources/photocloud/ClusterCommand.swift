@@ -66,12 +66,17 @@ struct ClusterCommand: ParsableCommand {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "init",
-            abstract: "Write a cluster file for N servers on 127.0.0.1 with a fresh random secret.",
-            discussion: "Server i listens for control traffic on base+i and for data on base+100+i."
+            abstract: "Write a cluster file with a fresh random secret: N servers on 127.0.0.1, or one on each of --hosts.",
+            discussion: """
+                Server i listens for control traffic on base+i and for data on base+100+i, on 127.0.0.1 or on the                 i-th address of --hosts (docs/operations.md, "Several machines").
+                """
         )
 
-        @Option(help: "Number of servers (1-99).")
-        var servers: Int = 3
+        @Option(help: "Number of servers (1-99) on 127.0.0.1.")
+        var servers: Int?
+
+        @Option(help: "The servers' addresses, one server each, in order (e.g. 10.0.0.1,10.0.0.2,10.0.0.3).")
+        var hosts: String?
 
         @Option(name: .customLong("base-port"), help: "Ports are base+id (control) and base+100+id (data).")
         var basePort: UInt16 = ClusterConfig.defaultBasePort
@@ -82,11 +87,24 @@ struct ClusterCommand: ParsableCommand {
         @Flag(help: "Replace an existing file (its secret changes).")
         var force = false
 
+        func validate() throws {
+            if let hosts, let servers, servers != hosts.split(separator: ",").count {
+                throw ValidationError("--servers \(servers) but --hosts names \(hosts.split(separator: ",").count): give one of them")
+            }
+        }
+
         func run() throws {
-            let config = try ClusterConfig.local(
-                servers: servers, basePort: basePort, secret: ClusterConfig.randomSecret(), source: out)
+            let secret = ClusterConfig.randomSecret()
+            let config = if let hosts {
+                try ClusterConfig.layout(hosts: hosts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+                                         basePort: basePort, secret: secret, source: out)
+            } else {
+                try ClusterConfig.local(servers: servers ?? 3, basePort: basePort, secret: secret, source: out)
+            }
             try ClusterFile.write(config, to: out, overwrite: force)
-            print("wrote \(out): \(servers) server\(servers == 1 ? "" : "s"), control ports \(basePort + 1)-\(basePort + UInt16(servers)), data ports \(basePort + 101)-\(basePort + 100 + UInt16(servers))")
+            let count = config.servers.count
+            let on = hosts == nil ? "" : " on " + Set(config.servers.map { $0.control.hostString }).sorted().joined(separator: ", ")
+            print("wrote \(out): \(count) server\(count == 1 ? "" : "s")\(on), control ports \(basePort + 1)-\(basePort + UInt16(count)), data ports \(basePort + 101)-\(basePort + 100 + UInt16(count))")
         }
     }
 
