@@ -173,3 +173,17 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension SocketAddress {
+    /// The local address this machine's routing table would send from to
+    /// reach `remote` (a UDP socket connected to it, no datagram sent), port 0:
+    /// the address a peer on this machine is reached at by `remote`'s network.
+    public static func localAddress(toward remote: SocketAddress) throws -> SocketAddress {
+        let fd = try systemCallChecked("socket") { socket(remote.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        defer { Glibc.close(fd) }
+        try remote.withSockAddr { address, length in
+            _ = try systemCallChecked("connect(\(remote))") { connect(fd, address, length) }
+        }
+        return try UDPSocket.boundAddress(fd).with(port: 0)
+    }
+}

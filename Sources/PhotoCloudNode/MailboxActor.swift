@@ -183,7 +183,7 @@ actor MailboxActor {
             Task(executorPreference: loop) { [weak self] in
                 // Told once the deletion (and its tombstones) is on disk.
                 do { try await store.deleteMail(removed, tombstoneAt: at) } catch {
-                    await self?.logger.error("cannot delete delivered mail: \(error)")
+                    self?.logger.error("cannot delete delivered mail: \(error)")
                     return
                 }
                 await self?.answer(.mailAcknowledged, MailMessage.acknowledged(nonce: query.nonce, count: UInt16(clamping: removed.count)).encodedBody(),
@@ -268,7 +268,7 @@ actor MailboxActor {
                 await self?.mailCommitted(item.id, failure: nil)
                 await then?(nil)
             } catch {
-                await self?.logger.error("cannot store mail item \(item.id): \(error)")
+                self?.logger.error("cannot store mail item \(item.id): \(error)")
                 let why = "server could not write it: \(error)"
                 await self?.mailCommitted(item.id, failure: why)
                 await then?(why)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncUDP
 import Foundation
 import PhotoCloudNode
 import PhotoCloudProtocol
@@ -37,13 +38,15 @@ struct PeerCommand: AsyncParsableCommand {
 
     @OptionGroup var homeOptions: HomeOptions
     @Option(help: "Cluster file (default: $PHOTOCLOUD_CLUSTER, ./cluster.toml, built-in layout).") var cluster: String?
-    @Option(help: "The address others reach this machine at, advertised with the peer's port.") var advertise: String = "127.0.0.1"
+    @Option(help: "The address others reach this machine at, advertised with the peer's port (default: the address this machine sends from to the first server).")
+    var advertise: String?
 
     func run() async throws {
         let (user, home) = try homeOptions.resolve()
         let config = try ClusterFile.resolve(explicit: cluster)
         let identity = try PeerIdentity.loadOrCreate(user: user, home: home)
-        let peer = try PeerActor(identity: identity, config: config, home: home, host: advertise)
+        let host = try advertise ?? Self.sendingAddress(toward: config)
+        let peer = try PeerActor(identity: identity, config: config, home: home, host: host)
         // The one-shot commands' way in: a socket only this user can open.
         let service = PeerService(peer: peer)
         let control = LocalControlServer(path: LocalControl.socketPath(home: home, user: user)) { request, progress in
@@ -61,6 +64,18 @@ struct PeerCommand: AsyncParsableCommand {
         await peer.leave()
         if case .failure(let error) = result, !(error is CancellationError) { throw error }
         FileHandle.standardOutput.write(Data("\(user) left\n".utf8))
+    }
+
+    /// The address the routing table sends from toward the first server: what
+    /// the servers, and peers on their network, reach this machine at
+    /// (127.0.0.1 for a cloud on this machine).
+    static func sendingAddress(toward config: ClusterConfig) throws -> String {
+        guard let first = config.servers.first else { return "127.0.0.1" }
+        do {
+            return try SocketAddress.localAddress(toward: first.control).hostString
+        } catch {
+            throw NodeError(.network, "cannot tell which address reaches server \(first.id) at \(first.control): \(error); give one with --advertise")
+        }
     }
 }
 

@@ -40,3 +40,16 @@ struct TestPortsTests {
         }
     }
 }
+
+@Suite("The address toward a host")
+struct LocalAddressTests {
+    @Test func towardLoopbackItIsLoopbackAndNoDatagramIsSent() throws {
+        let listener = try UDPSocket(bind: .ipv4Loopback(port: 0))
+        defer { listener.close() }
+        let local = try SocketAddress.localAddress(toward: listener.localAddress)
+        #expect(local.hostString == "127.0.0.1" && local.port == 0)
+        #expect(try listener.receiveNow() == nil, "finding the route sent something")
+        let six = try SocketAddress.localAddress(toward: try SocketAddress(host: "::1", port: 9))
+        #expect(six.hostString == "::1")
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import PhotoCloudTestKit
+import Synchronization
 
 /// Hosts for a test on one machine: a network namespace each, joined by a
 /// bridge of the test's own through veth pairs, with addresses of a /24 of
@@ -21,10 +22,16 @@ final class NetworkLab: @unchecked Sendable {
     private(set) var hosts: [String] = []
     private var bridge: String { "b\(tag)" }
 
+    private static let made = Mutex(0)
+
     init(hosts names: [String]) throws {
-        let pid = Int(getpid())
-        tag = "pc\(pid % 100_000)"
-        subnet = "10.231.\(pid % 250)"
+        let pid = Int(getpid()), lab = Self.made.withLock { count in
+            count += 1
+            return count
+        }
+        // Names of this lab's own (interface names have at most 15 characters): the pid and the lab's number.
+        tag = "pc\(pid % 10_000)x\(lab % 100)"
+        subnet = "10.231.\((pid + lab) % 250)"
         try Self.run(["link", "add", bridge, "type", "bridge"])
         try Self.run(["link", "set", bridge, "up"])
         for name in names { try add(name) }
@@ -68,7 +75,10 @@ final class NetworkLab: @unchecked Sendable {
     }
 
     func tearDown() {
-        for host in hosts { _ = try? Self.run(["netns", "del", namespace(host)]) }
+        for host in hosts {
+            _ = try? Self.run(["link", "del", outside(host)])
+            _ = try? Self.run(["netns", "del", namespace(host)])
+        }
         hosts = []
         _ = try? Self.run(["link", "del", bridge])
     }

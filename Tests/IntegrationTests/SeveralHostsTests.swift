@@ -1,4 +1,5 @@
 import Foundation
+import PhotoCloudNode
 import PhotoCloudTestKit
 import Testing
 
@@ -157,6 +158,88 @@ extension ServerProcesses {
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 #expect(epochs.count == 1, "the servers hold different tokens after healing: \(epochs)")
+            }
+        }
+
+        @Test func onlyPeersThatReachAMajorityOfServersHearMailStoredAndItArrivesAfterHealing() async throws {
+            try await withCloud(hosts: ["alice", "bob", "carol"]) { lab, cloud in
+                let environment = ["PHOTOCLOUD_HOME": cloud.folder + "/home", "PHOTOCLOUD_CLUSTER": cloud.cluster]
+                func user(_ name: String, _ arguments: [String]) async throws -> BinaryRunner.Outcome {
+                    try await lab.on(name, cloud.binary).run(arguments + ["--user", name], environment: environment, directory: cloud.folder,
+                                                             timeout: .seconds(90))
+                }
+                func daemon(_ name: String) throws -> Process {
+                    let process = try lab.on(name, cloud.binary).start(["peer", "--user", name], log: cloud.folder + "/\(name)-\(UUID()).log",
+                                                                       environment: environment)
+                    cloud.others.append(process)
+                    return process
+                }
+                func who(from host: String = "alice") async throws -> String {
+                    try await lab.on(host, cloud.binary).run(["who"], environment: environment, timeout: .seconds(20)).stdout
+                }
+                func waitUntil(_ what: String, within: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+                    let deadline = ContinuousClock.now + within
+                    while ContinuousClock.now < deadline {
+                        if try await condition() { return }
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                    Issue.record("not within \(within): \(what)")
+                }
+                _ = try daemon("alice")
+                let bob = try daemon("bob")
+                _ = try daemon("carol")
+                try await waitUntil("alice, bob and carol online") { try await who().contains("online:  alice, bob, carol") }
+
+                // The peers' hosts and server 3 cannot reach each other; the servers still reach each other.
+                for peer in ["alice", "bob"] { try lab.separate(peer, "s3") }
+                // bob goes away (Ctrl-C); the servers the peers reach (1 and 2, a majority) see him go.
+                kill(bob.processIdentifier, SIGINT)
+                bob.waitUntilExit()
+                try await waitUntil("bob offline") { try await who().contains("offline: bob") }
+
+                var generator = SystemRandomNumberGenerator()
+                let photo = try SyntheticPhoto.png(seed: UInt64.random(in: 1...1_000, using: &generator), width: 200, height: 150)
+                try Data(photo).write(to: URL(fileURLWithPath: cloud.folder + "/harbour.png"))
+                let sent = try await user("alice", ["send", cloud.folder + "/harbour.png", "--to", "bob", "--views", "2"])
+                #expect(sent.status == 0, "\(sent.stderr)")
+                // Reported stored only once a majority (servers 1 and 2) has written it.
+                #expect(sent.stdout.contains("queued for bob (offline)"), "\(sent.stdout)")
+                let id = try #require(sent.stdout.split(separator: "\n").last?.split(separator: " ").last.map(String.init))
+                let stored = try #require(try await cloud.status(from: "alice"))
+                #expect(stored.servers.filter { ($0.mail_items ?? 0) > 0 }.count >= 2, "not on a majority: \(stored.servers)")
+
+                // carol reaches only server 3, a minority: her send is never reported stored, and says so.
+                for server in ["s1", "s2"] { try lab.separate("carol", server) }
+                let minority = try await user("carol", ["send", cloud.folder + "/harbour.png", "--to", "bob"])
+                #expect(minority.status == 1 && minority.stderr.hasPrefix("error: only 1 of 3 servers stored the message")
+                        && minority.stderr.contains("nothing is claimed as stored"),
+                        "\(minority.stdout) \(minority.stderr)")
+                #expect(!minority.stdout.contains("queued"))
+
+                // Healed; bob comes back and gets what waited, intact, with its views.
+                for peer in ["alice", "bob"] { try lab.separate(peer, "s3", false) }
+                for server in ["s1", "s2"] { try lab.separate("carol", server, false) }
+                _ = try daemon("bob")
+                var inbox = ""
+                try await waitUntil("the photo in bob's inbox", within: .seconds(60)) {
+                    inbox = try await user("bob", ["inbox"]).stdout + (try await user("bob", ["inbox"]).stderr)
+                    return inbox.contains("\(id)  harbour from alice  2 views left")
+                }
+                if !inbox.contains(id) {
+                    let logs = (try? FileManager.default.contentsOfDirectory(atPath: cloud.folder))?.filter { $0.hasSuffix(".log") } ?? []
+                    for log in logs.sorted() {
+                        let text = (try? String(contentsOfFile: cloud.folder + "/" + log, encoding: .utf8)) ?? ""
+                        print("=== \(log)\n\(text.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+                    }
+                    print("inbox: \(inbox)")
+                }
+                let view = try await user("bob", ["view", id, "--out", cloud.folder + "/seen.png"])
+                #expect(view.status == 0, "\(view.stderr)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: cloud.folder + "/seen.png")) == Data(photo))
+                // Delivered, it leaves every server's mailbox, server 3's too (it was never reachable by the peers).
+                try await waitUntil("every mailbox empty") {
+                    (try await cloud.status(from: "alice"))?.servers.allSatisfy { $0.answered && ($0.mail_items ?? 1) == 0 } ?? false
+                }
             }
         }
     }
