@@ -94,9 +94,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The protocol machines run whole from a seed on a simulated network and clock (`photocloud simulate`).
+        .target(
+            name: "PhotoCloudSimulation",
+            dependencies: ["AsyncUDP", "PhotoCloudProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "PhotoCloudTestKit",
-            dependencies: ["AsyncUDP", "PNGCodec", "CPNG", "CZlib", "PhotoCloudProtocol"],
+            dependencies: ["AsyncUDP", "PNGCodec", "CPNG", "CZlib", "PhotoCloudProtocol", "PhotoCloudSimulation"],
             swiftSettings: strict
         ),
         // What each fuzz target checks, shared with the regression tests that replay Fuzz/regressions.
@@ -109,6 +115,7 @@ let package = Package(
             name: "photocloud",
             dependencies: [
                 "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "Steganography", "PhotoCloudNode", "PhotoCloudBench",
+                "PhotoCloudSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 @_exported import AsyncUDP
+@_exported import PhotoCloudSimulation
 import Foundation
 
 /// A fresh temporary folder, removed when `body` returns.
