@@ -108,6 +108,25 @@ struct TokenRingTests {
         #expect(ring.acceptedCount == 1 && ring.pendingCount == 0)
     }
 
+    @Test func twoServersThatBothAnsweredARequestEachAnswerItsRetryAgain() {
+        // Both answered (a takeover raced the first answer) and both answers were lost: each hears that the other
+        // answered too. A retry must still be answered by someone, not sent by each to the other.
+        var one = TokenRing(id: 1, members: [1, 2, 3], now: .zero), two = TokenRing(id: 2, members: [1, 2, 3], now: .zero)
+        let request = RequestID(client: 9, number: 143)
+        let now = Instant.zero + .milliseconds(5)
+        _ = one.onCompleted([request], now: now)
+        _ = two.onCompleted([request], now: now)
+        _ = one.on(.completed([request]), from: 2, now: now)
+        _ = two.on(.completed([request]), from: 1, now: now)
+        #expect(one.onRequest(request, now: now).contains(.accept(request)), "server 1 sends the retry to server 2")
+        #expect(two.onRequest(request, now: now).contains(.accept(request)), "server 2 sends the retry to server 1")
+        // A server that did not answer it still points to an answerer.
+        var three = TokenRing(id: 3, members: [1, 2, 3], now: .zero)
+        _ = three.on(.completed([request]), from: 1, now: now)
+        _ = three.on(.completed([request]), from: 2, now: now)
+        #expect(three.onRequest(request, now: now).contains { if case .claimedElsewhere(request, _) = $0 { true } else { false } })
+    }
+
     @Test func aHigherEpochTakesTheTokenAway() {
         var ring = TokenRing(id: 1, members: [1, 2, 3], now: .zero)
         let old = TokenPosition(epoch: Epoch(counter: 3, generator: 2), hop: 5)
