@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/photocloud
 DEBUG_BIN := .build/debug/photocloud
 
-.PHONY: deps build release test demo bench fuzz clean
+.PHONY: deps build release test demo bench fuzz simulate clean
 
 deps:
 	@./scripts/ensure-deps.sh
@@ -40,6 +40,15 @@ bench: release
 	$(RELEASE_BIN) bench transfer --size 256MiB --compare --json bench-results/transfer-clean.json
 	$(RELEASE_BIN) bench transfer --size 16MiB --loss 0.1 --duplicate 0.02 --reorder 0.05 --json bench-results/transfer-faults.json
 	$(RELEASE_BIN) bench transfer --size 8MiB --delay-ms 5 --loss 0.01 --compare --json bench-results/transfer-rtt.json
+
+# The protocol machines from many seeds, with faults, checking invariants
+# (`make test` runs a few seeds). A violation stops it with the command that
+# replays it. SEEDS from SEED on, STEPS each.
+SEED ?= 1
+SEEDS ?= 2000
+STEPS ?= 2000
+simulate: release
+	$(RELEASE_BIN) simulate --seed $(SEED) --count $(SEEDS) --steps $(STEPS)
 
 # libFuzzer on the wire decoders, the transfer machines, the replay guard and
 # the PNG decoder, each for FUZZ_SECONDS (docs/fuzzing.md). Not part of `test`:

@@ -123,7 +123,7 @@ let package = Package(
         ),
         .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit", "FuzzChecks", "CZlib"], swiftSettings: strict),
         .testTarget(name: "AsyncUDPTests", dependencies: ["AsyncUDP", "PhotoCloudTestKit"], swiftSettings: strict),
-        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit", "CChecksum", "AsyncUDP", "FuzzChecks",
+        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit", "PhotoCloudSimulation", "CChecksum", "AsyncUDP", "FuzzChecks",
                                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),

@@ -25,6 +25,9 @@ public struct RingSimulation {
         public var settle: Duration = .seconds(4)
         /// A bound on the run, so a protocol that spins fails instead of hanging.
         public var maxSteps = 2_000_000
+        /// A known bug to plant, so that one can watch the checker catch it:
+        /// a server that keeps the token it passed on (once).
+        public var keepPassedToken = false
 
         public init() {}
     }
@@ -39,6 +42,8 @@ public struct RingSimulation {
         public var violations: [String] = []
         public var steps = 0
         public var crashes = 0
+        /// The step of the first violation, if any.
+        public var firstViolationStep: Int?
     }
 
     private enum Message: Sendable {
@@ -82,6 +87,7 @@ public struct RingSimulation {
     private var accepted: [RequestID: Set<UInt64>] = [:]
     private var outcome = Outcome()
     private var now = Instant.zero
+    private var planted = false
 
     private init(seed: UInt64, options: Options) {
         self.options = options
@@ -130,7 +136,16 @@ public struct RingSimulation {
         outcome.answered = options.requests - unanswered.count
         outcome.acceptedTwice = accepted.values.filter { $0.count > 1 }.count
         if !unanswered.isEmpty {
-            outcome.violations.append("\(unanswered.count) requests never answered, e.g. \(unanswered.sorted().prefix(3))")
+            // What each live server believes of the first one: who took it, and who accepted it.
+            let first = unanswered.sorted()[0]
+            let views = members.map { id -> String in
+                guard let ring = servers[id]?.ring else { return "\(id): down" }
+                let working = servers[id]!.work.contains { $0.request == first } ? ", working on it" : ""
+                return "\(id): " + (ring.claims[first].map { "claimed by \($0)" } ?? "no claim") + working
+            }
+            outcome.violations.append("\(unanswered.count) requests never answered, e.g. \(unanswered.sorted().prefix(3)); \(first) was accepted by "
+                                      + "\(accepted[first].map { $0.sorted().map(String.init).joined(separator: ", ") } ?? "nobody"); servers: "
+                                      + views.joined(separator: "; "))
         }
         return outcome
     }
@@ -165,7 +180,10 @@ public struct RingSimulation {
             }
             if let deadline = servers[id]?.deadline, deadline <= now, servers[id]?.ring != nil {
                 servers[id]!.deadline = nil
-                apply(servers[id]!.ring!.onTimer(now: now), at: id)
+                let before = servers[id]!.ring
+                let directives = servers[id]!.ring!.onTimer(now: now)
+                plantKeptToken(at: id, before: before, directives)
+                apply(directives, at: id)
                 return
             }
         }
@@ -209,7 +227,10 @@ public struct RingSimulation {
         guard servers[id]?.ring != nil else { return }   // crashed: the datagram is lost
         switch delivery.message {
         case .ring(let message):
-            apply(servers[id]!.ring!.on(message, from: UInt64(delivery.from), now: now), at: id)
+            let before = servers[id]!.ring
+            let directives = servers[id]!.ring!.on(message, from: UInt64(delivery.from), now: now)
+            plantKeptToken(at: id, before: before, directives)
+            apply(directives, at: id)
         case .request(let request):
             apply(servers[id]!.ring!.onRequest(request, now: now), at: id)
         case .answer:
@@ -243,8 +264,20 @@ public struct RingSimulation {
         }
     }
 
+    /// The planted bug: the server that just handed the token on forgets that it did (its state before the hand-off
+    /// comes back), while the token still goes to the next server.
+    private mutating func plantKeptToken(at id: UInt64, before: TokenRing?, _ directives: [RingDirective]) {
+        guard options.keepPassedToken, !planted, before?.isHolding == true else { return }
+        let handsOn = directives.contains { if case .send(_, .token) = $0 { true } else { false } }
+        guard handsOn else { return }
+        planted = true
+        servers[id]!.ring = before
+    }
+
     /// At most one live holder per epoch.
     private mutating func checkInvariants() {
+        let before = outcome.violations.count
+        defer { if outcome.violations.count > before, outcome.firstViolationStep == nil { outcome.firstViolationStep = outcome.steps } }
         var holders: [Epoch: UInt64] = [:]
         for id in members {
             guard let position = servers[id]?.ring?.holdingPosition else { continue }

@@ -16,7 +16,7 @@ struct Photocloud: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [ClusterCommand.self, ServerCommand.self, StatusCommand.self, PeerCommand.self, ShareCommand.self, AlbumCommand.self, BrowseCommand.self, RequestCommand.self, RequestsCommand.self,
-                      ApproveCommand.self, DenyCommand.self, SendCommand.self, InboxCommand.self, ViewCommand.self, GrantCommand.self, WhoCommand.self, EncryptCommand.self, StegoCommand.self, BenchCommand.self]
+                      ApproveCommand.self, DenyCommand.self, SendCommand.self, InboxCommand.self, ViewCommand.self, GrantCommand.self, WhoCommand.self, EncryptCommand.self, StegoCommand.self, BenchCommand.self, SimulateCommand.self]
     )
 
     static func main() async {

@@ -84,6 +84,19 @@ struct CLITests {
         }
     }
 
+    @Test func simulateNamesABrokenInvariantAndHowToReplayIt() async throws {
+        let clean = try await run(["simulate", "--seed", "3", "--steps", "1000"])
+        #expect(clean.status == 0 && clean.stdout.contains("invariants held"), "\(clean.stdout)\(clean.stderr)")
+        let again = try await run(["simulate", "--seed", "3", "--steps", "1000"])
+        #expect(again.stdout == clean.stdout, "the same seed printed another report")
+        let planted = try await run(["simulate", "--seed", "1", "--steps", "2000", "--bug", "double-token"])
+        #expect(planted.status == 1)
+        #expect(planted.stdout.contains("violation: one token holder per epoch, at ring step "), "\(planted.stdout)")
+        #expect(planted.stdout.hasSuffix("replay: photocloud simulate --seed 1 --steps 2000 --bug double-token\n"))
+        let unknown = try await run(["simulate", "--bug", "nonsense"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("nonsense"))
+    }
+
     @Test func usageErrorsExitTwo() async throws {
         #expect(try await run(["cluster", "init", "--servers", "many"]).status == 2)
         #expect(try await run(["no-such-command"]).status == 2)
