@@ -7,6 +7,8 @@ missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 # The tests interrupt a real write and read its system calls with strace.
 command -v strace >/dev/null 2>&1 || missing+=(strace)
+# The several-host tests make network namespaces with iproute2.
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if command -v pkg-config >/dev/null 2>&1; then
   pkg-config --exists libpng || missing+=(libpng-dev)
   pkg-config --exists libjpeg || missing+=(libjpeg62-turbo-dev)
