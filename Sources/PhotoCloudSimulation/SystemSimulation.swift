@@ -14,7 +14,10 @@ import PhotoCloudProtocol
 ///   is applied exactly once in effect, nothing acknowledged comes back;
 /// - transfers: `TransferSender` and `TransferReceiver` (`TransferSimulation`)
 ///   under faults that include bits flipped past the datagram check; no
-///   transfer delivers bytes other than those sent, and each ends.
+///   transfer delivers bytes other than those sent, and each ends;
+/// - a photo's view rights (`GrantSimulation`): signed, versioned grants from
+///   the owner, forgeries and replays, views, crashes of the receiver; views
+///   change only by viewing or by a newer grant the owner signed.
 ///
 /// The same seed gives the same report, byte for byte. A planted bug (`Bug`)
 /// shows the checker catching a known mistake.
@@ -26,6 +29,8 @@ public enum SystemSimulation {
         case earlyStored = "early-stored"
         /// A transfer receiver hands over its bytes though the digest disagrees.
         case ignoredDigest = "ignored-digest"
+        /// A receiver applies any grant the owner signed, newer or not (a replay resets its views).
+        case staleGrant = "stale-grant"
     }
 
     public struct Violation: Sendable, Equatable {
@@ -39,8 +44,8 @@ public enum SystemSimulation {
         public var violation: Violation?
     }
 
-    /// One run. `steps` sizes the work: the ring's requests (steps / 10) and
-    /// the transfers (one per 400 steps, at least two).
+    /// One run. `steps` sizes the work: the ring's requests (steps / 10), the
+    /// transfers (one per 400 steps, at least two) and the grants (steps / 20).
     public static func run(seed: UInt64, steps: Int, bug: Bug? = nil) -> Report {
         var lines = ["simulate: seed \(seed), \(steps) steps, " + (bug.map { "planted bug \($0.rawValue)" } ?? "no planted bug")]
         var violation: Violation?
@@ -110,11 +115,24 @@ public enum SystemSimulation {
         lines.append("  transfers  \(count) objects of 20-200 kB (loss 5%, duplication 2%, reordering 5%, bits flipped 0.3%): "
                      + "\(intact) intact, \(failed) failed clearly, \(other) delivered other bytes, \(events) events")
 
+        // A photo's view rights.
+        var rights = GrantSimulation(seed: seeds.next())
+        rights.applyOlderGrants = bug == .staleGrant
+        let grants = max(50, steps / 20)
+        let granted = rights.run(grants: grants)
+        lines.append("  views      \(granted.issued) grants from alice to bob (resent, lost, duplicated, reordered, bits flipped), forgeries and replays, "
+                     + "\(granted.crashes) crashes of bob: \(granted.applied) applied, \(granted.stale) stale, \(granted.refused) refused, "
+                     + "\(granted.views) views, \(granted.viewsRefused) refused at zero")
+        for problem in granted.violations {
+            found("views change only by viewing or a newer grant", "views step \(granted.firstViolationStep ?? granted.steps)", problem)
+        }
+
         if let violation {
             lines.append("violation: \(violation.invariant), at \(violation.at): \(violation.detail)")
         } else {
             lines.append("  invariants held: one token holder per epoch, every request answered, epochs only grow, "
-                         + "mail reported stored applied once, nothing acknowledged comes back, no transfer delivered other bytes")
+                         + "mail reported stored applied once, nothing acknowledged comes back, no transfer delivered other bytes, "
+                         + "views changed only by viewing or a newer grant")
         }
         return Report(lines: lines, violation: violation)
     }

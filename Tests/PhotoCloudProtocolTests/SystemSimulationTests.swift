@@ -27,6 +27,12 @@ struct SystemSimulationTests {
         #expect(violation.invariant == "no transfer delivers other bytes")
     }
 
+    @Test func aReceiverThatAppliesAReplayedGrantIsCaught() throws {
+        let violation = try #require(SystemSimulation.run(seed: 1, steps: 2_000, bug: .staleGrant).violation)
+        #expect(violation.invariant == "views change only by viewing or a newer grant")
+        #expect(violation.detail.contains("not newer than"))
+    }
+
     @Test func mailSaidStoredBeforeItIsWrittenIsCaughtWithinAFewSeeds() throws {
         // The loss needs a crash between the report and the write on two servers: seed 5 has one.
         let caught = (UInt64(1)...8).lazy.compactMap { SystemSimulation.run(seed: $0, steps: 2_000, bug: .earlyStored).violation }.first
