@@ -4,21 +4,23 @@ import Testing
 
 /// Every file photocloud writes goes to a temporary file beside it, is
 /// fsynced, renamed over the old one, and the folder fsynced. These tests
-/// interrupt a real write (kill -9 while strace holds the process at its
-/// write) and read the system calls of an uninterrupted one.
+/// interrupt a real write (kill -9 while strace holds the process before its
+/// fsync, the temporary file written and not yet renamed) and read the
+/// system calls of an uninterrupted one.
 @Suite("Atomic writes, interrupted and traced")
 struct AtomicWriteTests {
     static let covers = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/covers").path
     static let strace = ["/usr/bin/strace", "/bin/strace"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    /// `photocloud stego embed` under strace, writing `out`; `delayWrites` holds each write(2) that long first.
-    func tracedEmbed(_ binary: BinaryRunner, folder: String, out: String, trace: String, delayWrites: Duration?) throws -> Process {
+    /// `photocloud stego embed` under strace, writing `out`; `delaySyncs` holds each fsync(2) that long first
+    /// (only the file writer syncs: the runtime's own writes, eventfd wake-ups, go on at full speed).
+    func tracedEmbed(_ binary: BinaryRunner, folder: String, out: String, trace: String, delaySyncs: Duration?) throws -> Process {
         let strace = try #require(Self.strace, "strace is needed (make test installs it)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: strace)
         var arguments = ["-f", "-o", trace, "-e", "trace=openat,write,fsync,rename,renameat,renameat2"]
-        if let delay = delayWrites { arguments += ["-e", "inject=write:delay_enter=\(delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000)"] }
+        if let delay = delaySyncs { arguments += ["-e", "inject=fsync:delay_enter=\(delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000)"] }
         arguments += [binary.executable, "stego", "embed", "--cover", Self.covers + "/coffee.png", "--payload", folder + "/payload.bin",
                       "--out", out, "--key", "hex:00112233445566778899aabbccddeeff"]
         process.arguments = arguments
@@ -36,8 +38,9 @@ struct AtomicWriteTests {
             let out = folder + "/out.png"
             let old = Data("the photo that was here before".utf8)
             try old.write(to: URL(fileURLWithPath: out))
-            // Each write(2) waits 2 s before it runs: the temporary file exists and is empty while its write waits.
-            let tracer = try tracedEmbed(binary, folder: folder, out: out, trace: folder + "/killed.trace", delayWrites: .seconds(2))
+            // Each fsync(2) waits 5 s before it runs: the temporary file exists, written or being written, not yet
+            // renamed, for at least that long. It is killed then.
+            let tracer = try tracedEmbed(binary, folder: folder, out: out, trace: folder + "/killed.trace", delaySyncs: .seconds(5))
             defer { if tracer.isRunning { kill(tracer.processIdentifier, SIGKILL) } }
             var temporary: String?
             let deadline = ContinuousClock.now + .seconds(60)
@@ -45,7 +48,8 @@ struct AtomicWriteTests {
                 temporary = try FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasPrefix("out.png.tmp-") }
                 if temporary == nil { try await Task.sleep(for: .milliseconds(2)) }
             }
-            let name = try #require(temporary, "the write never started")
+            let said = (try? String(contentsOfFile: folder + "/killed.trace.err", encoding: .utf8)) ?? ""
+            let name = try #require(temporary, "the write never started: \(said)")
             // Its name carries the writer's pid (the tracee, not strace: killing strace would only detach it).
             let pid = try #require(name.split(separator: "-").dropFirst().first.flatMap { pid_t($0) })
             #expect(kill(pid, SIGKILL) == 0)
@@ -68,7 +72,7 @@ struct AtomicWriteTests {
         try await withTemporaryFolder { folder in
             try Data(repeating: 42, count: 5_000).write(to: URL(fileURLWithPath: folder + "/payload.bin"))
             let out = folder + "/out.png"
-            let tracer = try tracedEmbed(binary, folder: folder, out: out, trace: folder + "/calls.trace", delayWrites: nil)
+            let tracer = try tracedEmbed(binary, folder: folder, out: out, trace: folder + "/calls.trace", delaySyncs: nil)
             let deadline = ContinuousClock.now + .seconds(60)
             while tracer.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(!tracer.isRunning && tracer.terminationStatus == 0,
