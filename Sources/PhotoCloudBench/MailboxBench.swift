@@ -141,7 +141,7 @@ public struct MailboxBench: Sendable {
         await bob.leave()
         await alice.leave()
         return Result(grant_store_p50_ms: times.percentile(50) / 1_000, grant_store_p99_ms: times.percentile(99) / 1_000,
-                      grants_timed: times.microseconds.count, queued: grants + rest - fillErrors.count, queue_seconds: queueSeconds,
+                      grants_timed: times.count, queued: grants + rest - fillErrors.count, queue_seconds: queueSeconds,
                       held_per_server: held, restart_serving_ms: serving, delivery_seconds: delivery, views_after_delivery: views,
                       views_expected: newest, left_on_servers: left, first_errors: Array(errors.prefix(5)))
     }
