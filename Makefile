@@ -42,10 +42,10 @@ bench: release
 	$(RELEASE_BIN) bench transfer --size 8MiB --delay-ms 5 --loss 0.01 --compare --json bench-results/transfer-rtt.json
 
 # The protocol machines from many seeds, with faults, checking invariants
-# (`make test` runs a few seeds; 2,000 take about 2 minutes). A violation stops
+# (`make test` runs a few seeds; 1,000 take about 2 minutes). A violation stops
 # it with the command that replays it. SEEDS from SEED on, STEPS each.
 SEED ?= 1
-SEEDS ?= 2000
+SEEDS ?= 1000
 STEPS ?= 2000
 simulate: release
 	$(RELEASE_BIN) simulate --seed $(SEED) --count $(SEEDS) --steps $(STEPS)

@@ -17,7 +17,11 @@ import PhotoCloudProtocol
 ///   transfer delivers bytes other than those sent, and each ends;
 /// - a photo's view rights (`GrantSimulation`): signed, versioned grants from
 ///   the owner, forgeries and replays, views, crashes of the receiver; views
-///   change only by viewing or by a newer grant the owner signed.
+///   change only by viewing or by a newer grant the owner signed;
+/// - who is online (`DirectorySimulation`): three servers' directories, users'
+///   heartbeats, a thief's records and replays, merges between servers,
+///   crashes; a name stays bound to its owner's key, and after healing every
+///   server sees the users who register as online.
 ///
 /// The same seed gives the same report, byte for byte. A planted bug (`Bug`)
 /// shows the checker catching a known mistake.
@@ -31,6 +35,8 @@ public enum SystemSimulation {
         case ignoredDigest = "ignored-digest"
         /// A receiver applies any grant the owner signed, newer or not (a replay resets its views).
         case staleGrant = "stale-grant"
+        /// Servers let a record signed by its own key take a name another key holds.
+        case nameTheft = "name-theft"
     }
 
     public struct Violation: Sendable, Equatable {
@@ -127,12 +133,24 @@ public enum SystemSimulation {
             found("views change only by viewing or a newer grant", "views step \(granted.firstViolationStep ?? granted.steps)", problem)
         }
 
+        // Who is online.
+        var directory = DirectorySimulation(seed: seeds.next())
+        directory.letNamesBeTaken = bug == .nameTheft
+        let seconds = max(10, steps / 100)
+        let known = directory.run(seconds: seconds)
+        lines.append("  directory  3 servers, alice, bob and carol every second for \(seconds) s, a thief, crashes and cuts: "
+                     + "\(known.records) records, \(known.bound) taken, \(known.stale) stale, \(known.refused) refused, \(known.crashes) crashes")
+        for problem in known.violations {
+            found(problem.contains("after healing") ? "every registering user is seen online" : "a name stays its owner's",
+                  "directory step \(known.firstViolationStep ?? known.steps)", problem)
+        }
+
         if let violation {
             lines.append("violation: \(violation.invariant), at \(violation.at): \(violation.detail)")
         } else {
             lines.append("  invariants held: one token holder per epoch, every request answered, epochs only grow, "
                          + "mail reported stored applied once, nothing acknowledged comes back, no transfer delivered other bytes, "
-                         + "views changed only by viewing or a newer grant")
+                         + "views changed only by viewing or a newer grant, names stayed their owners', users seen online")
         }
         return Report(lines: lines, violation: violation)
     }

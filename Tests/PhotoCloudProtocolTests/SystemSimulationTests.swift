@@ -33,6 +33,11 @@ struct SystemSimulationTests {
         #expect(violation.detail.contains("not newer than"))
     }
 
+    @Test func serversThatLetANameBeTakenAreCaught() throws {
+        let violation = try #require(SystemSimulation.run(seed: 1, steps: 2_000, bug: .nameTheft).violation)
+        #expect(violation.invariant == "a name stays its owner's")
+    }
+
     @Test func mailSaidStoredBeforeItIsWrittenIsCaughtWithinAFewSeeds() throws {
         // The loss needs a crash between the report and the write on two servers: seed 5 has one.
         let caught = (UInt64(1)...8).lazy.compactMap { SystemSimulation.run(seed: $0, steps: 2_000, bug: .earlyStored).violation }.first
