@@ -72,8 +72,8 @@ public struct DirectorySimulation {
             }
         }
         var keys = SeededRandom(seed: seed ^ 0x6469_7265)
-        users = Self.userNames.map { _ in User(key: try! Curve25519.Signing.PrivateKey(rawRepresentation: keys.bytes(32)), sequence: 1_000) }
-        malloryKey = try! Curve25519.Signing.PrivateKey(rawRepresentation: keys.bytes(32))
+        users = Self.userNames.map { _ in User(key: keys.signingKey(), sequence: 1_000) }
+        malloryKey = keys.signingKey()
     }
 
     /// `seconds` of faults, then 10 s with every server up and every user online.

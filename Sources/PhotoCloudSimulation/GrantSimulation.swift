@@ -57,8 +57,8 @@ public struct GrantSimulation {
             return copy
         }
         var keys = SeededRandom(seed: seed ^ 0x6B65_7973)
-        alice = try! Curve25519.Signing.PrivateKey(rawRepresentation: keys.bytes(32))
-        mallory = try! Curve25519.Signing.PrivateKey(rawRepresentation: keys.bytes(32))
+        alice = keys.signingKey()
+        mallory = keys.signingKey()
         photo = PhotoID.of(owner: "alice", file: keys.bytes(64))
     }
 

@@ -180,7 +180,7 @@ public struct RingSimulation {
             }
             if let deadline = servers[id]?.deadline, deadline <= now, servers[id]?.ring != nil {
                 servers[id]!.deadline = nil
-                let before = servers[id]!.ring
+                let before = plantArmed ? servers[id]!.ring : nil
                 let directives = servers[id]!.ring!.onTimer(now: now)
                 plantKeptToken(at: id, before: before, directives)
                 apply(directives, at: id)
@@ -227,7 +227,7 @@ public struct RingSimulation {
         guard servers[id]?.ring != nil else { return }   // crashed: the datagram is lost
         switch delivery.message {
         case .ring(let message):
-            let before = servers[id]!.ring
+            let before = plantArmed ? servers[id]!.ring : nil
             let directives = servers[id]!.ring!.on(message, from: UInt64(delivery.from), now: now)
             plantKeptToken(at: id, before: before, directives)
             apply(directives, at: id)
@@ -264,10 +264,14 @@ public struct RingSimulation {
         }
     }
 
+    /// Whether the planted bug is still to strike: only then is a server's state kept from before an event (a copy
+    /// that the event's changes would otherwise make real, copying its tables, on every step).
+    private var plantArmed: Bool { options.keepPassedToken && !planted }
+
     /// The planted bug: the server that just handed the token on forgets that it did (its state before the hand-off
     /// comes back), while the token still goes to the next server.
     private mutating func plantKeptToken(at id: UInt64, before: TokenRing?, _ directives: [RingDirective]) {
-        guard options.keepPassedToken, !planted, before?.isHolding == true else { return }
+        guard plantArmed, before?.isHolding == true else { return }
         let handsOn = directives.contains { if case .send(_, .token) = $0 { true } else { false } }
         guard handsOn else { return }
         planted = true

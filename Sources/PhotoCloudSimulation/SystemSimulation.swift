@@ -1,4 +1,5 @@
 import AsyncUDP
+import Crypto
 import PhotoCloudProtocol
 
 /// `photocloud simulate`: the cloud's protocol machines run from one seed on
@@ -153,5 +154,12 @@ public enum SystemSimulation {
                          + "views changed only by viewing or a newer grant, names stayed their owners', users seen online")
         }
         return Report(lines: lines, violation: violation)
+    }
+}
+
+extension SeededRandom {
+    /// An Ed25519 key drawn from the seed (any 32 bytes are a key), so a run's signers are the same every time.
+    mutating func signingKey() -> Curve25519.Signing.PrivateKey {
+        try! Curve25519.Signing.PrivateKey(rawRepresentation: bytes(32))
     }
 }

@@ -179,7 +179,7 @@ public struct TransferSimulation {
                 outcome.receiverFailed[id] = error
                 receiverTimers[id] = nil
                 if deliverDespiteDigest, error.code == .digestMismatch, let receiver = receivers[id] {
-                    outcome.delivered[id] = receiver.buffer.withUnsafeBytes { Array($0) }
+                    outcome.delivered[id] = receiver.buffer.bytes
                 }
             case .complete, .progress: break
             }
