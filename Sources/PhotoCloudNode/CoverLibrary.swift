@@ -131,9 +131,10 @@ enum SyntheticCover {
         let base = (0..<3).map { _ in 60 + unit() * 120 }
         let tilt = (0..<3).map { _ in (unit() - 0.5) * 120 }
         let discs = (0..<12).map { _ in
-            (x: unit() * Double(width), y: unit() * Double(height), r: (0.05 + unit() * 0.25) * Double(width),
-             colour: ((unit() - 0.5) * 140, (unit() - 0.5) * 140, (unit() - 0.5) * 140))
-        }.map { (x: $0.x, y: $0.y, r: $0.r, r2: $0.r * $0.r * 1.000_001, colour: $0.colour) }
+            let x = unit() * Double(width), y = unit() * Double(height), r = (0.05 + unit() * 0.25) * Double(width)
+            let colour = ((unit() - 0.5) * 140, (unit() - 0.5) * 140, (unit() - 0.5) * 140)
+            return (x: x, y: y, r: r, r2: r * r * 1.000_001, colour: colour)
+        }
         var pixels = [UInt8](repeating: 255, count: width * height * 4)
         // The same sums in the same order as a per-pixel array of three would give (the servers of one cloud must
         // draw the same covers), kept in three scalars: no allocation a pixel.
