@@ -20,26 +20,19 @@ struct SystemSimulationTests {
         #expect(other != first)
     }
 
-    @Test func aServerThatKeepsThePassedTokenIsCaught() async throws {
-        let violation = try #require(await offThePool { SystemSimulation.run(seed: 1, steps: 2_000, bug: .doubleToken).violation })
-        #expect(violation.invariant == "one token holder per epoch")
-        #expect(violation.detail.contains("both hold epoch"))
-    }
+    /// Each planted bug, the invariant that must catch it at seed 1, and words its report must hold.
+    static let caughtAtSeedOne: [(SystemSimulation.Bug, invariant: String, detail: String)] = [
+        (.doubleToken, "one token holder per epoch", "both hold epoch"),          // a server keeps the token it passed on
+        (.ignoredDigest, "no transfer delivers other bytes", "differ from"),     // a receiver ignores the digest
+        (.staleGrant, "views change only by viewing or a newer grant", "not newer than"),   // a replayed grant applied
+        (.nameTheft, "a name stays its owner's", "is not"),                       // servers let a name be taken
+    ]
 
-    @Test func aReceiverThatIgnoresTheDigestIsCaught() async throws {
-        let violation = try #require(await offThePool { SystemSimulation.run(seed: 1, steps: 2_000, bug: .ignoredDigest).violation })
-        #expect(violation.invariant == "no transfer delivers other bytes")
-    }
-
-    @Test func aReceiverThatAppliesAReplayedGrantIsCaught() async throws {
-        let violation = try #require(await offThePool { SystemSimulation.run(seed: 1, steps: 2_000, bug: .staleGrant).violation })
-        #expect(violation.invariant == "views change only by viewing or a newer grant")
-        #expect(violation.detail.contains("not newer than"))
-    }
-
-    @Test func serversThatLetANameBeTakenAreCaught() async throws {
-        let violation = try #require(await offThePool { SystemSimulation.run(seed: 1, steps: 2_000, bug: .nameTheft).violation })
-        #expect(violation.invariant == "a name stays its owner's")
+    @Test("a planted bug is caught at seed 1 by the invariant it breaks", arguments: SystemSimulationTests.caughtAtSeedOne)
+    func aPlantedBugIsCaught(bug: SystemSimulation.Bug, invariant: String, detail: String) async throws {
+        let violation = try #require(await offThePool { SystemSimulation.run(seed: 1, steps: 2_000, bug: bug).violation })
+        #expect(violation.invariant == invariant)
+        #expect(violation.detail.contains(detail), "\(violation.detail)")
     }
 
     @Test func mailSaidStoredBeforeItIsWrittenIsCaughtWithinAFewSeeds() async throws {
