@@ -86,9 +86,7 @@ public final class CoverLibrary: Sendable {
 
     /// The cover image a request's payload is hidden in.
     public func cover(for request: RequestID, payloadBytes: Int, bitsPerChannel: Int) throws -> (name: String, image: RGBAImage) {
-        var digest = SHA256()
-        digest.update(data: request.client.bigEndianBytes + request.number.bigEndianBytes)
-        let index = Int(Array(digest.finalize()).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } % UInt64(covers.count))
+        let index = AnswerDerivation.coverIndex(for: request, covers: covers.count)
         let cover = covers[index]
         let wanted = Int((Double(payloadBytes) / Self.fill).rounded(.up))
         let full = cover.sizes[0]

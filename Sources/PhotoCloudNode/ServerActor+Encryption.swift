@@ -138,13 +138,8 @@ extension ServerActor {
         }
     }
 
-    /// Unique per request and payload (the digest), so a key never seals two
-    /// payloads under one nonce; repeatable, so a retry gets the same bytes.
+    /// The nonce of the answer to `request`: from the request alone (`AnswerDerivation`).
     static func nonce(for request: EncryptionMessage.Request) -> [UInt8] {
-        var hash = SHA256()
-        hash.update(data: Array("photocloud answer nonce".utf8))
-        hash.update(data: request.id.client.bigEndianBytes + request.id.number.bigEndianBytes)
-        hash.update(data: request.payloadDigest)
-        return Array(Array(hash.finalize()).prefix(Steganographer.nonceBytes))
+        AnswerDerivation.nonce(for: request.id, payloadDigest: request.payloadDigest, bytes: Steganographer.nonceBytes)
     }
 }

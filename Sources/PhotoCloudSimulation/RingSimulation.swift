@@ -1,4 +1,5 @@
 import AsyncUDP
+import Crypto
 import PhotoCloudProtocol
 
 /// A whole work-token cluster under `SimulatedNetwork`, deterministic from a
@@ -28,6 +29,9 @@ public struct RingSimulation {
         /// A known bug to plant, so that one can watch the checker catch it:
         /// a server that keeps the token it passed on (once).
         public var keepPassedToken = false
+        /// Another: a server draws an answer's nonce itself (here: from its own id, as a fresh random nonce would
+        /// differ from server to server) instead of from the request (`AnswerDerivation`).
+        public var serverChosenNonce = false
 
         public init() {}
     }
@@ -37,6 +41,10 @@ public struct RingSimulation {
         public var answered = 0
         /// Requests accepted by more than one server (allowed: reopened or raced; the work is idempotent).
         public var acceptedTwice = 0
+        /// Answers that reached the client after its first for the same request, each compared with the first.
+        public var answersCompared = 0
+        /// Of those, the ones from another server than the first answer.
+        public var answersComparedAcrossServers = 0
         public var perServer: [UInt64: Int] = [:]
         public var epochs: Set<Epoch> = []
         public var violations: [String] = []
@@ -49,7 +57,7 @@ public struct RingSimulation {
     private enum Message: Sendable {
         case ring(RingMessage)
         case request(RequestID)
-        case answer(RequestID)
+        case answer(RequestID, result: [UInt8])
     }
 
     private struct Server {
@@ -78,12 +86,16 @@ public struct RingSimulation {
     }
 
     private let options: Options
+    private let seed: UInt64
     private var random: SeededRandom
     private var network: SimulatedNetwork<Message>
     private var servers: [UInt64: Server] = [:]
     private var members: [UInt64]
     private var schedule: [Scheduled] = []
     private var unanswered: Set<RequestID> = []
+    /// Each request's payload digest (drawn from the seed) and the first answer the client got, with its server.
+    private var payloadDigests: [RequestID: [UInt8]] = [:]
+    private var results: [RequestID: (result: [UInt8], from: Int)] = [:]
     private var accepted: [RequestID: Set<UInt64>] = [:]
     private var outcome = Outcome()
     private var now = Instant.zero
@@ -91,6 +103,7 @@ public struct RingSimulation {
 
     private init(seed: UInt64, options: Options) {
         self.options = options
+        self.seed = seed
         random = SeededRandom(seed: seed ^ 0x5EED)
         network = SimulatedNetwork(seed: seed, faults: options.faults)
         members = (1...UInt64(options.servers)).map { $0 }
@@ -102,6 +115,8 @@ public struct RingSimulation {
         for number in 0..<options.requests {
             let request = RequestID(client: 77, number: UInt64(number))
             unanswered.insert(request)
+            // From the seed without drawing from `random`, so the run's other draws stay as they were.
+            payloadDigests[request] = Array(SHA256.hash(data: seed.bigEndianBytes + request.number.bigEndianBytes))
             schedule.append(Scheduled(at: .zero + options.requestInterval * number, action: .send(request)))
         }
         outcome.requests = options.requests
@@ -128,6 +143,7 @@ public struct RingSimulation {
             step()
             outcome.steps += 1
             checkInvariants()
+            if !outcome.violations.isEmpty, outcome.firstViolationStep == nil { outcome.firstViolationStep = outcome.steps }
             if outcome.steps >= options.maxSteps {
                 outcome.violations.append("no end after \(outcome.steps) steps at \(now): something spins")
                 break
@@ -175,7 +191,7 @@ public struct RingSimulation {
                 let request = servers[id]!.work.remove(at: index).request
                 guard servers[id]?.ring != nil else { continue }
                 apply(servers[id]!.ring!.onCompleted([request], now: now), at: id)
-                network.send(.answer(request), from: Int(id), to: 0, now: now)
+                network.send(.answer(request, result: answer(to: request, at: id)), from: Int(id), to: 0, now: now)
                 return
             }
             if let deadline = servers[id]?.deadline, deadline <= now, servers[id]?.ring != nil {
@@ -220,7 +236,7 @@ public struct RingSimulation {
 
     private mutating func deliver(_ delivery: SimulatedNetwork<Message>.Delivery) {
         if delivery.to == 0 {
-            if case .answer(let request) = delivery.message { unanswered.remove(request) }
+            if case .answer(let request, let result) = delivery.message { received(result, for: request, from: delivery.from) }
             return
         }
         let id = UInt64(delivery.to)
@@ -264,6 +280,35 @@ public struct RingSimulation {
         }
     }
 
+    /// What a server's work makes of a request: a stand-in for the embedding (`ServerActor.embed`), a digest of
+    /// what decides the real answer's bytes besides the payload and the covers (the same on every server): the
+    /// cover drawn and the nonce, from `AnswerDerivation`, and the payload.
+    private func answer(to request: RequestID, at server: UInt64) -> [UInt8] {
+        let digest = payloadDigests[request] ?? []
+        var nonce = AnswerDerivation.nonce(for: request, payloadDigest: digest, bytes: 24)
+        if options.serverChosenNonce { nonce = Array(SHA256.hash(data: nonce + server.bigEndianBytes).prefix(24)) }
+        var hash = SHA256()
+        hash.update(data: UInt64(AnswerDerivation.coverIndex(for: request, covers: 8)).bigEndianBytes)
+        hash.update(data: nonce)
+        hash.update(data: digest)
+        return Array(hash.finalize())
+    }
+
+    /// The client takes the first answer; every later one must carry the same result.
+    private mutating func received(_ result: [UInt8], for request: RequestID, from server: Int) {
+        unanswered.remove(request)
+        guard let first = results[request] else {
+            results[request] = (result, server)
+            return
+        }
+        outcome.answersCompared += 1
+        if server != first.from { outcome.answersComparedAcrossServers += 1 }
+        if result != first.result {
+            outcome.violations.append("at \(now) request \(request) was answered twice with two different results: by server \(first.from), "
+                                      + "then by server \(server)")
+        }
+    }
+
     /// Whether the planted bug is still to strike: only then is a server's state kept from before an event (a copy
     /// that the event's changes would otherwise make real, copying its tables, on every step).
     private var plantArmed: Bool { options.keepPassedToken && !planted }
@@ -280,8 +325,6 @@ public struct RingSimulation {
 
     /// At most one live holder per epoch.
     private mutating func checkInvariants() {
-        let before = outcome.violations.count
-        defer { if outcome.violations.count > before, outcome.firstViolationStep == nil { outcome.firstViolationStep = outcome.steps } }
         var holders: [Epoch: UInt64] = [:]
         for id in members {
             guard let position = servers[id]?.ring?.holdingPosition else { continue }

@@ -38,6 +38,9 @@ public enum SystemSimulation {
         case staleGrant = "stale-grant"
         /// Servers let a record signed by its own key take a name another key holds.
         case nameTheft = "name-theft"
+        /// A server draws an answer's nonce itself instead of from the request (two servers that both serve a
+        /// request answer it differently).
+        case serverNonce = "server-nonce"
     }
 
     public struct Violation: Sendable, Equatable {
@@ -68,13 +71,17 @@ public enum SystemSimulation {
         ring.partitions = 2
         ring.faults = FaultProfile(drop: 0.05, duplicate: 0.02, reorder: 0.05, delay: .microseconds(200), jitter: .microseconds(300))
         ring.keepPassedToken = bug == .doubleToken
+        ring.serverChosenNonce = bug == .serverNonce
         let rung = RingSimulation.run(seed: seeds.next(), options: ring)
         lines.append("  ring       3 servers, \(ring.requests) requests, \(rung.crashes) crashes, \(ring.partitions) links cut and healed: "
-                     + "\(rung.answered) answered, \(rung.epochs.count) epochs, \(rung.acceptedTwice) accepted twice, \(rung.steps) steps")
+                     + "\(rung.answered) answered, \(rung.epochs.count) epochs, \(rung.acceptedTwice) accepted twice, "
+                     + "\(rung.answersCompared) later answers compared with the first (\(rung.answersComparedAcrossServers) from another server), "
+                     + "\(rung.steps) steps")
         for problem in rung.violations {
             let invariant = problem.contains("both hold") ? "one token holder per epoch"
                 : problem.contains("never answered") ? "every request answered"
-                : problem.contains("persisted") ? "epochs only grow" : "the ring ends"
+                : problem.contains("persisted") ? "epochs only grow"
+                : problem.contains("different results") ? "never two different results for one request" : "the ring ends"
             found(invariant, "ring step \(rung.firstViolationStep ?? rung.steps)", problem)
         }
 
@@ -149,7 +156,8 @@ public enum SystemSimulation {
         if let violation {
             lines.append("violation: \(violation.invariant), at \(violation.at): \(violation.detail)")
         } else {
-            lines.append("  invariants held: one token holder per epoch, every request answered, epochs only grow, "
+            lines.append("  invariants held: one token holder per epoch, every request answered, never two different results for one request, "
+                         + "epochs only grow, "
                          + "mail reported stored applied once, nothing acknowledged comes back, no transfer delivered other bytes, "
                          + "views changed only by viewing or a newer grant, names stayed their owners', users seen online")
         }
