@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // The web album (`peer --web`): HTTP on 127.0.0.1, without the optional traits (configuration readers).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // libpng through pkg-config; the shim header re-exports the macros Swift cannot import.
@@ -96,6 +99,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `photocloud peer --web`: the album, people, inbox and requests as pages on 127.0.0.1.
+        .target(
+            name: "PhotoCloudWeb",
+            dependencies: [
+                "PhotoCloudNode", "PhotoCloudProtocol", "PhotoCloudStore", "PNGCodec",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The protocol machines run whole from a seed on a simulated network and clock (`photocloud simulate`).
         .target(
             name: "PhotoCloudSimulation",
@@ -117,7 +131,7 @@ let package = Package(
             name: "photocloud",
             dependencies: [
                 "AsyncUDP", "PNGCodec", "PhotoCloudProtocol", "Steganography", "PhotoCloudNode", "PhotoCloudBench",
-                "PhotoCloudSimulation",
+                "PhotoCloudSimulation", "PhotoCloudWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -129,6 +143,7 @@ let package = Package(
                                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "PhotoCloudWebTests", dependencies: ["PhotoCloudWeb", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["PhotoCloudTestKit", "PhotoCloudNode", "PhotoCloudProtocol", "AsyncUDP",
                                                            .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
     ]

@@ -19,6 +19,8 @@ extension PeerActor {
 
     /// Puts the photo `file` (PNG or JPEG) in the album with a preview; returns its id.
     public func share(file: [UInt8], title: String) async throws -> (photo: PhotoID, added: Bool) {
+        guard file.count <= PeerLimits.photoBytes else { throw NodeError(.io, "a photo is at most \(PeerLimits.photoBytes >> 20) MB") }
+        guard PhotoImages.isPhoto(file) else { throw NodeError(.io, "that is not a photo (PNG or JPEG)") }
         let photo = PhotoID.of(owner: identity.user, file: file)
         // Shared already (a photo sent again): no preview to make.
         if try store.albumEntry(photo) != nil { return (photo, false) }
@@ -28,6 +30,17 @@ extension PeerActor {
     }
 
     public func album() throws -> [PeerStore.AlbumEntry] { try store.album() }
+
+    /// The preview of one of the album's photos (a PNG, 256 pixels at most on its longest side); nil if not in the album.
+    public func preview(of photo: PhotoID) throws -> [UInt8]? {
+        guard let entry = try store.albumEntry(photo) else { return nil }
+        return try store.objects.get(entry.preview)
+    }
+
+    /// Who was granted views of one of the album's photos, and how many (0: revoked).
+    public func holders(of photo: PhotoID) throws -> [(receiver: String, views: UInt32)] {
+        try store.grantsGiven(photo).map { ($0.receiver, $0.views) }
+    }
 
     /// `owner`'s previews, fetched from its daemon, sealed for this user.
     public func browse(_ owner: String) async throws -> [PreviewBundle.Item] {

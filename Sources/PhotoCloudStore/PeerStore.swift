@@ -60,6 +60,8 @@ public final class PeerStore: Sendable {
     private let database: DatabaseQueue
     public let objects: ObjectFiles
     public let path: String
+    /// Photos and requests that came in, views that changed, requests answered: after each is written.
+    public let changes = StoreChanges()
 
     public init(folder: String) throws(StoreError) {
         path = (folder as NSString).appendingPathComponent(Self.fileName)
@@ -152,14 +154,16 @@ public final class PeerStore: Sendable {
     /// photo already in the inbox keeps its row and only takes newer rights.
     public func receive(photo: PhotoID, owner: String, title: String, stego: [UInt8], rights: ViewRights) throws(StoreError) {
         let name = try objects.put(stego)
-        try write("store \(photo) in the inbox") { db in
+        let changed = try write("store \(photo) in the inbox") { db in
             try db.execute(sql: """
                 INSERT INTO inbox (photo, owner, title, stego, viewsLeft, version, receivedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(photo) DO UPDATE SET viewsLeft = excluded.viewsLeft, version = excluded.version
                 WHERE excluded.version > inbox.version
                 """, arguments: [Data(photo.bytes), owner, title, name, Int64(rights.viewsLeft), Int64(bitPattern: rights.version),
                                  Date().timeIntervalSince1970])
+            return db.changesCount > 0
         }
+        if changed { changes.post(.photoReceived(photo, from: owner)) }
     }
 
     public func inbox() throws(StoreError) -> [InboxEntry] {
@@ -183,12 +187,14 @@ public final class PeerStore: Sendable {
     /// Sets the rights of a photo in the inbox if `rights` is newer; true if it was.
     @discardableResult
     public func update(_ photo: PhotoID, rights: ViewRights) throws(StoreError) -> Bool {
-        try write("update the views of \(photo)") { db in
+        let changed = try write("update the views of \(photo)") { db in
             try db.execute(sql: "UPDATE inbox SET viewsLeft = ?, version = ? WHERE photo = ? AND version < ?",
                            arguments: [Int64(rights.viewsLeft), Int64(bitPattern: rights.version), Data(photo.bytes),
                                        Int64(bitPattern: rights.version)])
             return db.changesCount > 0
         }
+        if changed { changes.post(.viewsChanged(photo)) }
+        return changed
     }
 
     /// Counts one view, in one transaction with the check: the rights after
@@ -248,12 +254,14 @@ public final class PeerStore: Sendable {
     /// Records a request (the same id twice is one request); false if it was known.
     @discardableResult
     public func add(_ request: PhotoRequest, _ direction: Direction) throws(StoreError) -> Bool {
-        try write("record request \(request.id)") { db in
+        let added = try write("record request \(request.id)") { db in
             try db.execute(sql: "INSERT OR IGNORE INTO \(direction.rawValue) (id, peer, photo, views, state, at) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [Data(request.id.bytes), request.peer, Data(request.photo.bytes), Int64(request.views),
                                        request.state.rawValue, request.at.timeIntervalSince1970])
             return db.changesCount > 0
         }
+        if added, direction == .incoming { changes.post(.requestReceived(request.id, from: request.peer)) }
+        return added
     }
 
     public func requests(_ direction: Direction, state: RequestState? = nil) throws(StoreError) -> [PhotoRequest] {
@@ -274,9 +282,12 @@ public final class PeerStore: Sendable {
     }
 
     public func set(_ id: RequestKey, _ direction: Direction, state: RequestState) throws(StoreError) {
-        try write("update request \(id)") { db in
-            try db.execute(sql: "UPDATE \(direction.rawValue) SET state = ? WHERE id = ?", arguments: [state.rawValue, Data(id.bytes)])
+        let changed = try write("update request \(id)") { db in
+            try db.execute(sql: "UPDATE \(direction.rawValue) SET state = ? WHERE id = ? AND state != ?",
+                           arguments: [state.rawValue, Data(id.bytes), state.rawValue])
+            return db.changesCount > 0
         }
+        if changed, direction == .outgoing { changes.post(.requestAnswered(id, state)) }
     }
 
     private static func request(_ row: Row) -> PhotoRequest? {

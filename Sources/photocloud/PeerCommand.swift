@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncUDP
 import Foundation
 import PhotoCloudNode
+import PhotoCloudWeb
 import PhotoCloudProtocol
 
 /// The user's home: --home, else $PHOTOCLOUD_HOME, else ~/.photocloud.
@@ -40,6 +41,13 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Cluster file (default: $PHOTOCLOUD_CLUSTER, ./cluster.toml, built-in layout).") var cluster: String?
     @Option(help: "The address others reach this machine at, advertised with the peer's port (default: the address this machine sends from to the first server).")
     var advertise: String?
+    @Flag(help: "Serve the web album on 127.0.0.1 (the URL to open, with its access token, is printed and kept in HOME/USER/web-url).")
+    var web = false
+    @Option(help: "The web album's port (default: any free one).") var webPort: Int = 0
+
+    func validate() throws {
+        guard (0...65_535).contains(webPort) else { throw ValidationError("--web-port takes 0 to 65535") }
+    }
 
     func run() async throws {
         let (user, home) = try homeOptions.resolve()
@@ -58,12 +66,31 @@ struct PeerCommand: AsyncParsableCommand {
         let running = Task { try await peer.run { server in
             FileHandle.standardOutput.write(Data("registered with server \(server)\n".utf8))
         } }
+        let page = web ? startWeb(peer: peer, home: home, user: user) : nil
+        defer { page?.cancel() }
         let interruption = Interruption { running.cancel() }
         let result = await running.result
         withExtendedLifetime(interruption) {}
         await peer.leave()
         if case .failure(let error) = result, !(error is CancellationError) { throw error }
         FileHandle.standardOutput.write(Data("\(user) left\n".utf8))
+    }
+
+    /// The web album, serving until cancelled; its URL is printed and written to HOME/USER/web-url (for this user only).
+    private func startWeb(peer: PeerActor, home: String, user: String) -> Task<Void, Never> {
+        let album = WebAlbum(peer: peer, port: webPort)
+        let urlFile = ((home as NSString).appendingPathComponent(user) as NSString).appendingPathComponent("web-url")
+        return Task {
+            do {
+                try await album.run { access in
+                    try? PrivateFile.write(Array((access.url + "\n").utf8), to: urlFile, what: "the web album's URL")
+                    FileHandle.standardOutput.write(Data("web album: \(access.url)\n".utf8))
+                }
+            } catch is CancellationError {
+            } catch {
+                FileHandle.standardError.write(Data("error: the web album stopped: \(error)\n".utf8))
+            }
+        }
     }
 
     /// The address the routing table sends from toward the first server: what

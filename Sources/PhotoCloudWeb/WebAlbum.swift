@@ -1,0 +1,325 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PNGCodec
+import PhotoCloudNode
+import PhotoCloudProtocol
+import PhotoCloudStore
+import Synchronization
+
+/// `photocloud peer --web`: the user's own daemon serves its album, people,
+/// inbox, requests and a viewer on 127.0.0.1, to the browser of whoever
+/// holds the URL it prints (`WebAccess`).
+///
+/// One code path: every page and form calls the `PeerActor` operation the
+/// CLI's command calls (share, grant, browse, request, approve, deny, view,
+/// inbox, album, requests), and `WhoQuery` as `photocloud who` does; this
+/// type only turns their results into HTML. A decrypted photo, and every
+/// preview, goes from memory into the response, never to a file, and no
+/// response may be cached (`Cache-Control: no-store`).
+public final class WebAlbum: Sendable {
+    public let peer: PeerActor
+    private let token: String
+    private let requestedPort: Int
+    /// Set once the server listens (the port is the kernel's choice with `--web-port 0`).
+    private let bound = Mutex<WebAccess?>(nil)
+
+    public init(peer: PeerActor, port: Int, token: String = WebAccess.newToken()) {
+        self.peer = peer
+        self.requestedPort = port
+        self.token = token
+    }
+
+    /// The access rules once listening (nil before).
+    public var access: WebAccess? { bound.withLock { $0 } }
+
+    /// Serves until cancelled; `listening` is called with the access rules (and so the URL) once the port is bound.
+    public func run(listening: @escaping @Sendable (WebAccess) async -> Void) async throws {
+        var logger = Logger(label: "photocloud.web")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: requestedPort), serverName: nil),
+            onServerRunning: { [self] channel in
+                let access = WebAccess(token: token, port: channel.localAddress?.port ?? requestedPort)
+                bound.withLock { $0 = access }
+                await listening(access)
+            },
+            logger: logger
+        )
+        try await app.run()
+    }
+
+    // MARK: Routes
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: Guard(album: self))
+        router.get("/") { _, _ in Self.redirect("/album") }
+        router.get("/app.css") { _, _ in Self.asset(WebAssets.css, type: "text/css; charset=utf-8") }
+        router.get("/app.js") { _, _ in Self.asset(WebAssets.js, type: "text/javascript; charset=utf-8") }
+        router.get("/events") { [self] _, _ in events() }
+
+        router.get("/album") { [self] request, _ in
+            var photos: [WebPages.AlbumPhoto] = []
+            for entry in try await peer.album().reversed() {
+                photos.append(WebPages.AlbumPhoto(entry: entry, holders: try await peer.holders(of: entry.photo).map { .init(receiver: $0.receiver, views: $0.views) }))
+            }
+            return html(WebPages.album(user: user, photos: photos, note: Self.note(request)))
+        }
+        router.get("/album/:photo/preview") { [self] _, context in
+            let photo = try Self.photo(context)
+            guard let preview = try await peer.preview(of: photo) else { throw HTTPError(.notFound, message: "no photo \(photo) in the album") }
+            return Self.bytes(preview, type: "image/png")
+        }
+        router.post("/album/share") { [self] request, _ in
+            let body = try await request.body.collect(upTo: PeerLimits.photoBytes)
+            let file = Array(buffer: body)
+            let title = request.uri.queryParameters["title"].map { String($0).removingPercentEncoding ?? String($0) } ?? ""
+            return try await act(.album) {
+                let (photo, added) = try await peer.share(file: file, title: title.isEmpty ? "photo" : title)
+                return "/album?note=" + Self.query(added ? "Shared \(title.isEmpty ? "the photo" : title)." : "Already in the album: \(photo).")
+            }
+        }
+        router.post("/album/:photo/grant") { [self] request, context in
+            let photo = try Self.photo(context)
+            let form = try await Self.form(request)
+            return try await act(.album) {
+                let receiver = try Self.field("to", in: form)
+                let views = try Self.views(form, allowZero: true)
+                let (_, queued) = try await peer.grant(photo, to: receiver, views: views)
+                let said = views == 0 ? "Revoked \(receiver)'s views." : "\(receiver) may view it \(views) more time\(views == 1 ? "" : "s")."
+                return "/album?note=" + Self.query(said + (queued ? " Queued: \(receiver) is offline." : ""))
+            }
+        }
+
+        router.get("/people") { [self] request, _ in
+            let who = try await WhoQuery.run(config: peer.config, loop: peer.loop)
+            return html(WebPages.people(user: user, online: who.online, offline: who.offline, note: Self.note(request)))
+        }
+        router.get("/people/:user") { [self] request, context in
+            let owner = try context.parameters.require("user")
+            return try await show(.people) {
+                WebPages.previews(user: user, owner: owner, items: try await peer.browse(owner), note: Self.note(request))
+            }
+        }
+        router.post("/people/:user/request") { [self] request, context in
+            let owner = try context.parameters.require("user")
+            let form = try await Self.form(request)
+            return try await act(.people) {
+                guard let photo = PhotoID(try Self.field("photo", in: form)) else { throw NodeError(.io, "not a photo id") }
+                let views = try Self.views(form, allowZero: false)
+                let (_, queued) = try await peer.request(photo, from: owner, views: views)
+                return "/requests?note=" + Self.query("Asked \(owner) for \(views) view\(views == 1 ? "" : "s").\(queued ? " Queued: \(owner) is offline." : "")")
+            }
+        }
+
+        router.get("/inbox") { [self] request, _ in
+            html(WebPages.inbox(user: user, entries: try await peer.inbox().reversed(), note: Self.note(request)))
+        }
+        router.post("/inbox/:photo/view") { [self] _, context in
+            let photo = try Self.photo(context)
+            return try await show(.inbox, refusal: .forbidden) {
+                let viewed = try await peer.view(photo)
+                return WebPages.viewer(user: user, title: viewed.title, owner: viewed.owner, file: viewed.file, viewsLeft: viewed.viewsLeft)
+            }
+        }
+
+        router.get("/requests") { [self] request, _ in
+            let titles = Dictionary(try await peer.album().map { ($0.photo, $0.title) }, uniquingKeysWith: { a, _ in a })
+            return html(WebPages.requests(user: user, incoming: try await peer.requests(.incoming, state: .pending),
+                                          outgoing: try await peer.requests(.outgoing), titles: titles, note: Self.note(request)))
+        }
+        router.post("/requests/:request/approve") { [self] request, context in
+            let id = try Self.requestKey(context)
+            let form = try await Self.form(request)
+            return try await act(.requests) {
+                let views = try Self.views(form, allowZero: false)
+                let (done, queued) = try await peer.approve(id, views: views)
+                return "/requests?note=" + Self.query("Sent the photo to \(done.peer) with \(views) view\(views == 1 ? "" : "s").\(queued ? " Queued: \(done.peer) is offline." : "")")
+            }
+        }
+        router.post("/requests/:request/deny") { [self] _, context in
+            let id = try Self.requestKey(context)
+            return try await act(.requests) {
+                let (done, _) = try await peer.deny(id)
+                return "/requests?note=" + Self.query("Denied \(done.peer)'s request.")
+            }
+        }
+        return router
+    }
+
+    private var user: String { peer.identity.user }
+
+    // MARK: Live updates
+
+    /// Server-sent events: one per change in the store (`StoreChange`), and a comment every 15 s so that a
+    /// connection through anything that drops idle ones stays up.
+    private func events() -> Response {
+        let changes = peer.store.changes.listen()
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let (ticks, tick) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(15))
+                        tick.yield(": still here\n\n")
+                    }
+                }
+                group.addTask {
+                    for await change in changes { tick.yield(Self.event(change)) }
+                    tick.finish()
+                }
+                for await text in ticks { try await writer.write(ByteBuffer(string: text)) }
+                group.cancelAll()
+            }
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    static func event(_ change: StoreChange) -> String {
+        let data: String = switch change {
+        case .photoReceived(let photo, let from): #"{"photo":"\#(photo)","from":"\#(from)"}"#
+        case .requestReceived(let id, let from): #"{"request":"\#(id)","from":"\#(from)"}"#
+        case .viewsChanged(let photo): #"{"photo":"\#(photo)"}"#
+        case .requestAnswered(let id, let state): #"{"request":"\#(id)","state":"\#(state.rawValue)"}"#
+        }
+        return "event: \(change.name)\ndata: \(data)\n\n"
+    }
+
+    // MARK: Responses
+
+    /// A page drawn by `draw`; a refusal of the daemon (an unknown user, no views left) is the page's message, with `refusal`.
+    private func show(_ section: WebPages.Section, refusal: HTTPResponse.Status = .conflict,
+                      _ draw: () async throws -> String) async throws -> Response {
+        do { return html(try await draw()) } catch let error where Self.message(error) != nil {
+            var response = html(WebPages.refused(user: user, section: section, message: Self.message(error)!))
+            response.status = refusal
+            return response
+        }
+    }
+
+    /// A form's action: on success the browser goes where `perform` says (303); a refusal is shown.
+    private func act(_ section: WebPages.Section, _ perform: () async throws -> String) async throws -> Response {
+        do { return Self.redirect(try await perform()) } catch let error where Self.message(error) != nil {
+            var response = html(WebPages.refused(user: user, section: section, message: Self.message(error)!))
+            response.status = .conflict
+            return response
+        }
+    }
+
+    /// The one line the CLI would print after `error:`, for the errors the daemon's operations throw.
+    static func message(_ error: any Error) -> String? {
+        switch error {
+        case let error as NodeError: error.message
+        case let error as PeerError: error.message
+        case let error as StoreError: error.message
+        case let error as PNGError: error.message
+        default: nil
+        }
+    }
+
+    private func html(_ text: String) -> Response {
+        Self.bytes(Array(text.utf8), type: "text/html; charset=utf-8")
+    }
+
+    static func bytes(_ bytes: [UInt8], type: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func asset(_ text: String, type: String) -> Response { bytes(Array(text.utf8), type: type) }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
+    // MARK: Reading requests
+
+    static func note(_ request: Request) -> String? {
+        request.uri.queryParameters["note"].flatMap { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+    }
+
+    static func query(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+    }
+
+    static func photo(_ context: BasicRequestContext) throws -> PhotoID {
+        guard let photo = PhotoID(try context.parameters.require("photo")) else { throw HTTPError(.notFound, message: "not a photo id") }
+        return photo
+    }
+
+    static func requestKey(_ context: BasicRequestContext) throws -> RequestKey {
+        guard let id = RequestKey(try context.parameters.require("request")) else { throw HTTPError(.notFound, message: "not a request id") }
+        return id
+    }
+
+    /// A urlencoded form's fields (a form's body is small: 64 KB at most).
+    static func form(_ request: Request) async throws -> [String: String] {
+        let body = try await request.body.collect(upTo: 64 << 10)
+        var fields: [String: String] = [:]
+        for pair in String(buffer: body).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String { String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            fields[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return fields
+    }
+
+    static func field(_ name: String, in form: [String: String]) throws -> String {
+        guard let value = form[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { throw NodeError(.io, "the form needs \(name)") }
+        return value
+    }
+
+    static func views(_ form: [String: String], allowZero: Bool) throws -> UInt32 {
+        guard let views = UInt32(try field("views", in: form)), views <= PeerLimits.maxViews, allowZero || views > 0 else {
+            throw NodeError(.io, "views take \(allowZero ? 0 : 1) to \(PeerLimits.maxViews)")
+        }
+        return views
+    }
+
+    // MARK: Access
+
+    /// `WebAccess` before every handler, and the headers every answer carries.
+    struct Guard: RouterMiddleware {
+        typealias Context = BasicRequestContext
+        let album: WebAlbum
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            var response: Response
+            if let access = album.access {
+                let decision = access.decide(method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                                             host: request.head.authority, cookie: request.headers[.cookie], origin: request.headers[.origin])
+                switch decision {
+                case .allow:
+                    do { response = try await next(request, context) } catch let error as HTTPError {
+                        response = WebAlbum.bytes(Array(WebPages.unauthorized(error.body ?? "\(error.status)").utf8), type: "text/html; charset=utf-8")
+                        response.status = error.status
+                    }
+                case .admit(let location):
+                    response = WebAlbum.redirect(location)
+                    response.headers[.setCookie] = access.cookie
+                case .unauthorized(let why):
+                    response = WebAlbum.bytes(Array(WebPages.unauthorized(why).utf8), type: "text/html; charset=utf-8")
+                    response.status = .unauthorized
+                case .forbidden(let why):
+                    response = WebAlbum.bytes(Array(WebPages.unauthorized(why).utf8), type: "text/html; charset=utf-8")
+                    response.status = .forbidden
+                }
+            } else {
+                response = Response(status: .serviceUnavailable)
+            }
+            response.headers[.cacheControl] = "no-store"
+            response.headers[.contentSecurityPolicy] = "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                + "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            response.headers[.xContentTypeOptions] = "nosniff"
+            return response
+        }
+    }
+}
