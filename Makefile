@@ -17,13 +17,17 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
-# Unit tests, simulations and the integration tests that spawn the real binary.
+# Unit tests, simulations, the integration tests that spawn the real binary,
+# and the browser test of the web album.
 test: deps
 	$(SWIFT) build --build-tests
 	# Units and simulations first, then the tests that run the binary and its
 	# server processes, so that those do not compete with the rest for two cores.
 	$(SWIFT) test --skip-build --disable-xctest --skip IntegrationTests
 	$(SWIFT) test --skip-build --disable-xctest --filter IntegrationTests
+	# The web album in real headless Chromium (installed when missing), keyboard
+	# only; its screenshots go to .build/browser-test.
+	./scripts/browser-test.sh $(DEBUG_BIN) .build/browser-test
 
 # The whole story on one machine, narrated.
 demo: release

@@ -299,17 +299,17 @@ public final class WebAlbum: Sendable {
                 switch decision {
                 case .allow:
                     do { response = try await next(request, context) } catch let error as HTTPError {
-                        response = WebAlbum.bytes(Array(WebPages.unauthorized(error.body ?? "\(error.status)").utf8), type: "text/html; charset=utf-8")
+                        response = WebAlbum.bytes(Array(WebPages.bare("Not found", error.body ?? "\(error.status)").utf8), type: "text/html; charset=utf-8")
                         response.status = error.status
                     }
                 case .admit(let location):
                     response = WebAlbum.redirect(location)
                     response.headers[.setCookie] = access.cookie
                 case .unauthorized(let why):
-                    response = WebAlbum.bytes(Array(WebPages.unauthorized(why).utf8), type: "text/html; charset=utf-8")
+                    response = WebAlbum.bytes(Array(WebPages.bare("Not signed in", why).utf8), type: "text/html; charset=utf-8")
                     response.status = .unauthorized
                 case .forbidden(let why):
-                    response = WebAlbum.bytes(Array(WebPages.unauthorized(why).utf8), type: "text/html; charset=utf-8")
+                    response = WebAlbum.bytes(Array(WebPages.bare("Not allowed", why).utf8), type: "text/html; charset=utf-8")
                     response.status = .forbidden
                 }
             } else {

@@ -18,6 +18,7 @@ enum WebAssets {
         .grid { list-style: none; padding: 0; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); }
         .list, .people { list-style: none; padding: 0; }
         .list > li, .people > li { padding: .5rem 0; border-bottom: 1px solid var(--line); }
+        .list > li.card { padding: .8rem; }
         .photo img { width: 100%; height: auto; border-radius: .4rem; background: #8882; }
         .viewer img { max-width: 100%; height: auto; image-rendering: auto; }
         .viewer { margin: 0; }
@@ -25,7 +26,7 @@ enum WebAssets {
         .empty { opacity: .75; font-style: italic; }
         form { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; margin: .4rem 0; }
         #share { flex-direction: column; align-items: stretch; max-width: 30rem; }
-        input, button { font: inherit; padding: .4rem .6rem; border-radius: .4rem; border: 1px solid var(--line); }
+        input, button { font: inherit; padding: .4rem .6rem; border-radius: .4rem; border: 1px solid var(--line); min-width: 0; max-width: 100%; }
         input[type=number] { width: 6rem; }
         button { background: var(--accent); color: white; border-color: transparent; cursor: pointer; }
         button.quiet { background: transparent; color: inherit; border-color: var(--line); }
@@ -76,7 +77,10 @@ enum WebAssets {
               const news = document.getElementById("news");
               let from = "";
               try { from = JSON.parse(event.data).from || ""; } catch (_) {}
-              news.textContent = said[kind] + (from ? " from " + from : "");
+              // News of the last few seconds stays, the newest first (a photo and its request's answer come together).
+              const line = said[kind] + (from ? " from " + from : "");
+              news.textContent = Date.now() - (news.dataset.at || 0) < 4000 ? line + " · " + news.textContent : line;
+              news.dataset.at = Date.now();
               if (document.activeElement && document.activeElement.matches("input")) return;
               const response = await fetch(location.pathname + location.search);
               if (!response.ok) return;

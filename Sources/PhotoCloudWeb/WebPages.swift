@@ -175,10 +175,11 @@ enum WebPages {
         return page(user: user, section: .requests, title: "Requests", note: note, body: body)
     }
 
-    static func unauthorized(_ message: String) -> String {
+    /// A page for a request that did not pass `WebAccess` (or asked for nothing there is): plain, without the album's frame.
+    static func bare(_ heading: String, _ message: String) -> String {
         """
-        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>photocloud: not signed in</title></head>
-        <body><h1>Not signed in</h1><p>\(escape(message))</p></body></html>
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>photocloud: \(escape(heading.lowercased()))</title></head>
+        <body><h1>\(escape(heading))</h1><p>\(escape(message))</p></body></html>
         """
     }
 
@@ -192,7 +193,7 @@ enum WebPages {
         return """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">
+            <meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin">
             <title>\(escape(title)) · photocloud · \(escape(user))</title>
             <link rel="stylesheet" href="/app.css"><script src="/app.js" defer></script>
             </head><body data-live="\(live)">
