@@ -31,6 +31,7 @@ let package = Package(
         // The web album (`peer --web`): HTTP on 127.0.0.1, without the optional traits (configuration readers).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libpng through pkg-config; the shim header re-exports the macros Swift cannot import.
@@ -105,7 +106,9 @@ let package = Package(
             dependencies: [
                 "PhotoCloudNode", "PhotoCloudProtocol", "PhotoCloudStore", "PNGCodec",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -10,6 +10,7 @@ Each step saves a screenshot in --out. Exits non-zero at the first failure.
 """
 import argparse
 import base64
+import os
 import sys
 import time
 import urllib.error
@@ -91,7 +92,10 @@ def text(driver):
 
 # Without the token: 401, and nothing of the page.
 try:
-    urllib.request.urlopen(origin(args.alice) + "/album", timeout=30)
+    # To 127.0.0.1 with the page's host name: Python does not resolve *.localhost as browsers do.
+    port = urllib.parse.urlsplit(args.alice).port
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/album",
+                                                  headers={"Host": urllib.parse.urlsplit(args.alice).netloc}), timeout=30)
     check(False, "a request without the token gets 401")
 except urllib.error.HTTPError as error:
     check(error.code == 401, f"a request without the token gets 401 (got {error.code})")
@@ -102,6 +106,15 @@ try:
     alice.get(args.alice)
     check("token=" not in alice.current_url, "the token leaves the address bar")
     bob.get(args.bob)
+
+    # alice first picks a file that is not a photo: the page says so, and shares nothing.
+    alice.get(A + "/album")
+    junk = f"{args.out}/notes.txt"
+    open(junk, "w").write("not a photo\n")
+    alice.find_element(By.ID, "file").send_keys(junk)
+    press(alice.find_element(By.CSS_SELECTOR, "#share button"))
+    wait(alice, lambda d: "Not shared: that is not a photo" in d.find_element(By.ID, "news").text, "a file that is not a photo is refused, in words")
+    check("No photos yet" in text(alice), "and nothing is shared")
 
     # alice shares a photo.
     alice.get(A + "/album")
@@ -195,4 +208,5 @@ try:
 finally:
     alice.quit()
     bob.quit()
+os.remove(f"{args.out}/notes.txt")
 print(f"browser test: the whole story passed; {step} screenshots in {args.out}")

@@ -20,15 +20,20 @@ public struct LoopbackHTTP: Sendable {
     }
 
     public let port: Int
+    /// The Host header, unless a request names another (the client always connects to 127.0.0.1).
+    public let host: String
     public var timeout: Duration = .seconds(60)
 
-    public init(port: Int) { self.port = port }
+    public init(port: Int, host: String? = nil) {
+        self.port = port
+        self.host = host ?? "127.0.0.1:\(port)"
+    }
 
-    /// Sends one request; `host` is the Host header (default: this port on 127.0.0.1).
+    /// Sends one request; `host` is the Host header (default: `self.host`).
     public func send(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8] = [], host: String? = nil) throws -> Response {
         let socket = try connect()
         defer { close(socket) }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\nConnection: close\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host ?? self.host)\r\nConnection: close\r\n"
         for (name, value) in headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
         try write(Array((head + "\r\n").utf8) + body, to: socket)
@@ -49,7 +54,7 @@ public struct LoopbackHTTP: Sendable {
     public func awaitEvent(containing wanted: String, headers: [String: String], within: Duration, afterOpening: () throws -> Void) throws -> Bool {
         let socket = try connect(readTimeout: .milliseconds(200))
         defer { close(socket) }
-        var head = "GET /events HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
+        var head = "GET /events HTTP/1.1\r\nHost: \(host)\r\nAccept: text/event-stream\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         try write(Array((head + "\r\n").utf8), to: socket)
         var received: [UInt8] = []

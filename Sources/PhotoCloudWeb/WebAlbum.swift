@@ -1,5 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PNGCodec
@@ -21,15 +23,20 @@ import Synchronization
 public final class WebAlbum: Sendable {
     public let peer: PeerActor
     private let token: String
+    private let label: String
     private let requestedPort: Int
     /// Set once the server listens (the port is the kernel's choice with `--web-port 0`).
     private let bound = Mutex<WebAccess?>(nil)
 
-    public init(peer: PeerActor, port: Int, token: String = WebAccess.newToken()) {
+    public init(peer: PeerActor, port: Int, token: String = WebAccess.newToken(), label: String = WebAccess.newLabel()) {
         self.peer = peer
         self.requestedPort = port
         self.token = token
+        self.label = label
     }
+
+    /// At most this many connections at once (each page open holds one for its live updates).
+    static let maxConnections = 64
 
     /// The access rules once listening (nil before).
     public var access: WebAccess? { bound.withLock { $0 } }
@@ -40,9 +47,13 @@ public final class WebAlbum: Sendable {
         logger.logLevel = .warning
         let app = Application(
             router: router(),
-            configuration: .init(address: .hostname("127.0.0.1", port: requestedPort), serverName: nil),
+            // A connection idle between requests for 30 s is closed, and there are never more than 64:
+            // whoever opens connections without the token ties up nothing of the daemon's.
+            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            configuration: .init(address: .hostname("127.0.0.1", port: requestedPort), serverName: nil,
+                                 availableConnectionsDelegate: MaximumAvailableConnections(Self.maxConnections)),
             onServerRunning: { [self] channel in
-                let access = WebAccess(token: token, port: channel.localAddress?.port ?? requestedPort)
+                let access = WebAccess(token: token, label: label, port: channel.localAddress?.port ?? requestedPort)
                 bound.withLock { $0 = access }
                 await listening(access)
             },
@@ -76,7 +87,7 @@ public final class WebAlbum: Sendable {
         router.post("/album/share") { [self] request, _ in
             let body = try await request.body.collect(upTo: PeerLimits.photoBytes)
             let file = Array(buffer: body)
-            let title = request.uri.queryParameters["title"].map { String($0).removingPercentEncoding ?? String($0) } ?? ""
+            let title = request.uri.queryParameters["title"].map(String.init) ?? ""
             return try await act(.album) {
                 let (photo, added) = try await peer.share(file: file, title: title.isEmpty ? "photo" : title)
                 return "/album?note=" + Self.query(added ? "Shared \(title.isEmpty ? "the photo" : title)." : "Already in the album: \(photo).")
@@ -108,7 +119,7 @@ public final class WebAlbum: Sendable {
             let owner = try context.parameters.require("user")
             let form = try await Self.form(request)
             return try await act(.people) {
-                guard let photo = PhotoID(try Self.field("photo", in: form)) else { throw NodeError(.io, "not a photo id") }
+                guard let photo = PhotoID(try Self.field("photo", in: form)) else { throw BadInput("not a photo id") }
                 let views = try Self.views(form, allowZero: false)
                 let (_, queued) = try await peer.request(photo, from: owner, views: views)
                 return "/requests?note=" + Self.query("Asked \(owner) for \(views) view\(views == 1 ? "" : "s").\(queued ? " Queued: \(owner) is offline." : "")")
@@ -161,7 +172,7 @@ public final class WebAlbum: Sendable {
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
             try await withThrowingTaskGroup(of: Void.self) { group in
-                let (ticks, tick) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+                let (ticks, tick) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(64))
                 group.addTask {
                     while !Task.isCancelled {
                         try await Task.sleep(for: .seconds(15))
@@ -182,14 +193,23 @@ public final class WebAlbum: Sendable {
         return Response(status: .ok, headers: headers, body: body)
     }
 
+    struct EventData: Encodable {
+        var photo: String?
+        var request: String?
+        var from: String?
+        var state: String?
+    }
+
     static func event(_ change: StoreChange) -> String {
-        let data: String = switch change {
-        case .photoReceived(let photo, let from): #"{"photo":"\#(photo)","from":"\#(from)"}"#
-        case .requestReceived(let id, let from): #"{"request":"\#(id)","from":"\#(from)"}"#
-        case .viewsChanged(let photo): #"{"photo":"\#(photo)"}"#
-        case .requestAnswered(let id, let state): #"{"request":"\#(id)","state":"\#(state.rawValue)"}"#
+        let data = switch change {
+        case .photoReceived(let photo, let from): EventData(photo: "\(photo)", from: from)
+        case .requestReceived(let id, let from): EventData(request: "\(id)", from: from)
+        case .viewsChanged(let photo): EventData(photo: "\(photo)")
+        case .requestAnswered(let id, let state): EventData(request: "\(id)", state: state.rawValue)
         }
-        return "event: \(change.name)\ndata: \(data)\n\n"
+        // JSON escapes any line break, so the event stays one `data:` line.
+        let json = (try? JSONEncoder().encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return "event: \(change.name)\ndata: \(json)\n\n"
     }
 
     // MARK: Responses
@@ -197,20 +217,32 @@ public final class WebAlbum: Sendable {
     /// A page drawn by `draw`; a refusal of the daemon (an unknown user, no views left) is the page's message, with `refusal`.
     private func show(_ section: WebPages.Section, refusal: HTTPResponse.Status = .conflict,
                       _ draw: () async throws -> String) async throws -> Response {
-        do { return html(try await draw()) } catch let error where Self.message(error) != nil {
-            var response = html(WebPages.refused(user: user, section: section, message: Self.message(error)!))
-            response.status = refusal
-            return response
+        do { return html(try await draw()) } catch let error as BadInput {
+            return refusedPage(section, error.message, status: .badRequest)
+        } catch let error where Self.message(error) != nil {
+            return refusedPage(section, Self.message(error)!, status: refusal)
         }
     }
 
     /// A form's action: on success the browser goes where `perform` says (303); a refusal is shown.
     private func act(_ section: WebPages.Section, _ perform: () async throws -> String) async throws -> Response {
-        do { return Self.redirect(try await perform()) } catch let error where Self.message(error) != nil {
-            var response = html(WebPages.refused(user: user, section: section, message: Self.message(error)!))
-            response.status = .conflict
-            return response
+        do { return Self.redirect(try await perform()) } catch let error as BadInput {
+            return refusedPage(section, error.message, status: .badRequest)
+        } catch let error where Self.message(error) != nil {
+            return refusedPage(section, Self.message(error)!, status: .conflict)
         }
+    }
+
+    private func refusedPage(_ section: WebPages.Section, _ message: String, status: HTTPResponse.Status) -> Response {
+        var response = html(WebPages.refused(user: user, section: section, message: message))
+        response.status = status
+        return response
+    }
+
+    /// A form or address this page cannot use (400), as against a refusal of the daemon (409).
+    struct BadInput: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
     }
 
     /// The one line the CLI would print after `error:`, for the errors the daemon's operations throw.
@@ -242,21 +274,23 @@ public final class WebAlbum: Sendable {
 
     // MARK: Reading requests
 
+    /// The note of the last action (the query's values arrive decoded).
     static func note(_ request: Request) -> String? {
-        request.uri.queryParameters["note"].flatMap { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+        request.uri.queryParameters["note"].map { String($0.prefix(500)) }
     }
 
+    /// `text` as a query value: everything but ASCII letters and digits percent-encoded.
     static func query(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")) ?? ""
     }
 
     static func photo(_ context: BasicRequestContext) throws -> PhotoID {
-        guard let photo = PhotoID(try context.parameters.require("photo")) else { throw HTTPError(.notFound, message: "not a photo id") }
+        guard let photo = PhotoID(try context.parameters.require("photo")) else { throw HTTPError(.notFound, message: "no such photo here") }
         return photo
     }
 
     static func requestKey(_ context: BasicRequestContext) throws -> RequestKey {
-        guard let id = RequestKey(try context.parameters.require("request")) else { throw HTTPError(.notFound, message: "not a request id") }
+        guard let id = RequestKey(try context.parameters.require("request")) else { throw HTTPError(.notFound, message: "no such request here") }
         return id
     }
 
@@ -273,13 +307,13 @@ public final class WebAlbum: Sendable {
     }
 
     static func field(_ name: String, in form: [String: String]) throws -> String {
-        guard let value = form[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { throw NodeError(.io, "the form needs \(name)") }
+        guard let value = form[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { throw BadInput("the form needs \(name)") }
         return value
     }
 
     static func views(_ form: [String: String], allowZero: Bool) throws -> UInt32 {
         guard let views = UInt32(try field("views", in: form)), views <= PeerLimits.maxViews, allowZero || views > 0 else {
-            throw NodeError(.io, "views take \(allowZero ? 0 : 1) to \(PeerLimits.maxViews)")
+            throw BadInput("views take \(allowZero ? 0 : 1) to \(PeerLimits.maxViews)")
         }
         return views
     }
@@ -290,17 +324,25 @@ public final class WebAlbum: Sendable {
     struct Guard: RouterMiddleware {
         typealias Context = BasicRequestContext
         let album: WebAlbum
+        static let fetchSite = HTTPField.Name("Sec-Fetch-Site")!
 
         func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
             var response: Response
             if let access = album.access {
                 let decision = access.decide(method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
-                                             host: request.head.authority, cookie: request.headers[.cookie], origin: request.headers[.origin])
+                                             host: request.head.authority, cookie: request.headers[values: .cookie].joined(separator: "; "),
+                                             origin: request.headers[.origin], fetchSite: request.headers[Self.fetchSite])
                 switch decision {
                 case .allow:
                     do { response = try await next(request, context) } catch let error as HTTPError {
-                        response = WebAlbum.bytes(Array(WebPages.bare("Not found", error.body ?? "\(error.status)").utf8), type: "text/html; charset=utf-8")
+                        let heading = error.status == .notFound ? "Not found" : error.status.reasonPhrase
+                        response = WebAlbum.bytes(Array(WebPages.bare(heading, error.body ?? "\(error.status)").utf8), type: "text/html; charset=utf-8")
                         response.status = error.status
+                    } catch {
+                        // The daemon could not do it (its store, the network): said, with the headers every answer carries.
+                        let message = WebAlbum.message(error) ?? "\(error)"
+                        response = WebAlbum.bytes(Array(WebPages.bare("Not done", String(message.prefix(300))).utf8), type: "text/html; charset=utf-8")
+                        response.status = .internalServerError
                     }
                 case .admit(let location):
                     response = WebAlbum.redirect(location)

@@ -61,11 +61,15 @@ enum WebAssets {
             try {
               const response = await fetch("/album/share?title=" + encodeURIComponent(title), {
                 method: "POST", body: file, headers: { "Content-Type": "application/octet-stream" } });
-              location.assign(response.url || "/album");
+              if (response.ok && response.redirected) { location.assign(response.url); return; }
+              // Refused (not a photo, too large): the daemon's words, on this page.
+              const page = new DOMParser().parseFromString(await response.text(), "text/html");
+              const refusal = page.querySelector("[role=alert], p");
+              throw new Error(refusal ? refusal.textContent : "status " + response.status);
             } catch (error) {
               button.disabled = false;
               button.textContent = "Share";
-              document.getElementById("news").textContent = "Sharing failed: " + error;
+              document.getElementById("news").textContent = "Not shared: " + error.message;
             }
           });
         }

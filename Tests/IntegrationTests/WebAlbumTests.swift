@@ -16,7 +16,7 @@ extension ServerProcesses {
         struct Page {
             let http: LoopbackHTTP
             let cookie: String
-            var origin: String { "http://127.0.0.1:\(http.port)" }
+            var origin: String { "http://\(http.host)" }
 
             func get(_ path: String) throws -> LoopbackHTTP.Response { try http.send("GET", path, headers: ["Cookie": cookie]) }
 
@@ -53,7 +53,7 @@ extension ServerProcesses {
                 }
                 for user in ["alice", "bob"] {
                     let url = try #require(urls[user], "\(user)'s daemon wrote no web-url")
-                    #expect(url.hasPrefix("http://127.0.0.1:") && url.contains("/?token="))
+                    #expect(url.hasPrefix("http://pc-") && url.contains(".localhost:") && url.contains("/?token="))
                     let mode = try FileManager.default.attributesOfItem(atPath: home + "/\(user)/web-url")[.posixPermissions] as? Int
                     #expect(mode == 0o600)
                     let log = try String(contentsOfFile: folder + "/\(user).log", encoding: .utf8)
@@ -63,13 +63,18 @@ extension ServerProcesses {
 
                 // Without the token, or with another page's, nothing is served.
                 #expect(try alice.http.send("GET", "/album").status == 401)
-                #expect(try alice.http.send("GET", "/inbox", headers: ["Cookie": bob.cookie.replacingOccurrences(of: "-\(bob.http.port)=", with: "-\(alice.http.port)=")]).status == 401)
+                #expect(try alice.http.send("GET", "/inbox", headers: ["Cookie": bob.cookie]).status == 401)
                 #expect(try alice.http.send("GET", "/?token=" + String(repeating: "0", count: 64)).status == 401)
-                #expect(try alice.http.send("GET", "/album", headers: ["Cookie": alice.cookie], host: "evil.example:\(alice.http.port)").status == 403)
+                // Only at the page's own host name: not 127.0.0.1 (whose cookies every port shares), not a rebound name.
+                for host in ["evil.example:\(alice.http.port)", "127.0.0.1:\(alice.http.port)", "localhost:\(alice.http.port)"] {
+                    #expect(try alice.http.send("GET", "/album", headers: ["Cookie": alice.cookie], host: host).status == 403)
+                }
+                // What the browser says another site asked for is refused, even a GET.
+                #expect(try alice.http.send("GET", "/people/bob", headers: ["Cookie": alice.cookie, "Sec-Fetch-Site": "same-site"]).status == 403)
 
                 // A change from another site, or without saying where from, is refused and changes nothing.
                 let photoFile = try SyntheticPhoto.png(seed: 7, width: 320, height: 240)
-                let path = "/album/share?title=harbour"
+                let path = "/album/share?title=harbour%20100%25"
                 #expect(try alice.http.send("POST", path, headers: ["Cookie": alice.cookie, "Origin": "http://evil.example"], body: photoFile).status == 403)
                 #expect(try alice.http.send("POST", path, headers: ["Cookie": alice.cookie], body: photoFile).status == 403)
                 #expect(try alice.get("/album").text.contains("No photos yet"))
@@ -78,6 +83,8 @@ extension ServerProcesses {
                 let shared = try alice.post(path, body: photoFile)
                 #expect(shared.status == 303 && shared.header("Location")?.hasPrefix("/album?note=") == true)
                 let albumPage = try alice.get("/album")
+                #expect(albumPage.text.contains("<h2>harbour 100%</h2>"))
+                #expect(try alice.get(try #require(shared.header("Location"))).text.contains("Shared harbour 100%."))
                 #expect(albumPage.status == 200 && albumPage.header("Cache-Control") == "no-store")
                 let photo = try #require(Self.first(#"id="photo-([0-9a-f]{32})""#, in: albumPage.text), "no photo on alice's album page")
                 let preview = try alice.get("/album/\(photo)/preview")
@@ -86,6 +93,8 @@ extension ServerProcesses {
                 // Not a photo: one clear refusal, nothing added.
                 let junk = try alice.post("/album/share?title=junk", body: Array("not a photo".utf8))
                 #expect(junk.status == 409 && junk.text.contains("not a photo"))
+                // A form this page cannot use is the user's mistake (400), not the daemon's refusal.
+                #expect(try alice.post("/album/0123456789abcdef0123456789abcdef/grant", form: ["to": "bob", "views": "many"]).status == 400)
 
                 // bob sees alice online, her previews, and asks for 2 views.
                 let people = try bob.get("/people").text
@@ -132,14 +141,42 @@ extension ServerProcesses {
                     again = try bob.post("/inbox/\(photo)/view")
                 }
                 #expect(again.status == 200 && again.text.contains(#"<span id="views-left">0</span>"#))
+
+                // Revoke: alice grants 3, then takes them back; bob's view is refused once the revocation is in.
+                #expect(try alice.post("/album/\(photo)/grant", form: ["to": "bob", "views": "3"]).status == 303)
+                #expect(try alice.post("/album/\(photo)/grant", form: ["to": "bob", "views": "0"]).status == 303)
+                #expect(try alice.get("/album").text.contains(#"<td class="views">0</td>"#))
+                #expect(try bob.get("/inbox").text.contains(#"<span class="views-left">0</span> views left"#))
+                #expect(try bob.post("/inbox/\(photo)/view").status == 403)
+
+                // A JPEG shares as well, with a preview; bob asks for it and alice denies.
+                let jpeg = try JPEGEncoder(quality: 85).encode(try PNGCodec().decode(SyntheticPhoto.png(seed: 8, width: 400, height: 300)))
+                #expect(try alice.post("/album/share?title=market", body: jpeg).status == 303)
+                let market = try #require(Self.first(#"id="photo-([0-9a-f]{32})"[^>]*>\s*<img[^>]*alt="market""#, in: try alice.get("/album").text))
+                #expect(try PNGCodec().dimensions(of: try alice.get("/album/\(market)/preview").body).width == 256)
+                #expect(try bob.post("/people/alice/request", form: ["photo": market, "views": "1"]).status == 303)
+                let second = try #require(Self.first(#"id="request-([0-9a-f]{16})""#, in: try alice.get("/requests").text))
+                #expect(try alice.post("/requests/\(second)/deny").status == 303)
+                #expect(!(try alice.get("/requests").text.contains(second)))
+                var answered = ""
+                for _ in 0..<50 {
+                    answered = try bob.get("/requests").text
+                    if answered.contains("<strong>denied</strong>") { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(answered.contains("<strong>denied</strong>") && answered.contains("<strong>approved</strong>"))
+                // Approving what was denied is refused, with the daemon's own words.
+                let late = try alice.post("/requests/\(second)/approve", form: ["views": "1"])
+                #expect(late.status == 409 && late.text.contains("was denied already"))
             }
         }
 
         /// Opens the printed URL: the token comes back as an HttpOnly, SameSite=Strict cookie and a redirect without it.
         static func signIn(_ url: String) throws -> Page {
-            let port = try #require(Int(url.split(separator: ":")[2].split(separator: "/")[0]))
-            let http = LoopbackHTTP(port: port)
-            let admitted = try http.send("GET", String(url.dropFirst("http://127.0.0.1:\(port)".count)))
+            let host = try #require(url.split(separator: "/").dropFirst().first.map(String.init))   // "pc-LABEL.localhost:PORT"
+            let port = try #require(Int(host.split(separator: ":")[1]))
+            let http = LoopbackHTTP(port: port, host: host)
+            let admitted = try http.send("GET", String(url.dropFirst("http://\(host)".count)))
             #expect(admitted.status == 303 && admitted.header("Location") == "/")
             let cookie = try #require(admitted.header("Set-Cookie"))
             #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
