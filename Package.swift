@@ -146,6 +146,7 @@ let package = Package(
                                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),
+        .testTarget(name: "PhotoCloudBenchTests", dependencies: ["PhotoCloudBench"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudWebTests", dependencies: ["PhotoCloudWeb", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["PhotoCloudTestKit", "PhotoCloudNode", "PhotoCloudProtocol", "AsyncUDP",
                                                            .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),

@@ -65,6 +65,8 @@ public struct ClusterBench: Sendable {
         public var p50_ms: Double
         public var p99_ms: Double
         public var max_ms: Double
+        /// The latency at each of `ClusterBench.plottedPercentiles`, from the scheduled send time (for the latency plot).
+        public var latency_percentiles_ms: [Double]
         /// p99 from each attempt's start instead of its scheduled send time (what earlier builds reported).
         public var service_p99_ms: Double
         /// The latest any request started after its scheduled time.
@@ -82,6 +84,9 @@ public struct ClusterBench: Sendable {
         public var rejoin_ms: Double?
         public var first_errors: [String]
     }
+
+    /// The percentiles a run keeps for plotting its latency distribution (as HdrHistogram plots do: by nines).
+    public static let plottedPercentiles: [Double] = [50, 75, 90, 95, 99, 99.9, 100]
 
     /// Drives the cloud of `config`; `cloud` (its processes) is needed for `kill`.
     public func run(config: ClusterConfig, cloud: LocalCluster?, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
@@ -293,7 +298,8 @@ public struct ClusterBench: Sendable {
             sent: outcomes.count, answered: answered, failed: outcomes.count - answered, late: late,
             failure_rate: outcomes.isEmpty ? 0 : Double(outcomes.count - answered) / Double(outcomes.count),
             wrong_answers: wrong, p50_ms: latencies.percentile(50) / 1000, p99_ms: latencies.percentile(99) / 1000,
-            max_ms: latencies.percentile(100) / 1000, service_p99_ms: service.percentile(99) / 1000,
+            max_ms: latencies.percentile(100) / 1000,
+            latency_percentiles_ms: Self.plottedPercentiles.map { latencies.percentile($0) / 1000 }, service_p99_ms: service.percentile(99) / 1000,
             start_lag_max_ms: (outcomes.map(\.startLag).max() ?? .zero).seconds * 1000, throughput_rps: Double(answered) / seconds, seconds: seconds,
             per_server: perServer,
             balance_ratio: counts.count > 1 && counts.min()! > 0 ? Double(counts.max()!) / Double(counts.min()!) : nil,

@@ -85,7 +85,10 @@ public final class WebAlbum: Sendable {
             return Self.bytes(preview, type: "image/png")
         }
         router.post("/album/share") { [self] request, _ in
-            let body = try await request.body.collect(upTo: PeerLimits.photoBytes)
+            let body: ByteBuffer
+            do { body = try await request.body.collect(upTo: PeerLimits.photoBytes) } catch is NIOTooManyBytesError {
+                throw HTTPError(.contentTooLarge, message: "a photo is at most \(PeerLimits.photoBytes >> 20) MB")
+            }
             let file = Array(buffer: body)
             let title = request.uri.queryParameters["title"].map(String.init) ?? ""
             return try await act(.album) {
@@ -335,7 +338,7 @@ public final class WebAlbum: Sendable {
                 switch decision {
                 case .allow:
                     do { response = try await next(request, context) } catch let error as HTTPError {
-                        let heading = error.status == .notFound ? "Not found" : error.status.reasonPhrase
+                        let heading = error.status == .notFound ? "Not found" : "Not done"
                         response = WebAlbum.bytes(Array(WebPages.bare(heading, error.body ?? "\(error.status)").utf8), type: "text/html; charset=utf-8")
                         response.status = error.status
                     } catch {

@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure photocloud against baselines in the same run.",
-        subcommands: [UDP.self, Stego.self, Bits.self, Transfer.self, Cluster.self, Failover.self, Image.self, Peers.self, Mailbox.self]
+        subcommands: [All.self, UDP.self, Stego.self, Bits.self, Transfer.self, Cluster.self, Failover.self, Image.self, Peers.self, Mailbox.self]
     )
 
     struct UDP: AsyncParsableCommand {
