@@ -160,6 +160,7 @@ public struct BenchAllResults: Encodable, Sendable {
         for configuration in Configuration.allCases {
             func cell(_ load: String, _ workload: String) -> String {
                 guard let result = row(configuration, load, workload) else { return "not run" }
+                guard result.answered > 0 else { return "\(Self.percent(result.failure_rate)) failed: nothing answered" }
                 return "\(Self.percent(result.failure_rate)) failed, p99 \(Self.ms(result.p99_ms)), \(String(format: "%.0f", result.throughput_rps)) req/s"
             }
             lines.append("| \(configuration.rawValue) (\(configuration.mapping)) | \(Self.percent(configuration.originalFailureRate)) failed "
@@ -214,10 +215,12 @@ public struct BenchAllResults: Encodable, Sendable {
             """
         for item in cluster {
             let result = item.result
+            // Latency of nothing answered is no latency.
+            let latency = result.answered > 0 ? [result.p50_ms, result.p99_ms, result.max_ms].map { Self.ms($0) } : ["-", "-", "-"]
             let perServer = result.per_server.sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }.map { "\($0.value)" }.joined(separator: "/")
             out += "| \(item.configuration.rawValue) | \(item.load) (\(result.clients) x \(result.requests_per_client)) | \(result.workload) (\(result.payload_bytes) B) "
-                + "| \(result.sent) | \(result.failed) (\(Self.percent(result.failure_rate))) | \(result.late) | \(Self.ms(result.p50_ms)) | \(Self.ms(result.p99_ms)) "
-                + "| \(Self.ms(result.max_ms)) | \(String(format: "%.0f", result.throughput_rps)) req/s | \(perServer) | \(result.retries) |\n"
+                + "| \(result.sent) | \(result.failed) (\(Self.percent(result.failure_rate))) | \(result.late) | \(latency[0]) | \(latency[1]) "
+                + "| \(latency[2]) | \(String(format: "%.0f", result.throughput_rps)) req/s | \(perServer) | \(result.retries) |\n"
         }
         let kills = cluster.compactMap { item in item.result.killed_server.map { (item, $0) } }
         if !kills.isEmpty {
@@ -244,7 +247,7 @@ public struct BenchAllResults: Encodable, Sendable {
 
                 ## Transfer goodput
 
-                One transfer of \(transfer[0].bytes >> 20) MiB on loopback, the window (\(transfer[0].window) chunks of \(transfer[0].chunk_bytes) bytes)
+                A transfer of \(transfer[0].bytes >> 20) MiB on loopback (the median of \(transfer[0].runs)), the window (\(transfer[0].window) chunks of \(transfer[0].chunk_bytes) bytes)
                 against stop-and-wait (window 1, the original's way) in the same run, with datagrams dropped at random in both
                 directions.\(tcp_goodput_bytes_per_s.map { " TCP on loopback (iperf3), the same run: \(Self.mbps($0))." } ?? " (iperf3 is not installed: no TCP figure.)")
 

@@ -14,8 +14,8 @@ public enum SVGPlot {
         }
     }
 
-    static let width = 760.0, height = 440.0
-    static let left = 78.0, right = 200.0, top = 48.0, bottom = 62.0
+    static let width = 900.0, height = 440.0
+    static let left = 78.0, right = 300.0, top = 48.0, bottom = 62.0
     static let colours = ["#c2185b", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#455a64"]
 
     /// Lines, one per series. `xTicks` label the x axis at given values (default: five even steps);

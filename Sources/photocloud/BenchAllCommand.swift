@@ -52,7 +52,7 @@ extension BenchCommand {
             for (index, loss) in losses.enumerated() {
                 step("transfer: \(size >> 20) MiB, \(Int(loss * 100))% lost")
                 let result = try await TransferBench(size: size, faults: FaultProfile(drop: loss, seed: 7), window: 64, chunk: 60_000,
-                                                     compareStopAndWait: true, compareTCP: index == 0, runs: 1).run()
+                                                     compareStopAndWait: true, compareTCP: index == 0, runs: quick ? 1 : 3).run()
                 if index == 0 { results.tcp_goodput_bytes_per_s = result.tcp_iperf3_bytes_per_s }
                 results.transfer.append(result)
             }
@@ -88,7 +88,7 @@ extension BenchCommand {
             }
             lines.append("photocloud bench failover --trials \(quick ? 5 : 20)")
             for loss in quick ? ["0", "0.05"] : ["0", "0.01", "0.02", "0.05", "0.1"] {
-                lines.append("photocloud bench transfer --size \(quick ? 4 : 16)MiB --loss \(loss) --runs 1 --compare")
+                lines.append("photocloud bench transfer --size \(quick ? 4 : 16)MiB --loss \(loss) --runs \(quick ? 1 : 3) --compare")
             }
             lines.append(quick ? "photocloud bench stego --size 2000x1500 --payload-bytes 262144 --repeats 1" : "photocloud bench stego")
             lines.append(quick ? "photocloud bench peers --sends 3 --peers 4 --photos-each 2 --no-large" : "photocloud bench peers")

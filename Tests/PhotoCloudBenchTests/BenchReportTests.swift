@@ -52,6 +52,13 @@ struct BenchReportTests {
         #expect(table.contains("not run"))
     }
 
+    @Test func aRunWithNothingAnsweredShowsNoLatency() throws {
+        var results = try Self.results()
+        results.cluster[1].result = Self.cluster(failed: 1_000, workload: "image")
+        #expect(results.headlineTable().contains("| 100.0% failed: nothing answered |"))
+        #expect(results.markdown().contains("| 1000 | 1000 (100.0%) | 0 | - | - | - |"))
+    }
+
     @Test func theReportNamesTheMachineTheCommandsAndEverySection() throws {
         let report = try Self.results().markdown()
         for part in ["| cores | 2 |", "release, commit abc1234", "photocloud bench all --quick --report r", "## Failover after kill -9",
