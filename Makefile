@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/photocloud
 DEBUG_BIN := .build/debug/photocloud
 
-.PHONY: deps build release test demo bench fuzz simulate clean
+.PHONY: deps build release test demo bench report fuzz simulate clean
 
 deps:
 	@./scripts/ensure-deps.sh
@@ -45,6 +45,13 @@ bench: release
 	$(RELEASE_BIN) bench transfer --size 16MiB --loss 0.1 --duplicate 0.02 --reorder 0.05 --json bench-results/transfer-faults.json
 	$(RELEASE_BIN) bench transfer --size 8MiB --delay-ms 5 --loss 0.01 --compare --json bench-results/transfer-rtt.json
 
+# The original's table beside ours, failover, transfers, steganography and
+# peers in one run, with plots: bench-report/report.md (about 5-15 minutes;
+# QUICK=1 about 1-2). docs/benchmarks.md holds the latest full one.
+report: release
+	command -v iperf3 >/dev/null || apt-get install -y -qq iperf3 >/dev/null || true
+	$(RELEASE_BIN) bench all --report bench-report $(if $(QUICK),--quick,)
+
 # The protocol machines from many seeds, with faults, checking invariants
 # (`make test` runs a few seeds; 1,000 take about 2 minutes). A violation stops
 # it with the command that replays it. SEEDS from SEED on, STEPS each.
@@ -62,4 +69,4 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 clean:
-	rm -rf .build bench-results demo-out Fuzz/.build Fuzz/work
+	rm -rf .build bench-results bench-report demo-out Fuzz/.build Fuzz/work
