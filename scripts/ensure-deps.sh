@@ -17,17 +17,7 @@ else
   missing+=(libpng-dev libjpeg62-turbo-dev libsqlite3-dev)
 fi
 
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
-      echo "error: need ${missing[*]}; run as root or install them with apt-get" >&2; exit 1
-    fi
-  fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" ${missing[@]+"${missing[@]}"}
 
 if ! command -v swift >/dev/null 2>&1; then
   echo "error: swift is not on PATH; photocloud needs Swift 6 (https://swift.org/install)" >&2

@@ -1,4 +1,5 @@
 import Foundation
+import PhotoCloudProtocol
 
 /// Plots as SVG a browser shows, drawn from figures alone (no plotting
 /// library, nothing fetched): lines over a numeric or labelled x axis, and
@@ -150,17 +151,5 @@ public enum SVGPlot {
 
     static func format(_ value: Double) -> String { String(format: "%.1f", value) }
 
-    static func escape(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
-            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
-            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
-            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
-            default: out.append(scalar)
-            }
-        }
-        return String(out)
-    }
+    static func escape(_ text: String) -> String { MarkupText.escape(text) }
 }

@@ -206,22 +206,7 @@ enum WebPages {
             """
     }
 
-    /// Scalar by scalar, not by Character: a quote with a combining mark after it is one Character that is
-    /// not `"`, yet its first scalar still ends an attribute.
-    static func escape(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
-            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
-            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
-            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
-            case "'": out.append(contentsOf: "&#39;".unicodeScalars)
-            default: out.append(scalar)
-            }
-        }
-        return String(out)
-    }
+    static func escape(_ text: String) -> String { MarkupText.escape(text) }
 
     /// A photo in the page itself, from memory: nothing to fetch again, nothing kept by a cache.
     static func dataURL(_ file: [UInt8]) -> String {
