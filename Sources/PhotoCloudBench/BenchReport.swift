@@ -366,9 +366,14 @@ public struct BenchAllResults: Encodable, Sendable {
         }
         try put(markdown(), "report.md")
         for plot in plots() { try put(plot.svg, plot.name) }
+        try put(try json(), "results.json")
+    }
+
+    /// results.json: every figure (one that could not be measured, such as the median of no failover, is "nan").
+    public func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try put(String(decoding: try encoder.encode(self), as: UTF8.self) + "\n", "results.json")
+        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
     }
 }

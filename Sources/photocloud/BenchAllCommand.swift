@@ -23,6 +23,7 @@ extension BenchCommand {
 
         @Option(help: "The folder the report goes to.") var report: String = "bench-report"
         @Flag(help: "The original's load only, fewer trials, smaller transfers (about 2 minutes).") var quick = false
+        @Option(help: "Also write results.json's figures to this file (- for stdout).") var json: String?
 
         func run() async throws {
             let started = ContinuousClock.now
@@ -70,6 +71,13 @@ extension BenchCommand {
             results.seconds = (ContinuousClock.now - started).seconds
             progress.finish()
             try results.write(to: report)
+            if let json {
+                if json == "-" { print(try results.json(), terminator: "") } else {
+                    do { try Data(try results.json().utf8).write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
+                        throw CLIError("cannot write \(json): \(error.localizedDescription)")
+                    }
+                }
+            }
             print(results.headlineTable())
             print("report: \((report as NSString).appendingPathComponent("report.md")), with results.json and "
                   + results.plots().map(\.name).joined(separator: ", ") + String(format: " (%.0f s)", results.seconds))

@@ -96,4 +96,12 @@ struct BenchReportTests {
         #expect((cluster.first?["configuration"] as? String) == "no balancing")
         #expect(((json?["failover"] as? [String: Any])?["median_ms"] as? Double) == 104)
     }
+
+    @Test func aFigureThatCouldNotBeMeasuredIsWrittenNotThrown() throws {
+        var results = try Self.results()
+        results.failover = .init(trials: 2, failover_ms: [], requests: 600, failed: 0)   // no trial saw a failover
+        let json = try results.json()
+        #expect(json.contains(#""median_ms" : "nan""#))
+        #expect(results.markdown().contains("median **-**"))
+    }
 }
