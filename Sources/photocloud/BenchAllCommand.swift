@@ -26,6 +26,14 @@ extension BenchCommand {
         @Option(help: "Also write results.json's figures to this file (- for stdout).") var json: String?
 
         func run() async throws {
+            // What would stop it at the end, found before minutes of measuring: the report's folder, the cover photos.
+            guard Self.coverNames().count > 0 else {
+                throw CLIError("no cover photos in \(Self.coverFolder): run bench all from the repository")
+            }
+            do { try FileManager.default.createDirectory(atPath: report, withIntermediateDirectories: true) } catch {
+                throw CLIError("cannot make the report's folder \(report): \(error.localizedDescription)")
+            }
+            guard FileManager.default.isWritableFile(atPath: report) else { throw CLIError("cannot write in the report's folder \(report)") }
             let started = ContinuousClock.now
             let progress = Progress()
             var results = BenchAllResults(machine: Self.machine(), quick: quick, commands: commands())
@@ -148,11 +156,16 @@ extension BenchCommand {
             return .init(trials: trials, failover_ms: times, requests: requests, failed: failed)
         }
 
+        static let coverFolder = "Fixtures/covers"
+
+        static func coverNames() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: coverFolder)) ?? []).filter { $0.hasSuffix(".png") }.sorted()
+        }
+
         /// Each cover photo as it is, half its capacity filled at 1 bit per channel, encoded as the servers do.
         static func covers(progress: (String) -> Void) throws -> [BenchAllResults.CoverRow] {
-            let folder = "Fixtures/covers"
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".png") }.sorted()
-            guard !names.isEmpty else { throw CLIError("no cover photos in \(folder): run from the repository") }
+            let folder = coverFolder, names = coverNames()
+            guard !names.isEmpty else { throw CLIError("no cover photos in \(folder): run bench all from the repository") }
             var random = SeededRandom(seed: 11)
             let stego = StegoPNG(codec: PNGCodec(encoder: PNGEncoder(strategy: .rle, threads: 4)), threads: 4)
             return try names.map { name in

@@ -64,6 +64,24 @@ struct CLITests {
         }
     }
 
+    @Test func benchAllSaysWhatIsMissingBeforeMeasuringAnything() async throws {
+        try await withTemporaryFolder { folder in
+            // Outside the repository: no cover photos. Said at once, and no report folder left behind.
+            let outcome = try await run(["bench", "all", "--quick", "--report", "out"], directory: folder)
+            #expect(outcome.status == 1 && outcome.stderr == "error: no cover photos in Fixtures/covers: run bench all from the repository\n",
+                    "\(outcome.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
+            // A report folder that cannot be made: said before any cloud starts.
+            try FileManager.default.createDirectory(atPath: folder + "/Fixtures/covers", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: FileManager.default.currentDirectoryPath + "/Fixtures/covers/chelsea.png",
+                                             toPath: folder + "/Fixtures/covers/chelsea.png")
+            #expect(FileManager.default.createFile(atPath: folder + "/taken", contents: Data("a file".utf8)))
+            let blocked = try await run(["bench", "all", "--quick", "--report", "taken/report"], directory: folder)
+            #expect(blocked.status == 1 && blocked.stderr.hasPrefix("error: cannot make the report's folder taken/report"), "\(blocked.stderr)")
+            #expect(blocked.stdout.isEmpty, "nothing measured")
+        }
+    }
+
     @Test func aPhotoTheCloudCannotHideIsOneErrorLineBeforeAnyServerStarts() async throws {
         try await withTemporaryFolder { folder in
             // Larger than the cloud hides: refused on the file's size, not read; a missing or empty file likewise.
