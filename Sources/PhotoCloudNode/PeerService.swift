@@ -162,7 +162,8 @@ public struct PeerService: Sendable {
 
     static func date(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 
-    static func size(_ bytes: Int) -> String {
+    /// A file's size as the commands and the web album print it: "241 kB", "4.3 MB".
+    public static func size(_ bytes: Int) -> String {
         bytes >= 1_000_000 ? String(format: "%.1f MB", Double(bytes) / 1e6) : "\(max(1, (bytes + 500) / 1_000)) kB"
     }
 

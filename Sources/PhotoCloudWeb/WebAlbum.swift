@@ -220,26 +220,24 @@ public final class WebAlbum: Sendable {
     /// A page drawn by `draw`; a refusal of the daemon (an unknown user, no views left) is the page's message, with `refusal`.
     private func show(_ section: WebPages.Section, refusal: HTTPResponse.Status = .conflict,
                       _ draw: () async throws -> String) async throws -> Response {
-        do { return html(try await draw()) } catch let error as BadInput {
-            return refusedPage(section, error.message, status: .badRequest)
-        } catch let error where Self.message(error) != nil {
-            return refusedPage(section, Self.message(error)!, status: refusal)
-        }
+        try await refusing(section, status: refusal) { html(try await draw()) }
     }
 
     /// A form's action: on success the browser goes where `perform` says (303); a refusal is shown.
     private func act(_ section: WebPages.Section, _ perform: () async throws -> String) async throws -> Response {
-        do { return Self.redirect(try await perform()) } catch let error as BadInput {
-            return refusedPage(section, error.message, status: .badRequest)
-        } catch let error where Self.message(error) != nil {
-            return refusedPage(section, Self.message(error)!, status: .conflict)
-        }
+        try await refusing(section, status: .conflict) { Self.redirect(try await perform()) }
     }
 
-    private func refusedPage(_ section: WebPages.Section, _ message: String, status: HTTPResponse.Status) -> Response {
-        var response = html(WebPages.refused(user: user, section: section, message: message))
-        response.status = status
-        return response
+    /// `answer`, or the page that says why not: a form this page cannot use (400), or the daemon's refusal (`status`).
+    private func refusing(_ section: WebPages.Section, status: HTTPResponse.Status,
+                          _ answer: () async throws -> Response) async throws -> Response {
+        let message: String, code: HTTPResponse.Status
+        do { return try await answer() } catch let error as BadInput {
+            (message, code) = (error.message, .badRequest)
+        } catch let error where Self.message(error) != nil {
+            (message, code) = (Self.message(error)!, status)
+        }
+        return html(WebPages.refused(user: user, section: section, message: message), status: code)
     }
 
     /// A form or address this page cannot use (400), as against a refusal of the daemon (409).
@@ -259,14 +257,19 @@ public final class WebAlbum: Sendable {
         }
     }
 
-    private func html(_ text: String) -> Response {
-        Self.bytes(Array(text.utf8), type: "text/html; charset=utf-8")
+    private func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Self.bytes(Array(text.utf8), type: "text/html; charset=utf-8", status: status)
     }
 
-    static func bytes(_ bytes: [UInt8], type: String) -> Response {
+    /// A plain page (`WebPages.bare`) for what does not reach a handler, or fails in one.
+    static func bare(_ heading: String, _ message: String, status: HTTPResponse.Status) -> Response {
+        bytes(Array(WebPages.bare(heading, message).utf8), type: "text/html; charset=utf-8", status: status)
+    }
+
+    static func bytes(_ bytes: [UInt8], type: String, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = type
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func asset(_ text: String, type: String) -> Response { bytes(Array(text.utf8), type: type) }
@@ -338,24 +341,19 @@ public final class WebAlbum: Sendable {
                 switch decision {
                 case .allow:
                     do { response = try await next(request, context) } catch let error as HTTPError {
-                        let heading = error.status == .notFound ? "Not found" : "Not done"
-                        response = WebAlbum.bytes(Array(WebPages.bare(heading, error.body ?? "\(error.status)").utf8), type: "text/html; charset=utf-8")
-                        response.status = error.status
+                        response = WebAlbum.bare(error.status == .notFound ? "Not found" : "Not done", error.body ?? "\(error.status)", status: error.status)
                     } catch {
                         // The daemon could not do it (its store, the network): said, with the headers every answer carries.
                         let message = WebAlbum.message(error) ?? "\(error)"
-                        response = WebAlbum.bytes(Array(WebPages.bare("Not done", String(message.prefix(300))).utf8), type: "text/html; charset=utf-8")
-                        response.status = .internalServerError
+                        response = WebAlbum.bare("Not done", String(message.prefix(300)), status: .internalServerError)
                     }
                 case .admit(let location):
                     response = WebAlbum.redirect(location)
                     response.headers[.setCookie] = access.cookie
                 case .unauthorized(let why):
-                    response = WebAlbum.bytes(Array(WebPages.bare("Not signed in", why).utf8), type: "text/html; charset=utf-8")
-                    response.status = .unauthorized
+                    response = WebAlbum.bare("Not signed in", why, status: .unauthorized)
                 case .forbidden(let why):
-                    response = WebAlbum.bytes(Array(WebPages.bare("Not allowed", why).utf8), type: "text/html; charset=utf-8")
-                    response.status = .forbidden
+                    response = WebAlbum.bare("Not allowed", why, status: .forbidden)
                 }
             } else {
                 response = Response(status: .serviceUnavailable)

@@ -1,4 +1,6 @@
 import Foundation
+import PNGCodec
+import PhotoCloudNode
 import PhotoCloudProtocol
 import PhotoCloudStore
 
@@ -43,7 +45,7 @@ enum WebPages {
                 <li class="card photo" id="photo-\(id)">
                   <img src="/album/\(id)/preview" alt="\(escape(photo.entry.title))" width="256">
                   <h2>\(escape(photo.entry.title))</h2>
-                  <p class="meta">\(size(photo.entry.bytes)) · <code>\(id.prefix(8))</code></p>
+                  <p class="meta">\(PeerService.size(photo.entry.bytes)) · <code>\(id.prefix(8))</code></p>
                 """
             if photo.holders.isEmpty {
                 body += "<p class=\"meta\">Nobody holds it yet.</p>"
@@ -64,8 +66,7 @@ enum WebPages {
                 <form class="grant" action="/album/\(id)/grant" method="post">
                   <label for="to-\(id)">Grant</label>
                   <input id="to-\(id)" name="to" type="text" required placeholder="user" autocomplete="off" pattern="[a-z0-9._-]{1,32}">
-                  <label for="views-\(id)">views</label>
-                  <input id="views-\(id)" name="views" type="number" min="0" max="\(PeerLimits.maxViews)" value="1" required>
+                  \(viewsField(id: id, label: "views", min: 0, value: 1))
                   <button type="submit">Grant</button>
                 </form>
                 </li>
@@ -100,8 +101,7 @@ enum WebPages {
                   <h2>\(escape(item.title))</h2>
                   <form action="/people/\(escape(owner))/request" method="post">
                     <input type="hidden" name="photo" value="\(id)">
-                    <label for="views-\(id)">Views</label>
-                    <input id="views-\(id)" name="views" type="number" min="1" max="\(PeerLimits.maxViews)" value="1" required>
+                    \(viewsField(id: id, label: "Views", min: 1, value: 1))
                     <button type="submit">Request</button>
                   </form>
                 </li>
@@ -156,8 +156,7 @@ enum WebPages {
                   <p><strong>\(escape(request.peer))</strong> asks for \(request.views) view\(request.views == 1 ? "" : "s") of
                   <em>\(escape(titles[request.photo] ?? "\(request.photo)"))</em></p>
                   <form action="/requests/\(id)/approve" method="post">
-                    <label for="views-\(id)">Views</label>
-                    <input id="views-\(id)" name="views" type="number" min="1" max="\(PeerLimits.maxViews)" value="\(request.views)" required>
+                    \(viewsField(id: id, label: "Views", min: 1, value: request.views))
                     <button type="submit">Approve</button>
                   </form>
                   <form action="/requests/\(id)/deny" method="post"><button type="submit" class="quiet">Deny</button></form>
@@ -214,10 +213,14 @@ enum WebPages {
     }
 
     static func mediaType(of file: [UInt8]) -> String {
-        file.starts(with: [0xFF, 0xD8, 0xFF]) ? "image/jpeg" : "image/png"
+        ImageFile.format(of: file) == .jpeg ? "image/jpeg" : "image/png"
     }
 
-    static func size(_ bytes: Int) -> String {
-        bytes >= 1_000_000 ? String(format: "%.1f MB", Double(bytes) / 1e6) : "\(max(1, (bytes + 500) / 1_000)) kB"
+    /// The number field of a form that grants, asks for or approves views.
+    static func viewsField(id: String, label: String, min: Int, value: UInt32) -> String {
+        """
+        <label for="views-\(id)">\(label)</label>
+          <input id="views-\(id)" name="views" type="number" min="\(min)" max="\(PeerLimits.maxViews)" value="\(value)" required>
+        """
     }
 }
