@@ -71,25 +71,6 @@ public struct BenchAllResults: Encodable, Sendable {
         }
     }
 
-    public struct Failover: Encodable, Sendable {
-        public var trials: Int
-        public var failover_ms: [Double]
-        public var median_ms: Double
-        public var worst_ms: Double
-        public var requests: Int
-        public var failed: Int
-
-        public init(trials: Int, failover_ms: [Double], requests: Int, failed: Int) {
-            self.trials = trials
-            self.failover_ms = failover_ms
-            let sorted = failover_ms.sorted()
-            median_ms = sorted.isEmpty ? .nan : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-            worst_ms = sorted.last ?? .nan
-            self.requests = requests
-            self.failed = failed
-        }
-    }
-
     public struct CoverRow: Encodable, Sendable {
         public var cover: String
         public var width: Int
@@ -119,7 +100,7 @@ public struct BenchAllResults: Encodable, Sendable {
     public var commands: [String]
     public var seconds: Double = 0
     public var cluster: [ClusterRow] = []
-    public var failover: Failover?
+    public var failover: FailoverBench.Result?
     /// The window's transfer at each loss rate, each with stop-and-wait in the same run.
     public var transfer: [TransferBench.Result] = []
     public var tcp_goodput_bytes_per_s: Double?

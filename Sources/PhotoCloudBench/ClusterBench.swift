@@ -35,6 +35,12 @@ public struct ClusterBench: Sendable {
     /// A photo sent as every request's payload (sealed as a peer seals it), instead of the workload's.
     public var photo: (name: String, bytes: [UInt8])?
 
+    /// What the servers of a cloud of the bench's own are started with for it: the offline token's outages, and
+    /// service without the token when balancing is off.
+    public var serverArguments: [String] {
+        (fault == .offlineToken ? ["--faults", "offline-token"] : []) + (balancing ? [] : ["--allow-direct"])
+    }
+
     public init(clients: Int, requests: Int, interval: Duration, fault: Fault = .none, balancing: Bool = true,
                 workload: Workload = .text, deadline: Duration = .seconds(5)) {
         self.clients = clients

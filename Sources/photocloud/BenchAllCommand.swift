@@ -79,13 +79,7 @@ extension BenchCommand {
             results.seconds = (ContinuousClock.now - started).seconds
             progress.finish()
             try results.write(to: report)
-            if let json {
-                if json == "-" { print(try results.json(), terminator: "") } else {
-                    do { try Data(try results.json().utf8).write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
-                        throw CLIError("cannot write \(json): \(error.localizedDescription)")
-                    }
-                }
-            }
+            if let json { try JSONOutput.write(document: try results.json(), to: json) }
             print(results.headlineTable())
             print("report: \((report as NSString).appendingPathComponent("report.md")), with results.json and "
                   + results.plots().map(\.name).joined(separator: ", ") + String(format: " (%.0f s)", results.seconds))
@@ -111,49 +105,33 @@ extension BenchCommand {
             return lines
         }
 
-        static func cloud(_ arguments: [String] = []) async throws -> (LocalCluster, String) {
+        /// `body` with a local cloud of 3 servers of its own, in a temporary folder (also given to `body`), removed after.
+        static func withCloud<T>(_ arguments: [String] = [], progress: @Sendable (String) -> Void,
+                                 _ body: (LocalCluster, String) async throws -> T) async throws -> T {
             let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("photocloud-bench-all-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-            let cloud = try LocalCluster(folder: path, servers: 3, serverArguments: arguments)
+            progress("starting 3 servers")
+            let cloud = try LocalCluster(folder: path + "/cloud", servers: 3, serverArguments: arguments)
+            defer {
+                cloud.stopAll()
+                try? FileManager.default.removeItem(atPath: path)
+            }
             try cloud.startAll()
             try await cloud.waitUntilReady()
-            return (cloud, path)
+            return try await body(cloud, path)
         }
 
         static func cluster(_ configuration: BenchAllResults.Configuration, clients: Int, workload: ClusterBench.Workload,
                             progress: @escaping @Sendable (String) -> Void) async throws -> ClusterBench.Result {
-            var arguments: [String] = []
-            if configuration.fault == .offlineToken { arguments += ["--faults", "offline-token"] }
-            if !configuration.balancing { arguments += ["--allow-direct"] }
-            progress("starting 3 servers")
-            let (cloud, path) = try await cloud(arguments)
-            defer {
-                cloud.stopAll()
-                try? FileManager.default.removeItem(atPath: path)
-            }
             var bench = ClusterBench(clients: clients, requests: 5, interval: .milliseconds(100), fault: configuration.fault,
                                      balancing: configuration.balancing, workload: workload, deadline: .seconds(5))
             bench.clientEndpoints = 2
-            return try await bench.run(config: cloud.config, cloud: cloud, progress: progress)
+            return try await withCloud(bench.serverArguments, progress: progress) { cloud, _ in
+                try await bench.run(config: cloud.config, cloud: cloud, progress: progress)
+            }
         }
 
-        static func failover(trials: Int, progress: @escaping @Sendable (String) -> Void) async throws -> BenchAllResults.Failover {
-            progress("starting 3 servers")
-            let (cloud, path) = try await cloud()
-            defer {
-                cloud.stopAll()
-                try? FileManager.default.removeItem(atPath: path)
-            }
-            var times: [Double] = [], requests = 0, failed = 0
-            for trial in 1...trials {
-                let result = try await ClusterBench(clients: 20, requests: 15, interval: .milliseconds(100), fault: .kill)
-                    .run(config: cloud.config, cloud: cloud) { progress("trial \(trial)/\(trials): \($0)") }
-                if let failover = result.failover_ms { times.append(failover) }
-                requests += result.sent
-                failed += result.failed
-                try await cloud.waitUntilReady()
-                try await Task.sleep(for: .milliseconds(300))
-            }
-            return .init(trials: trials, failover_ms: times, requests: requests, failed: failed)
+        static func failover(trials: Int, progress: @escaping @Sendable (String) -> Void) async throws -> FailoverBench.Result {
+            try await withCloud(progress: progress) { cloud, _ in try await FailoverBench(trials: trials).run(cloud: cloud, progress: progress) }
         }
 
         static let coverFolder = "Fixtures/covers"
@@ -182,15 +160,6 @@ extension BenchCommand {
         }
 
         static func peers(quick: Bool, progress: @escaping @Sendable (String) -> Void) async throws -> PeerBench.Result {
-            let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("photocloud-bench-all-peers-\(getpid())")
-            progress("starting 3 servers")
-            let cloud = try LocalCluster(folder: folder + "/cloud", servers: 3)
-            try cloud.startAll()
-            try await cloud.waitUntilReady()
-            defer {
-                cloud.stopAll()
-                try? FileManager.default.removeItem(atPath: folder)
-            }
             var bench = PeerBench()
             if quick {
                 bench.sends = 3
@@ -200,7 +169,9 @@ extension BenchCommand {
                 progress("making a 12-megapixel JPEG")
                 bench.large = (try PeerBench.twelveMegapixelJPEG(), "a 4000x3000 JPEG")
             }
-            return try await bench.run(config: cloud.config, cloud: cloud, folder: folder, progress: progress)
+            return try await withCloud(progress: progress) { cloud, folder in
+                try await bench.run(config: cloud.config, cloud: cloud, folder: folder, progress: progress)
+            }
         }
 
         static func machine() -> BenchAllResults.Machine {

@@ -68,15 +68,17 @@ extension BenchCommand {
             var cloud: LocalCluster?
             var folder: String?
             let config: ClusterConfig
+            var bench = ClusterBench(clients: clients, requests: requests, interval: .milliseconds(intervalMs), fault: faults,
+                                     balancing: balancing == "token", workload: workload, deadline: .milliseconds(deadlineMs))
+            bench.clientEndpoints = 2
+            if let photo, let name = self.photo { bench.photo = (name: (name as NSString).lastPathComponent, bytes: photo) }
             if let cluster {
                 config = try ClusterFile.load(cluster)
             } else {
                 let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("photocloud-bench-\(getpid())")
                 folder = path
-                var arguments: [String] = []
+                var arguments = bench.serverArguments
                 if let covers { arguments += ["--covers", (covers as NSString).standardizingPath] }
-                if faults == .offlineToken { arguments += ["--faults", "offline-token"] }
-                if balancing == "none" { arguments += ["--allow-direct"] }
                 let local = try LocalCluster(folder: path, servers: servers, serverArguments: arguments)
                 cloud = local
                 config = local.config
@@ -95,10 +97,6 @@ extension BenchCommand {
                     }
                 }
             }
-            var bench = ClusterBench(clients: clients, requests: requests, interval: .milliseconds(intervalMs), fault: faults,
-                                     balancing: balancing == "token", workload: workload, deadline: .milliseconds(deadlineMs))
-            bench.clientEndpoints = 2
-            if let photo, let name = self.photo { bench.photo = (name: (name as NSString).lastPathComponent, bytes: photo) }
             let result = try await bench.run(config: config, cloud: cloud) { progress.stage($0) }
             progress.finish()
             let perServer = result.per_server.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")

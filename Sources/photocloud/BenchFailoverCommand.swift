@@ -29,18 +29,6 @@ extension BenchCommand {
             guard (5...100).contains(requests) else { throw ValidationError("--requests must be 5 to 100 (the kill comes 300 ms in)") }
         }
 
-        struct Output: Encodable {
-            var trials: Int
-            var failover_ms: [Double]
-            var median_ms: Double
-            var worst_ms: Double
-            var best_ms: Double
-            var requests: Int
-            var failed: Int
-            var killed_servers: [Int]
-            var runs: [ClusterBench.Result]
-        }
-
         func run() async throws {
             let progress = Progress()
             let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("photocloud-failover-\(getpid())")
@@ -52,23 +40,9 @@ extension BenchCommand {
             progress.stage("starting 3 servers")
             try cloud.startAll()
             try await cloud.waitUntilReady()
-            var runs: [ClusterBench.Result] = []
-            var times: [Double] = []
-            for trial in 1...trials {
-                let bench = ClusterBench(clients: clients, requests: requests, interval: .milliseconds(100), fault: .kill)
-                let result = try await bench.run(config: cloud.config, cloud: cloud) { progress.stage("trial \(trial)/\(trials): \($0)") }
-                runs.append(result)
-                if let failover = result.failover_ms { times.append(failover) }
-                // The restarted server must be back (serving) before the next kill.
-                try await cloud.waitUntilReady()
-                try await Task.sleep(for: .milliseconds(300))
-            }
+            let output = try await FailoverBench(trials: trials, clients: clients, requests: requests).run(cloud: cloud) { progress.stage($0) }
             progress.finish()
-            let sorted = times.sorted()
-            let median = sorted.isEmpty ? .nan : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-            let output = Output(trials: trials, failover_ms: times, median_ms: median, worst_ms: sorted.last ?? .nan, best_ms: sorted.first ?? .nan,
-                                requests: runs.map(\.sent).reduce(0, +), failed: runs.map(\.failed).reduce(0, +),
-                                killed_servers: runs.compactMap(\.killed_server), runs: runs)
+            let times = output.failover_ms, median = output.median_ms
             print("failover: \(trials) kills -9 of the token holder, \(clients) clients x \(requests) requests 100 ms apart in each")
             print("  each (ms): " + times.map { String(format: "%.0f", $0) }.joined(separator: " "))
             print(String(format: "  median %.0f ms, worst %.0f ms, best %.0f ms; %d requests, %d failed", median, output.worst_ms, output.best_ms,

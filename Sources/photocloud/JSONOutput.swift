@@ -14,9 +14,14 @@ enum JSONOutput {
 
     /// Writes the document to `path` ("-" for stdout).
     static func write(_ value: some Encodable, to path: String) throws {
-        if path == "-" { return try print(value) }
+        try write(document: String(decoding: try encode(value), as: UTF8.self) + "\n", to: path)
+    }
+
+    /// A document already encoded (ending in a newline) to `path` ("-" for stdout).
+    static func write(document: String, to path: String) throws {
+        if path == "-" { return Swift.print(document, terminator: "") }
         do {
-            try (try encode(value) + Data("\n".utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try Data(document.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             throw CLIError("cannot write \(path): \(error.localizedDescription)")
         }
