@@ -260,7 +260,7 @@ public struct ClusterBench: Sendable {
 
     private func summarize(_ outcomes: [Outcome], servers: [Int], start: ContinuousClock.Instant, kill: KillReport?, payloadBytes: Int,
                            rejectedAnswers: Int) -> Result {
-        var latencies = LatencySamples(capacity: outcomes.count), service = LatencySamples(capacity: outcomes.count)
+        var latencies = LatencySamples(), service = LatencySamples()
         var perServer: [String: Int] = [:]
         for server in servers { perServer[String(server)] = 0 }
         var answered = 0, late = 0

@@ -57,7 +57,7 @@ public struct MailboxBench: Sendable {
 
         // 1. Grants stored for offline bob, one after the other.
         progress("storing \(grants) grants for bob (offline), one at a time")
-        var times = LatencySamples(capacity: grants)
+        var times = LatencySamples()
         var lastViews = 0
         for index in 0..<grants {
             let views = UInt32(index % 9 + 1)

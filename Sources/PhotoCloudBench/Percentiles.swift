@@ -7,7 +7,7 @@ import Histogram
 public struct LatencySamples: Sendable {
     private var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
 
-    public init(capacity: Int = 0) {}
+    public init() {}
 
     public var count: Int { Int(histogram.totalCount) }
 

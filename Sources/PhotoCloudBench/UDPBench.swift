@@ -73,7 +73,7 @@ public struct UDPBench: Sendable {
             }
         }
         let clientTask = Task(executorPreference: executor) { () async throws -> (Duration, LatencySamples) in
-            var samples = LatencySamples(capacity: count)
+            var samples = LatencySamples()
             let clock = ContinuousClock()
             let start = clock.now
             for _ in 0..<count {
@@ -105,7 +105,7 @@ public struct UDPBench: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             let clientThread = Thread {
                 var buffer = [UInt8](repeating: 0, count: 2_048)
-                var samples = LatencySamples(capacity: count)
+                var samples = LatencySamples()
                 let clock = ContinuousClock()
                 let start = clock.now
                 do {

@@ -75,7 +75,7 @@ public final class WebAlbum: Sendable {
         router.get("/album") { [self] request, _ in
             var photos: [WebPages.AlbumPhoto] = []
             for entry in try await peer.album().reversed() {
-                photos.append(WebPages.AlbumPhoto(entry: entry, holders: try await peer.holders(of: entry.photo).map { .init(receiver: $0.receiver, views: $0.views) }))
+                photos.append(WebPages.AlbumPhoto(entry: entry, holders: try await peer.holders(of: entry.photo)))
             }
             return html(WebPages.album(user: user, photos: photos, note: Self.note(request)))
         }

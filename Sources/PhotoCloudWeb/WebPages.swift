@@ -13,14 +13,10 @@ enum WebPages {
         var path: String { "/" + rawValue.lowercased() }
     }
 
-    struct Holder: Sendable {
-        var receiver: String
-        var views: UInt32
-    }
-
     struct AlbumPhoto: Sendable {
         var entry: PeerStore.AlbumEntry
-        var holders: [Holder]
+        /// Who was granted views, and how many (`PeerActor.holders(of:)`).
+        var holders: [(receiver: String, views: UInt32)]
     }
 
     // MARK: Pages

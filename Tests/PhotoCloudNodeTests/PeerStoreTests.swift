@@ -25,6 +25,32 @@ struct PeerStoreTests {
         }
     }
 
+    @Test func changesAreHeardOnceEachAfterTheWriteAndAListenerThatGoesAwayIsForgotten() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try PeerStore(folder: folder)
+            let heard = Task {
+                var changes: [StoreChange] = []
+                for await change in store.changes.listen() {
+                    changes.append(change)
+                    if changes.count == 3 { break }
+                }
+                return changes
+            }
+            while store.changes.listenerCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            try store.receive(photo: photo, owner: "alice", title: "t", stego: [1], rights: .init(viewsLeft: 2, version: 1))
+            try store.receive(photo: photo, owner: "alice", title: "t", stego: [1], rights: .init(viewsLeft: 2, version: 1))   // nothing new
+            #expect(try !store.update(photo, rights: .init(viewsLeft: 9, version: 1)))                                        // not newer
+            #expect(try store.update(photo, rights: .init(viewsLeft: 3, version: 2)))
+            let id = try #require(RequestKey(bytes: Array(repeating: 7, count: 8)))
+            #expect(try store.add(.init(id: id, peer: "bob", photo: photo, views: 1, state: .pending, at: Date()), .incoming))
+            #expect(await heard.value == [.photoReceived(photo, from: "alice"), .viewsChanged(photo), .requestReceived(id, from: "bob")])
+            // The listener stopped reading: the store forgets it.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while store.changes.listenerCount > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(store.changes.listenerCount == 0)
+        }
+    }
+
     @Test func sharingTwiceIsOneAlbumEntry() async throws {
         try await withTemporaryFolder { folder in
             let store = try PeerStore(folder: folder)
