@@ -80,6 +80,15 @@ public struct BinaryRunner: Sendable {
         return process
     }
 
+    /// Until `photocloud who` on `cluster` prints `text` ("online:  alice, bob"), polling every 200 ms, `within` at most.
+    public func waitForWho(_ text: String, cluster: String, environment: [String: String], within: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + within
+        while ContinuousClock.now < deadline {
+            if try await run(["who", "--cluster", cluster], environment: environment).stdout.contains(text) { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
     public func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
                     timeout: Duration = .seconds(60)) async throws -> Outcome {
         let process = process(arguments, environment: environment)

@@ -68,11 +68,7 @@ extension ServerProcesses {
 
             /// Until `who` says `text` (20 s at most).
             func waitForWho(_ text: String) async throws {
-                let deadline = ContinuousClock.now + .seconds(20)
-                while ContinuousClock.now < deadline {
-                    if try await binary.run(["who", "--cluster", cluster], environment: environment).stdout.contains(text) { return }
-                    try await Task.sleep(for: .milliseconds(200))
-                }
+                try await binary.waitForWho(text, cluster: cluster, environment: environment)
             }
 
             func killServer(_ id: Int) {

@@ -39,12 +39,7 @@ extension ServerProcesses {
                     peers.append(try binary.start(["peer", "--user", user], log: folder + "/\(user).log", environment: environment))
                 }
                 // Until both are online (the servers take their records).
-                let deadline = ContinuousClock.now + .seconds(20)
-                while ContinuousClock.now < deadline {
-                    let who = try await binary.run(["who", "--cluster", cluster], environment: environment)
-                    if who.stdout.contains("online:  alice, bob") { break }
-                    try await Task.sleep(for: .milliseconds(200))
-                }
+                try await binary.waitForWho("online:  alice, bob", cluster: cluster, environment: environment)
 
                 let beach = try SyntheticPhoto.png(seed: 3, width: 640, height: 480)
                 try Data(beach).write(to: URL(fileURLWithPath: folder + "/beach.png"))

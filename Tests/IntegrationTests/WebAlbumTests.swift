@@ -60,12 +60,7 @@ extension ServerProcesses {
                     #expect(log.contains("web album: \(url)"))
                 }
                 // Until both are online: the servers hold their records (a page can be up before its daemon registered).
-                let online = ContinuousClock.now + .seconds(20)
-                while ContinuousClock.now < online {
-                    let who = try await binary.run(["who", "--cluster", cluster], environment: environment)
-                    if who.stdout.contains("online:  alice, bob") { break }
-                    try await Task.sleep(for: .milliseconds(200))
-                }
+                try await binary.waitForWho("online:  alice, bob", cluster: cluster, environment: environment)
                 let alice = try Self.signIn(urls["alice"]!), bob = try Self.signIn(urls["bob"]!)
 
                 // Without the token, or with another page's, nothing is served.
