@@ -69,7 +69,7 @@ public struct WebAccess: Sendable {
     public func decide(method: String, path: String, query: String?, host: String?, cookie: String?, origin: String?,
                        fetchSite: String? = nil) -> Decision {
         guard let host, host.lowercased() == self.host else {
-            return .forbidden("this page answers only at \(origin), the address `photocloud peer --web` printed")
+            return .forbidden("this page answers only at \(self.origin), the address `photocloud peer --web` printed")
         }
         if let fetchSite, fetchSite != "same-origin", fetchSite != "none" {
             return .forbidden("a request another site made (\(fetchSite.prefix(20))) is not served here")

@@ -43,6 +43,9 @@ struct WebAccessTests {
         }
         #expect(access.decide(method: "GET", path: "/album", query: nil, host: nil, cookie: cookie, origin: nil).isForbidden)
         #expect(decide(host: host.uppercased(), cookie: cookie) == .allow)
+        // The refusal names the page's own address (not the request's Origin, which a plain GET lacks).
+        #expect(decide(host: "127.0.0.1:8123", cookie: cookie, origin: "http://evil.example")
+                == .forbidden("this page answers only at http://\(host), the address `photocloud peer --web` printed"))
     }
 
     @Test func aChangeMustComeFromThePageItself() {
