@@ -62,10 +62,12 @@ let package = Package(
         .target(name: "CChecksum"),
         .target(name: "PNGCodec", dependencies: ["CPNG", "CPNGReader", "CZlib", "CJPEGReader"], swiftSettings: strict),
         .target(name: "AsyncUDP", dependencies: ["CLinuxShim"], swiftSettings: strict),
+        // HMAC-SHA256 and HKDF with their keys absorbed once: the wire's tags, the stego keys.
+        .target(name: "KeyedHash", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(
             name: "PhotoCloudProtocol",
             dependencies: [
-                "CChecksum",
+                "CChecksum", "KeyedHash",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: crossModule
@@ -78,7 +80,7 @@ let package = Package(
         ),
         .target(
             name: "Steganography",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto")],
+            dependencies: ["KeyedHash", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -142,7 +144,7 @@ let package = Package(
         ),
         .testTarget(name: "PNGCodecTests", dependencies: ["PNGCodec", "PhotoCloudTestKit", "FuzzChecks", "CZlib"], swiftSettings: strict),
         .testTarget(name: "AsyncUDPTests", dependencies: ["AsyncUDP", "PhotoCloudTestKit"], swiftSettings: strict),
-        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "PhotoCloudTestKit", "PhotoCloudSimulation", "CChecksum", "AsyncUDP", "FuzzChecks",
+        .testTarget(name: "PhotoCloudProtocolTests", dependencies: ["PhotoCloudProtocol", "KeyedHash", "PhotoCloudTestKit", "PhotoCloudSimulation", "CChecksum", "AsyncUDP", "FuzzChecks",
                                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "SteganographyTests", dependencies: ["Steganography", "PNGCodec", "PhotoCloudTestKit"], swiftSettings: strict),
         .testTarget(name: "PhotoCloudNodeTests", dependencies: ["PhotoCloudNode", "PhotoCloudTestKit"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Crypto
+import KeyedHash
 
 /// Address validation, as QUIC's (RFC 9000 section 8) and DNS cookies: a node
 /// never sends an address more than three times what it received from it

@@ -1,5 +1,6 @@
 import CChecksum
 import Crypto
+import KeyedHash
 
 /// How a datagram's tag is made.
 public enum AuthScheme: UInt8, Sendable {

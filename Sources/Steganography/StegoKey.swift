@@ -1,4 +1,5 @@
 import Crypto
+import KeyedHash
 import Synchronization
 import _CryptoExtras
 
@@ -87,12 +88,13 @@ public struct StegoKey: Sendable {
         self.init(deriving: bytes)
     }
 
+    /// HKDF-SHA256 under `salt`, its HMAC keyed once for every key this process derives.
+    private static let hkdf = KeyedHKDF(salt: salt)
+
     private init(deriving material: [UInt8]) {
-        let input = SymmetricKey(data: material)
-        func derive(_ label: String, _ count: Int) -> [UInt8] {
-            HKDF<SHA256>.deriveKey(inputKeyMaterial: input, salt: Self.salt, info: Array(label.utf8), outputByteCount: count)
-                .withUnsafeBytes { Array($0) }
-        }
+        // One extract, three expands (the bytes of `HKDF<SHA256>.deriveKey` for each label).
+        let expander = Self.hkdf.extract(material)
+        func derive(_ label: String, _ count: Int) -> [UInt8] { expander.expand(info: Array(label.utf8), count: count) }
         let order = derive("slot order", SlotPermutation.rounds * 8)
         orderKeys = (0..<SlotPermutation.rounds).map { round in
             order[round * 8..<round * 8 + 8].reduce(0) { $0 << 8 | UInt64($1) }

@@ -1,8 +1,9 @@
 import Crypto
+import KeyedHash
 import PhotoCloudProtocol
 import Testing
 
-@Suite("KeyedMAC is HMAC-SHA256")
+@Suite("KeyedMAC is HMAC-SHA256, KeyedHKDF is HKDF-SHA256")
 struct KeyedMACTests {
     func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
@@ -39,4 +40,33 @@ struct KeyedMACTests {
             }
         }
     }
+
+    @Test func keyedHKDFGivesSwiftCryptosHKDFBytes() {
+        var generator = SystemRandomNumberGenerator()
+        func random(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+        for saltLength in [0, 19, 64, 100] {
+            let salt = random(saltLength)
+            let hkdf = KeyedHKDF(salt: salt)
+            for materialLength in [1, 16, 32, 65] {
+                let material = random(materialLength)
+                let expander = hkdf.extract(material)
+                for (info, count) in [("slot order", 32), ("header mask", 12), ("seal", 32), ("", 1), ("long", 100), ("x", 8_160)] {
+                    let reference = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: salt,
+                                                           info: Array(info.utf8), outputByteCount: count).withUnsafeBytes { Array($0) }
+                    #expect(expander.expand(info: Array(info.utf8), count: count) == reference,
+                            "salt \(saltLength), material \(materialLength), info \(info), \(count) bytes")
+                }
+            }
+        }
+    }
+
+    /// RFC 5869, test case 1.
+    @Test func rfc5869Vector() {
+        let material = [UInt8](repeating: 0x0B, count: 22)
+        let salt: [UInt8] = Array(0x00...0x0C)
+        let info: [UInt8] = Array(0xF0...0xF9)
+        #expect(hex(KeyedHKDF(salt: salt).extract(material).expand(info: info, count: 42))
+                == "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+    }
 }
+
