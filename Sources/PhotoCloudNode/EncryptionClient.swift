@@ -392,7 +392,9 @@ public actor EncryptionClient {
     private func tick() -> Bool {
         let at = now()
         for id in timers.popDue(now: at) where entries[id] != nil {
-            apply(entries[id]!.attempt.onTimer(now: at), id: id)
+            let directives = entries[id]!.attempt.onTimer(now: at)
+            if directives.contains(.sendRequest), entries[id]!.attempt.acceptances.isEmpty { timing.onRetryBeforeAcceptance() }
+            apply(directives, id: id)
         }
         if entries.isEmpty { ticking = false }
         return !entries.isEmpty

@@ -424,6 +424,32 @@ struct RetryTimingTests {
         #expect(timing.configuration.retryInterval == .milliseconds(250))
     }
 
+    @Test func retriesBeforeAnyAcceptanceBackOffNewAttemptsUpToOneSecondAndASampleSetsTheWaitAnew() {
+        var timing = RetryTiming(.init())
+        // A burst fills the servers' queues: attempts ask again, none accepted yet.
+        var underWay = attempt(1, startedAt: at(0), timing)
+        _ = underWay.start()
+        var waits: [UInt64?] = []
+        for number in 0..<4 {
+            var fresh = attempt(UInt64(10 + number), startedAt: at(1_000), timing)
+            waits.append(firstRetry(&fresh, from: 1_000))
+            timing.onRetryBeforeAcceptance()
+        }
+        #expect(waits == [250, 500, 1_000, 1_000], "first retries of new attempts: \(waits)")
+        // An attempt that started before keeps its own wait.
+        #expect(underWay.onTimer(now: at(250)).contains(.sendRequest))
+        // An attempt sent once and accepted after 600 ms: the wait follows the samples again, not the back-off.
+        for number in 0..<20 {
+            let start = 20_000 + UInt64(number) * 100
+            var one = attempt(UInt64(100 + number), startedAt: at(start), timing)
+            _ = one.start()
+            timing.onFirstAcceptance(of: one, now: at(start + 600))
+        }
+        var after = attempt(200, startedAt: at(30_000), timing)
+        let wait = firstRetry(&after, from: 30_000)
+        #expect(wait != nil && wait! >= 600 && wait! < 1_000, "first retry after \(wait.map { "\($0) ms" } ?? "never")")
+    }
+
     @Test func onlyAnAnswerFromTheFirstAcceptorTimesTheWork() {
         var timing = RetryTiming(.init())
         for number in 0..<20 {

@@ -208,6 +208,23 @@ public struct RetryTiming: Sendable {
         acceptance.record(now.since(attempt.startedAt))
     }
 
+    /// The longest first wait that backing off gives new attempts: RFC 6298's
+    /// initial timeout. A request lost in an overflowing socket buffer waits
+    /// that long for its retry, which a deadline of a few seconds still allows.
+    public static let backOffLimit: Duration = .seconds(1)
+
+    /// An attempt that no server has accepted yet asks again: new attempts
+    /// wait twice as long before their first retry (RFC 6298 section 5.5), up
+    /// to `backOffLimit`, until one sent once is accepted and its sample sets
+    /// the wait anew. Without it, Karn's rule hid exactly the slow acceptances
+    /// of a burst (they had all been retried), so every request of a burst
+    /// that filled the servers' queues was sent twice, to every server: 10,000
+    /// retries for 10,000 requests at 10x the original load. Attempts already
+    /// under way keep their own waits.
+    public mutating func onRetryBeforeAcceptance() {
+        acceptance.backOff(upTo: Self.backOffLimit)
+    }
+
     /// An answer to `attempt` came now, from `server`.
     public mutating func onAnswer(of attempt: EncryptionAttempt, from server: UInt64, now: Instant) {
         guard let first = attempt.acceptances.first, first.server == server else { return }

@@ -36,8 +36,11 @@ public struct RTTEstimator: Sendable, Equatable {
         timeout = min(maximumRTO, max(minimumRTO, (smoothed ?? sample) + max(Self.granularity, variation * 4)))
     }
 
-    /// After a retransmission timeout: the next wait is twice as long.
-    public mutating func backOff() {
-        timeout = min(maximumRTO, timeout * 2)
+    /// After a retransmission timeout: the next wait is twice as long (never
+    /// beyond `limit`, if given, nor `maximumRTO`; one already longer stays).
+    public mutating func backOff(upTo limit: Duration? = nil) {
+        let ceiling = min(maximumRTO, limit ?? maximumRTO)
+        guard timeout < ceiling else { return }
+        timeout = min(ceiling, timeout * 2)
     }
 }
