@@ -56,11 +56,17 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // libdeflate through pkg-config: whole-buffer deflate for images encoded as one part (PNGEncoder).
+        .systemLibrary(
+            name: "CDeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]
+        ),
         // epoll, eventfd, recvmmsg/sendmmsg and friends, which Glibc does not export to Swift.
         .target(name: "CLinuxShim"),
         // CRC-32C with the CPU's instruction where there is one: the open scheme's datagram checksum.
         .target(name: "CChecksum"),
-        .target(name: "PNGCodec", dependencies: ["CPNG", "CPNGReader", "CZlib", "CJPEGReader"], swiftSettings: strict),
+        .target(name: "PNGCodec", dependencies: ["CPNG", "CPNGReader", "CZlib", "CDeflate", "CJPEGReader"], swiftSettings: strict),
         .target(name: "AsyncUDP", dependencies: ["CLinuxShim"], swiftSettings: strict),
         // HMAC-SHA256 and HKDF with their keys absorbed once: the wire's tags, the stego keys.
         .target(name: "KeyedHash", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),

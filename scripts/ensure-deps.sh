@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build photocloud: pkg-config,
-# libpng, libjpeg-turbo and sqlite3 development files, and strace for the tests. Does nothing when they are present.
+# libpng, libjpeg-turbo, libdeflate and sqlite3 development files, and strace for the tests. Does nothing when they are present.
 set -euo pipefail
 
 missing=()
@@ -13,8 +13,9 @@ if command -v pkg-config >/dev/null 2>&1; then
   pkg-config --exists libpng || missing+=(libpng-dev)
   pkg-config --exists libjpeg || missing+=(libjpeg62-turbo-dev)
   pkg-config --exists sqlite3 || missing+=(libsqlite3-dev)
+  pkg-config --exists libdeflate || missing+=(libdeflate-dev)
 else
-  missing+=(libpng-dev libjpeg62-turbo-dev libsqlite3-dev)
+  missing+=(libpng-dev libjpeg62-turbo-dev libsqlite3-dev libdeflate-dev)
 fi
 
 "$(dirname "$0")/apt-install.sh" ${missing[@]+"${missing[@]}"}

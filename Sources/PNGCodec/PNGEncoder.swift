@@ -1,5 +1,7 @@
+import CDeflate
 import CZlib
 import Dispatch
+import Synchronization
 
 /// A PNG encoder that uses every core: rows are filtered in parallel, then the
 /// filtered image is cut into parts deflated in parallel, each primed with the
@@ -19,20 +21,35 @@ public struct PNGEncoder: Sendable {
         }
     }
 
+    /// Which library deflates an image that is compressed as one part.
+    public enum Compressor: String, Sendable, CaseIterable {
+        /// zlib, with `strategy`.
+        case zlib
+        /// libdeflate at `level` (whole-buffer; `strategy` does not apply):
+        /// about twice as fast as zlib's RLE strategy at level 1 on a stego
+        /// image's filtered rows, and as small. Images of several parts
+        /// (`threads`, 256 KiB each at least) still go through zlib, whose
+        /// streams can be cut and joined.
+        case libdeflate
+    }
+
     /// zlib level, 0 (store) to 9 (smallest).
     public var level: Int
     public var filter: RowFilter
     public var strategy: Strategy
     /// Parts compressed at once (defaults to the number of cores).
     public var threads: Int
+    public var compressor: Compressor
 
     public static let defaultThreads = max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
-    public init(level: Int = 1, filter: RowFilter = .average, strategy: Strategy = .standard, threads: Int = PNGEncoder.defaultThreads) {
+    public init(level: Int = 1, filter: RowFilter = .average, strategy: Strategy = .standard, threads: Int = PNGEncoder.defaultThreads,
+                compressor: Compressor = .zlib) {
         self.level = level
         self.filter = filter
         self.strategy = strategy
         self.threads = threads
+        self.compressor = compressor
     }
 
     /// Encodes `pixels` of `channels` (3: RGB, 4: RGBA) bytes a pixel.
@@ -94,6 +111,12 @@ public struct PNGEncoder: Sendable {
     private func compress(_ data: [UInt8], rowBytes: Int, height: Int) throws(PNGError) -> [UInt8] {
         // Parts of whole rows, at least 256 KiB each, so small images stay one part.
         let parts = max(1, min(threads, data.count / (256 * 1024), height))
+        if parts == 1, compressor == .libdeflate {
+            guard let stream = LibdeflateCompressors.zlibStream(of: data, level: Int32(level)) else {
+                throw PNGError(.invalidImage, "libdeflate failed to compress the image")
+            }
+            return stream
+        }
         var outputs = [[UInt8]?](repeating: nil, count: parts)
         var adlers = [UInt](repeating: 0, count: parts)
         let (level, strategy) = (Int32(level), self.strategy.zlibValue)
@@ -186,6 +209,35 @@ public struct PNGEncoder: Sendable {
         var crc = typeBytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, UInt32($0.count)) }
         crc = data.withUnsafeBufferPointer { crc32(crc, $0.baseAddress, UInt32($0.count)) }
         png.appendBigEndian32(UInt32(truncatingIfNeeded: crc))
+    }
+}
+
+/// libdeflate's compressors, kept for reuse: one holds about a megabyte of
+/// match-finder state, which a fresh one allocates and a used one keeps.
+/// Taken by one encoding at a time; at most eight of a level are kept.
+enum LibdeflateCompressors {
+    /// A compressor not in use (only the one encoding that took it touches it).
+    private struct Idle: @unchecked Sendable { let compressor: OpaquePointer }
+    private static let idle = Mutex<[Int32: [Idle]]>([:])
+
+    /// A zlib stream (RFC 1950) of `data` at `level` (0-12), nil if libdeflate fails.
+    static func zlibStream(of data: [UInt8], level: Int32) -> [UInt8]? {
+        guard let compressor = idle.withLock({ $0[level]?.popLast()?.compressor }) ?? libdeflate_alloc_compressor(level) else { return nil }
+        defer {
+            let kept = idle.withLock { idle in
+                guard idle[level, default: []].count < 8 else { return false }
+                idle[level, default: []].append(Idle(compressor: compressor))
+                return true
+            }
+            if !kept { libdeflate_free_compressor(compressor) }
+        }
+        let capacity = libdeflate_zlib_compress_bound(compressor, data.count)
+        var written = 0
+        let stream = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            written = data.withUnsafeBytes { libdeflate_zlib_compress(compressor, $0.baseAddress, $0.count, buffer.baseAddress, capacity) }
+            initialized = written
+        }
+        return written > 0 ? stream : nil
     }
 }
 

@@ -125,7 +125,7 @@ extension ServerActor {
             // Small images encode on one thread; large ones in a fixed number of
             // parts, so the bytes do not depend on this machine's core count.
             let parts = cover.image.height >= 256 ? 4 : 1
-            let stego = StegoPNG(codec: PNGCodec(encoder: PNGEncoder(strategy: .rle, threads: parts)), threads: parts)
+            let stego = StegoPNG(codec: PNGCodec(encoder: PNGEncoder(strategy: .rle, threads: parts, compressor: .libdeflate)), threads: parts)
             return .success(try stego.embed(payload, in: cover.image, key: key, bitsPerChannel: bits, nonce: nonce(for: request)))
         } catch let error as NodeError {
             return .failure(.init(error.message))

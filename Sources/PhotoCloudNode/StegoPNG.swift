@@ -18,7 +18,9 @@ public struct StegoPNG: Sendable {
     /// The default encoder deflates with the run-length strategy: the hidden
     /// bits make a stego image's low bits noise, which the standard strategy's
     /// match search spends its time on for nothing (docs/steganography.md).
-    public init(codec: PNGCodec = PNGCodec(encoder: PNGEncoder(strategy: .rle)), threads: Int = ProcessorCount.online) {
+    /// An image that is compressed as one part goes through libdeflate, about
+    /// twice as fast again.
+    public init(codec: PNGCodec = PNGCodec(encoder: PNGEncoder(strategy: .rle, compressor: .libdeflate)), threads: Int = ProcessorCount.online) {
         self.codec = codec
         self.threads = threads
     }

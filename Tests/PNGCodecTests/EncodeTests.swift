@@ -30,6 +30,26 @@ struct EncodeTests {
         }
     }
 
+    @Test("libdeflate's one-part streams decode with libpng, at every level; several parts go through zlib",
+          arguments: [(1, 1), (17, 13), (280, 280), (700, 500)])
+    func libdeflateChoice(width: Int, height: Int) throws {
+        let image = try RGBAImage(width: width, height: height, pixels: Self.photoLike(width: width, height: height))
+        for level in [0, 1, 6, 9] {
+            let codec = PNGCodec(encoder: PNGEncoder(level: level, strategy: .rle, threads: 1, compressor: .libdeflate))
+            let png = try codec.encode(image)
+            #expect(try codec.decode(png) == image, "\(width)x\(height) level \(level)")
+            // The same image twice gives the same bytes (servers must answer a request identically).
+            #expect(try codec.encode(image) == png)
+        }
+        // In parts (the 700x500 image is cut in four), zlib does the work: same bytes as asking for zlib.
+        let parts = PNGEncoder(level: 1, strategy: .rle, threads: 4, compressor: .libdeflate)
+        var zlib = parts
+        zlib.compressor = .zlib
+        let inParts = try PNGCodec(encoder: parts).encode(image)
+        #expect(try PNGCodec().decode(inParts) == image)
+        #expect((inParts == (try PNGCodec(encoder: zlib).encode(image))) == (width * height * 4 >= 512 * 1024))
+    }
+
     @Test func opaqueImagesAreWrittenAsRGB() throws {
         var pixels = Self.photoLike(width: 20, height: 10)
         let opaque = try PNGCodec().encode(try RGBAImage(width: 20, height: 10, pixels: pixels))
