@@ -212,9 +212,10 @@ public struct PNGEncoder: Sendable {
     }
 }
 
-/// libdeflate's compressors, kept for reuse: one holds about a megabyte of
-/// match-finder state, which a fresh one allocates and a used one keeps.
-/// Taken by one encoding at a time; at most eight of a level are kept.
+/// libdeflate's compressors, kept for reuse: one holds its match finder's
+/// tables (200 KB at level 1, 670 KB at level 6), which a fresh one
+/// allocates. Taken by one encoding at a time; at most eight of a level are
+/// kept.
 enum LibdeflateCompressors {
     /// A compressor not in use (only the one encoding that took it touches it).
     private struct Idle: @unchecked Sendable { let compressor: OpaquePointer }
