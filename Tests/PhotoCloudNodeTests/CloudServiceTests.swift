@@ -119,6 +119,34 @@ struct CloudServiceTests {
         }
     }
 
+    @Test func aClientSendsAtMost32PayloadsToOneServerAtOnceAndTheOthersInTurn() async throws {
+        try await withTemporaryFolder { folder in
+            let cloud = try await Cloud(folder: folder, base: Self.base())
+            defer { Task { await cloud.stop() } }
+            let client = try cloud.client()
+            await client.start()
+            let key = Array("in turn".utf8)
+            // 240 requests at once whose payloads are too large to go inline: about 80 payload transfers to each server.
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for number in 0..<240 {
+                    let payload = [UInt8](repeating: UInt8(number % 251), count: EncryptionMessage.maxInlinePayload + 1 + number)
+                    group.addTask {
+                        let answer = try await client.encrypt(payload, key: key, id: RequestID(client: 66, number: UInt64(number)))
+                        return try StegoPNG().extract(from: answer.png, key: StegoKey(material: key)) == payload
+                    }
+                }
+                var intact = 0
+                for try await ok in group where ok { intact += 1 }
+                #expect(intact == 240)
+            }
+            let most = await client.mostPayloadsInFlight
+            #expect(most.values.allSatisfy { $0 <= 32 }, "\(most)")
+            // The bound was reached (others waited their turn, and were sent when a transfer ended).
+            #expect(most.values.contains(EncryptionClient.maxPayloadsInFlight), "\(most)")
+            await client.close()
+        }
+    }
+
     @Test func anAnswerThatFitsOneDatagramComesInOneAndIsResentUntilItsEndpointSaysItArrived() async throws {
         try await withTemporaryFolder { folder in
             let cloud = try await Cloud(folder: folder, base: Self.base())
