@@ -43,9 +43,12 @@ struct PeerCommand: AsyncParsableCommand {
     var advertise: String?
     @Flag(help: "Serve the web album on 127.0.0.1 (the URL to open, with its access token, is printed and kept in HOME/USER/web-url).")
     var web = false
-    @Option(help: "The web album's port (default: any free one).") var webPort: Int = 0
+    @Option(help: "The web album's port, with --web (default: any free one).") var webPort: Int?
 
     func validate() throws {
+        guard let webPort else { return }
+        // Said rather than ignored: without --web there is no page on any port.
+        guard web else { throw ValidationError("--web-port needs --web (the web album is served only with --web)") }
         guard (0...65_535).contains(webPort) else { throw ValidationError("--web-port takes 0 to 65535") }
     }
 
@@ -78,7 +81,7 @@ struct PeerCommand: AsyncParsableCommand {
 
     /// The web album, serving until cancelled; its URL is printed and written to HOME/USER/web-url (for this user only).
     private func startWeb(peer: PeerActor, home: String, user: String) -> Task<Void, Never> {
-        let album = WebAlbum(peer: peer, port: webPort)
+        let album = WebAlbum(peer: peer, port: webPort ?? 0)
         let urlFile = ((home as NSString).appendingPathComponent(user) as NSString).appendingPathComponent("web-url")
         return Task {
             do {

@@ -64,6 +64,17 @@ struct CLITests {
         }
     }
 
+    @Test func aWebPortWithoutWebIsRefusedNotIgnored() async throws {
+        try await withTemporaryFolder { folder in
+            let alone = try await run(["peer", "--user", "alice", "--home", folder, "--web-port", "8123"])
+            #expect(alone.status == 2 && alone.stderr.contains("--web-port needs --web"), "\(alone.stderr)")
+            let outOfRange = try await run(["peer", "--user", "alice", "--home", folder, "--web", "--web-port", "70000"])
+            #expect(outOfRange.status == 2 && outOfRange.stderr.contains("--web-port takes 0 to 65535"), "\(outOfRange.stderr)")
+            // Refused before anything started: no identity was made for alice.
+            #expect(!FileManager.default.fileExists(atPath: folder + "/alice"))
+        }
+    }
+
     @Test func benchAllSaysWhatIsMissingBeforeMeasuringAnything() async throws {
         try await withTemporaryFolder { folder in
             // Outside the repository: no cover photos. Said at once, and no report folder left behind.
