@@ -47,7 +47,9 @@ public final class LocalCluster: Sendable {
         log.seekToEndOfFile()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["server", "--id", String(id), "--cluster", clusterFile, "--data", dataFolder(of: id)] + serverArguments
+        // The servers end with this process, however it ends (`server --parent`).
+        process.arguments = ["server", "--id", String(id), "--cluster", clusterFile, "--data", dataFolder(of: id),
+                             "--parent", String(getpid())] + serverArguments
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice

@@ -24,6 +24,8 @@ struct ServerCommand: AsyncParsableCommand {
     var faults: Faults = .none
     @Flag(help: "Serve requests marked direct without the work token (the benchmark's baseline without balancing); off, anyone could skip the token.")
     var allowDirect = false
+    @Option(help: "Stop when process PID is no longer this server's parent (how photocloud's own clouds end with the command that started them: cluster up, bench, the demo; even after its kill -9).")
+    var parent: Int32?
 
     enum Faults: String, ExpressibleByArgument, CaseIterable, Sendable {
         case none
@@ -37,6 +39,7 @@ struct ServerCommand: AsyncParsableCommand {
         if config.source == ClusterConfig.builtInSource {
             FileHandle.standardError.write(Data("note: no cluster file found; using the built-in local layout (3 servers on 127.0.0.1) with the secret in \(ClusterFile.home())\n".utf8))
         }
+        if let parent { Self.stopWhenOrphaned(expecting: parent, id: id) }
         let folder = data ?? Self.defaultDataFolder(id: id)
         let library = try covers.map { CoverSource(try CoverLibrary(directory: $0)) } ?? CoverSource.builtIn()
         let loop = try EventLoop(name: "photocloud-server-\(id)")
@@ -47,6 +50,19 @@ struct ServerCommand: AsyncParsableCommand {
         // Written straight to the descriptor: a supervisor reading a pipe sees it at once.
         FileHandle.standardOutput.write(Data("server \(id) of \(config.servers.count) (\(config.source)): control \(me.control), data \(me.data), data folder \(folder)\n".utf8))
         try await server.run()
+    }
+
+    /// Exits once this process's parent is not `parent` any more (it exited,
+    /// however it died, and this server was handed to another): a thread that
+    /// looks four times a second. A bench killed with SIGTERM or -9 left its
+    /// three servers running for good. The state a server keeps is written
+    /// atomically, so stopping it at any moment is like its SIGTERM.
+    static func stopWhenOrphaned(expecting parent: Int32, id: Int) {
+        Thread.detachNewThread {
+            while getppid() == parent { usleep(250_000) }
+            FileHandle.standardError.write(Data("server \(id): the process that started it (\(parent)) has exited; stopping\n".utf8))
+            Foundation.exit(0)
+        }
     }
 
     static func defaultDataFolder(id: Int) -> String { defaultDataFolder(name: "server-\(id)") }

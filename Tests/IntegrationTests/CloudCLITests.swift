@@ -114,6 +114,43 @@ extension ServerProcesses {
             }
         }
 
+        @Test func clusterUpKilledWithMinus9TakesItsServersWithIt() async throws {
+            let binary = try #require(Self.binary)
+            try await withTemporaryFolder { folder in
+                let base = TestPorts.cluster()
+                try FileManager.default.createDirectory(atPath: folder + "/cloud", withIntermediateDirectories: true)
+                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(base)", "--out", folder + "/cloud/cluster.toml"])
+                let up = try binary.start(["cluster", "up", "--data", folder + "/cloud"], log: folder + "/up.log")
+                defer { if up.isRunning { kill(up.processIdentifier, SIGKILL) } }
+                // Its servers: the processes whose parent it is.
+                func children(of parent: Int32) -> [Int32] {
+                    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+                    return entries.compactMap(Int32.init).filter { pid in
+                        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                              let close = stat.lastIndex(of: ")") else { return false }
+                        let fields = stat[stat.index(after: close)...].split(separator: " ")
+                        return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == parent
+                    }
+                }
+                /// Running, not a zombie that nobody reaped.
+                func alive(_ pid: Int32) -> Bool {
+                    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+                    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+                }
+                var servers: [Int32] = []
+                for _ in 0..<300 where servers.count < 2 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    servers = children(of: up.processIdentifier)
+                }
+                #expect(servers.count == 2, "cluster up started its two servers")
+                kill(up.processIdentifier, SIGKILL)   // no handler runs: the servers must notice by themselves
+                for _ in 0..<100 where servers.contains(where: alive) { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(!servers.contains(where: alive), "servers left running after their cluster up was killed")
+                let after = try await binary.run(["status", "--cluster", folder + "/cloud/cluster.toml", "--timeout-ms", "300"])
+                #expect(after.status == 1, "no server answers")
+            }
+        }
+
         struct BenchResult: Decodable {
             let sent: Int, answered: Int, failed: Int, failure_rate: Double, p50_ms: Double, p99_ms: Double, throughput_rps: Double
             let service_p99_ms: Double, start_lag_max_ms: Double
