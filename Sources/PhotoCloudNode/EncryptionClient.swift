@@ -64,7 +64,7 @@ public actor EncryptionClient {
     /// Payload transfers in flight to each server, at most `maxPayloadsInFlight`;
     /// the others wait their turn, in order (`payloadsWaiting`).
     private var payloadsInFlight: [UInt64: Int] = [:]
-    private var payloadsWaiting: [UInt64: [RequestID]] = [:]
+    private var payloadsWaiting: [UInt64: WaitingPayloads] = [:]
     /// The most payload transfers that were in flight to each server at once.
     public private(set) var mostPayloadsInFlight: [UInt64: Int] = [:]
     /// At 10x the original load with photos, 10,000 payload transfers of
@@ -327,9 +327,7 @@ public actor EncryptionClient {
     private func payloadSent(_ id: RequestID, to server: UInt64, ok: Bool) {
         payloadsInFlight[server, default: 1] -= 1
         // The next waiting payload for that server whose request still waits for an answer.
-        while payloadsInFlight[server, default: 0] < Self.maxPayloadsInFlight, var waiting = payloadsWaiting[server], !waiting.isEmpty {
-            let next = waiting.removeFirst()
-            payloadsWaiting[server] = waiting.isEmpty ? nil : waiting
+        while payloadsInFlight[server, default: 0] < Self.maxPayloadsInFlight, let next = payloadsWaiting[server]?.takeFirst() {
             if entries[next] != nil { startPayload(next, to: server) }
         }
         guard entries[id] != nil else { return }
@@ -366,7 +364,7 @@ public actor EncryptionClient {
                 if payloadsInFlight[server, default: 0] < Self.maxPayloadsInFlight {
                     startPayload(id, to: server)
                 } else {
-                    payloadsWaiting[server, default: []].append(id)
+                    payloadsWaiting[server, default: WaitingPayloads()].ids.append(id)
                 }
             case .armTimer(let at):
                 timers.arm(id, at: at)
@@ -434,4 +432,26 @@ public actor EncryptionClient {
     }
 
     private func now() -> Instant { clock.now() }
+}
+
+/// Requests whose payload waits for a transfer slot to one server, oldest
+/// first from `head` (thousands may wait: taking the first is not a copy of
+/// the rest).
+private struct WaitingPayloads {
+    var ids: [RequestID] = []
+    var head = 0
+
+    mutating func takeFirst() -> RequestID? {
+        guard head < ids.count else { return nil }
+        let first = ids[head]
+        head += 1
+        if head == ids.count {
+            ids.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1_024, head * 2 >= ids.count {
+            ids.removeFirst(head)
+            head = 0
+        }
+        return first
+    }
 }
