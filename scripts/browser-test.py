@@ -20,6 +20,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -64,8 +65,11 @@ def origin(url):
 
 
 def wait(driver, condition, what, seconds=60):
+    # A page that reloads itself (after a form, or on a live event) while the condition reads it makes its
+    # elements stale: that is a "not yet", not a failure (CI once failed here with the page showing the photo).
     try:
-        WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: condition(d))
+        WebDriverWait(driver, seconds, poll_frequency=0.1,
+                      ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: condition(d))
     except Exception:
         shot(driver, "failed")
         check(False, what)
