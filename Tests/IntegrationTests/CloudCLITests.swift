@@ -87,14 +87,18 @@ extension ServerProcesses {
             }
         }
 
+        /// `cluster up` of 2 servers in `folder`/cloud, its log in `folder`/up.log. Its own home: the default layout
+        /// (ports 7101..) may be in use here, so a cluster file at free ports first.
+        static func clusterUp(_ binary: BinaryRunner, in folder: String) async throws -> Process {
+            try FileManager.default.createDirectory(atPath: folder + "/cloud", withIntermediateDirectories: true)
+            _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(TestPorts.cluster())", "--out", folder + "/cloud/cluster.toml"])
+            return try binary.start(["cluster", "up", "--data", folder + "/cloud"], log: folder + "/up.log")
+        }
+
         @Test func clusterUpRunsServersUntilInterrupted() async throws {
             let binary = try #require(Self.binary)
             try await withTemporaryFolder { folder in
-                // Its own home: the default layout (ports 7101..) may be in use here, so a cluster file at free ports first.
-                let base = TestPorts.cluster()
-                try FileManager.default.createDirectory(atPath: folder + "/cloud", withIntermediateDirectories: true)
-                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(base)", "--out", folder + "/cloud/cluster.toml"])
-                let up = try binary.start(["cluster", "up", "--data", folder + "/cloud"], log: folder + "/up.log")
+                let up = try await Self.clusterUp(binary, in: folder)
                 defer { if up.isRunning { kill(up.processIdentifier, SIGKILL) } }
                 var ready = false
                 for _ in 0..<300 where !ready {
@@ -117,25 +121,22 @@ extension ServerProcesses {
         @Test func clusterUpKilledWithMinus9TakesItsServersWithIt() async throws {
             let binary = try #require(Self.binary)
             try await withTemporaryFolder { folder in
-                let base = TestPorts.cluster()
-                try FileManager.default.createDirectory(atPath: folder + "/cloud", withIntermediateDirectories: true)
-                _ = try await binary.run(["cluster", "init", "--servers", "2", "--base-port", "\(base)", "--out", folder + "/cloud/cluster.toml"])
-                let up = try binary.start(["cluster", "up", "--data", folder + "/cloud"], log: folder + "/up.log")
+                let up = try await Self.clusterUp(binary, in: folder)
                 defer { if up.isRunning { kill(up.processIdentifier, SIGKILL) } }
-                // Its servers: the processes whose parent it is.
-                func children(of parent: Int32) -> [Int32] {
-                    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-                    return entries.compactMap(Int32.init).filter { pid in
-                        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                              let close = stat.lastIndex(of: ")") else { return false }
-                        let fields = stat[stat.index(after: close)...].split(separator: " ")
-                        return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == parent
-                    }
+                /// State and parent from /proc/PID/stat (the fields after the command's closing parenthesis).
+                func stat(_ pid: Int32) -> (state: Substring, parent: Int32?)? {
+                    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                          let close = text.lastIndex(of: ")") else { return nil }
+                    let fields = text[text.index(after: close)...].split(separator: " ")
+                    guard fields.count > 2 else { return nil }
+                    return (fields[0], Int32(fields[1]))
                 }
                 /// Running, not a zombie that nobody reaped.
-                func alive(_ pid: Int32) -> Bool {
-                    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
-                    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+                func alive(_ pid: Int32) -> Bool { stat(pid).map { $0.state != "Z" } ?? false }
+                // Its servers: the live processes whose parent it is.
+                func children(of parent: Int32) -> [Int32] {
+                    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+                    return entries.compactMap(Int32.init).filter { alive($0) && stat($0)?.parent == parent }
                 }
                 var servers: [Int32] = []
                 for _ in 0..<300 where servers.count < 2 {
