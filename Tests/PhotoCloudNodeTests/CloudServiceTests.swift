@@ -40,11 +40,13 @@ struct CloudServiceTests {
             for server in servers { await server.stop() }
         }
 
-        /// A client of this cloud that waits as long as a test may take: these tests check what comes back, not
-        /// how fast. Under CI's parallel tests a debug build embedding a payload of a few hundred kB on two
+        /// A started client of this cloud that waits as long as a test may take: these tests check what comes back,
+        /// not how fast. Under CI's parallel tests a debug build embedding a payload of a few hundred kB on two
         /// oversubscribed cores took longer than a user's 30 s (CI once gave up on a 300 kB request).
-        func client() throws -> EncryptionClient {
-            try EncryptionClient(config: config, attempt: .init(giveUpAfter: .seconds(300)))
+        func client() async throws -> EncryptionClient {
+            let client = try EncryptionClient(config: config, attempt: .init(giveUpAfter: .seconds(300)))
+            await client.start()
+            return client
         }
     }
 
@@ -55,8 +57,7 @@ struct CloudServiceTests {
         try await withTemporaryFolder { folder in
             let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
-            let client = try cloud.client()
-            await client.start()
+            let client = try await cloud.client()
             let key = Array("correct horse".utf8)
             var answers: [RequestID: [UInt8]] = [:]
             var servers: Set<UInt64> = []   // how the token spreads work is the simulation's and the bench's to check
@@ -80,8 +81,7 @@ struct CloudServiceTests {
             #expect(!servers.isEmpty)
             // The same request again, from another client: the same bytes (answered from
             // the cache, or embedded again with the same cover and nonce).
-            let again = try cloud.client()
-            await again.start()
+            let again = try await cloud.client()
             let repeated = try await again.encrypt(Array("message number 3".utf8), key: key, id: RequestID(client: 42, number: 3))
             #expect(repeated.png == answers[RequestID(client: 42, number: 3)])
             await client.close()
@@ -93,8 +93,7 @@ struct CloudServiceTests {
         try await withTemporaryFolder { folder in
             let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
-            let client = try cloud.client()
-            await client.start()
+            let client = try await cloud.client()
             let key = Array("inline".utf8)
             var acceptors: Set<UInt64> = []
             // One after another: a request to a server that has not yet given this client a cookie needs a payload
@@ -123,8 +122,7 @@ struct CloudServiceTests {
         try await withTemporaryFolder { folder in
             let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
-            let client = try cloud.client()
-            await client.start()
+            let client = try await cloud.client()
             let key = Array("in turn".utf8)
             // 240 requests at once whose payloads are too large to go inline: about 80 payload transfers to each server.
             try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -160,8 +158,7 @@ struct CloudServiceTests {
                 return total
             }
             // A client: every short message's answer comes in one datagram, and the client says so.
-            let client = try cloud.client()
-            await client.start()
+            let client = try await cloud.client()
             let key = Array("one datagram".utf8)
             for number in 0..<6 {
                 let payload = Array("short message \(number)".utf8)
@@ -243,8 +240,7 @@ struct CloudServiceTests {
         try await withTemporaryFolder { folder in
             let cloud = try await Cloud(folder: folder, base: Self.base())
             defer { Task { await cloud.stop() } }
-            let client = try cloud.client()
-            await client.start()
+            let client = try await cloud.client()
             let key = Array("key".utf8)
             let first = try await client.encrypt(Array("warm up".utf8), key: key, id: RequestID(client: 1, number: 0))
             // Stop the server that answered, as a crash would: its sockets close, it says nothing.
