@@ -56,6 +56,39 @@ struct TokenRingTests {
         #expect(beats(pacer.onTimer(now: Self.at(30))) == 1)
     }
 
+    @Test func aQuietRingBeatsLessOftenButSeesADeathAsSoonAndARequestBringsThePaceBack() {
+        // Server 1 is the pacer: only its own timer sends its heartbeats.
+        var ring = TokenRing(id: 1, members: [1, 2, 3], now: .zero)
+        func beatTimes(from start: Int, to end: Int) -> [Int] {
+            var sent: [Int] = []
+            for at in start...end where ring.onTimer(now: Self.at(at)).contains(where: { if case .broadcast(.heartbeat) = $0 { true } else { false } }) {
+                sent.append(at)
+            }
+            return sent
+        }
+        _ = ring.start(now: .zero)
+        let beat = RingMessage.heartbeat(.init(seen: .none, holding: false))
+        // Busy (a request within the last second): every 30 ms.
+        _ = ring.onRequest(RequestID(client: 1, number: 1), now: Self.at(1))
+        #expect(beatTimes(from: 2, to: 100) == [30, 60, 90])
+        // A second without requests: every 50 ms. Servers 2 and 3 keep beating; 3 falls silent at 1,500 ms.
+        for at in stride(from: 100, through: 1_500, by: 50) {
+            _ = ring.on(beat, from: 2, now: Self.at(at))
+            _ = ring.on(beat, from: 3, now: Self.at(at))
+        }
+        let quiet = beatTimes(from: 1_501, to: 1_700)
+        #expect(zip(quiet, quiet.dropFirst()).allSatisfy { $1 - $0 == 50 }, "every 50 ms when quiet: \(quiet)")
+        #expect(quiet.count == 4)
+        // A death is seen as soon as in a busy ring: silent 150 ms (server 2 heard meanwhile).
+        _ = ring.on(beat, from: 2, now: Self.at(1_600))
+        #expect(ring.membership.isAlive(3, now: Self.at(1_640)))
+        #expect(!ring.membership.isAlive(3, now: Self.at(1_651)))
+        // A request brings the 30 ms pace back from the next heartbeat on.
+        _ = ring.onRequest(RequestID(client: 1, number: 2), now: Self.at(1_701))
+        let busy = beatTimes(from: 1_702, to: 1_900)
+        #expect(zip(busy.dropFirst(), busy.dropFirst(2)).allSatisfy { $1 - $0 == 30 }, "every 30 ms again: \(busy)")
+    }
+
     @Test func waitingRequestsAndOwnClaimsAreBounded() {
         let configuration = TokenRing.Configuration(maxPending: 5, maxOpenClaims: 2)
         var ring = TokenRing(id: 1, members: [1, 2], configuration: configuration, now: .zero)

@@ -17,6 +17,10 @@
 public struct TokenRing: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var heartbeatInterval: Duration
+        /// The interval once no request has been seen for `quietAfter`: an
+        /// idle server's cost is its wake-ups, most of them heartbeats. A
+        /// third of `suspectAfter`, so that a death is still seen as soon.
+        public var quietHeartbeatInterval: Duration
         /// Silence after which a server counts as dead.
         public var suspectAfter: Duration
         /// No token movement seen for this long: the token is lost.
@@ -42,11 +46,13 @@ public struct TokenRing: Sendable {
         /// it claims nothing and passes the token on.
         public var maxOpenClaims: Int
 
-        public init(heartbeatInterval: Duration = .milliseconds(30), suspectAfter: Duration = .milliseconds(150),
+        public init(heartbeatInterval: Duration = .milliseconds(30), quietHeartbeatInterval: Duration = .milliseconds(50),
+                    suspectAfter: Duration = .milliseconds(150),
                     tokenTimeout: Duration = .milliseconds(200), handoffRetry: Duration = .milliseconds(10),
                     idleHold: Duration = .milliseconds(2), quietHold: Duration = .milliseconds(250), quietAfter: Duration = .seconds(1),
                     maxBatch: Int = 64, maxPending: Int = 65_536, maxOpenClaims: Int = 16_384) {
             self.heartbeatInterval = heartbeatInterval
+            self.quietHeartbeatInterval = quietHeartbeatInterval
             self.suspectAfter = suspectAfter
             self.tokenTimeout = tokenTimeout
             self.handoffRetry = handoffRetry
@@ -376,10 +382,12 @@ public struct TokenRing: Sendable {
     /// served them twice.
     private mutating func noteTime(_ now: Instant) {
         let gap = now.since(lastEvent)
-        if gap > configuration.heartbeatInterval * 2 {
-            membership.excusePause(from: lastEvent + configuration.heartbeatInterval, to: now)
+        // The interval in force when the silence began: the timer was set by it.
+        let interval = heartbeatInterval(at: lastEvent)
+        if gap > interval * 2 {
+            membership.excusePause(from: lastEvent + interval, to: now)
             if lastEvent.since(lastTokenMovement) < configuration.tokenTimeout {
-                lastTokenMovement = lastTokenMovement + (gap - configuration.heartbeatInterval)
+                lastTokenMovement = lastTokenMovement + (gap - interval)
             }
         }
         lastEvent = max(lastEvent, now)
@@ -388,7 +396,15 @@ public struct TokenRing: Sendable {
     private mutating func heartbeat(now: Instant, into out: inout [RingDirective]) {
         out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding, accepted: UInt64(acceptedCount),
                                                pending: UInt32(clamping: pendingCount)))))
-        nextHeartbeat = now + configuration.heartbeatInterval
+        nextHeartbeat = now + heartbeatInterval(at: now)
+    }
+
+    private func isQuiet(at now: Instant) -> Bool { now.since(lastRequest) >= configuration.quietAfter }
+
+    /// Heartbeats come less often in a quiet ring (`quietHeartbeatInterval`);
+    /// a death is seen after `suspectAfter` either way.
+    private func heartbeatInterval(at now: Instant) -> Duration {
+        isQuiet(at: now) ? configuration.quietHeartbeatInterval : configuration.heartbeatInterval
     }
 
     /// Heartbeats in step with the lowest live server's (the pacer's): on
@@ -399,7 +415,7 @@ public struct TokenRing: Sendable {
     /// idle server's cost is its wake-ups); should the pacer fall silent, the
     /// timer sends them at most 1.25 intervals apart.
     private mutating func followPacer(_ sender: UInt64, now: Instant, into out: inout [RingDirective]) {
-        let interval = configuration.heartbeatInterval
+        let interval = heartbeatInterval(at: now)
         guard sender < id, membership.lowestAlive(now: now) == sender, nextHeartbeat <= now + interval / 2 else { return }
         heartbeat(now: now, into: &out)
         nextHeartbeat = now + interval + interval / 4
@@ -407,7 +423,7 @@ public struct TokenRing: Sendable {
 
     /// How long a holder with nothing to claim keeps the token.
     private func hold(now: Instant) -> Duration {
-        now.since(lastRequest) >= configuration.quietAfter ? configuration.quietHold : configuration.idleHold
+        isQuiet(at: now) ? configuration.quietHold : configuration.idleHold
     }
 
     private func nextDeadline(now: Instant) -> Instant {
