@@ -50,6 +50,10 @@ public struct DirectorySimulation {
     static let mallory = 9
     /// A known bug to plant: servers that let a validly self-signed record take a name held by another key.
     public var letNamesBeTaken = false
+    /// The cloud's crashes and cuts, shared with the other worlds of one run,
+    /// in place of this world's own (users still come and go by its seed).
+    public var cloudFaults: CloudFaults?
+    var nextCloudFault = 0
     var random: SeededRandom
     var network: SimulatedNetwork<Message>
     var now = Instant.zero
@@ -89,6 +93,9 @@ public struct DirectorySimulation {
             if now >= nextAttack, now < faultsEnd {
                 attack()
                 nextAttack = now + .milliseconds(Int64(100 + random.next() % 400))
+            }
+            if let plan = cloudFaults {
+                for entry in plan.due(by: now, next: &nextCloudFault) { apply(entry.event) }
             }
             if now >= nextFault {
                 if now < faultsEnd { fault() } else { heal() }
@@ -140,7 +147,10 @@ public struct DirectorySimulation {
     }
 
     mutating func fault() {
-        switch random.next() % 6 {
+        let kind = random.next() % 6
+        // The cloud's plan crashes and cuts; this world's own draws only move its users.
+        if cloudFaults != nil, kind != 3 { return }
+        switch kind {
         case 0:
             let index = Int(random.next() % 3)
             if servers[index].up, servers.filter(\.up).count > 1 {
@@ -159,6 +169,20 @@ public struct DirectorySimulation {
             users[index].online.toggle()
         default:
             break
+        }
+    }
+
+    /// One of the cloud's faults: server n is `servers[n - 1]`; its clients are the users and mallory.
+    mutating func apply(_ event: CloudFaults.Event) {
+        switch event {
+        case .crash(let server):
+            servers[server - 1].up = false
+            outcome.crashes += 1
+        case .restart(let server):
+            restart(server - 1)
+        case .cut(let link), .heal(let link):
+            let isCut = if case .cut = event { true } else { false }
+            for (a, b) in CloudFaults.nodePairs(link, clients: [10, 11, 12, Self.mallory]) { network.partition(a, b, cut: isCut) }
         }
     }
 

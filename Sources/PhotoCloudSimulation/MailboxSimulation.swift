@@ -56,6 +56,11 @@ public struct MailboxSimulation {
     /// writing, before the write is on disk (a crash then loses what was
     /// reported stored).
     public var reportBeforeWrite = false
+    /// The cloud's crashes and cuts, shared with the other worlds of one run,
+    /// in place of this world's own: faults until its horizon, items sent in
+    /// the first half; the recipient still comes and goes by this world's seed.
+    public var cloudFaults: CloudFaults?
+    var nextCloudFault = 0
 
     public init(seed: UInt64) {
         self.seed = seed
@@ -69,19 +74,29 @@ public struct MailboxSimulation {
 
     public mutating func run() -> (stored: Int, applied: Int, handedOutTwice: Int, violations: [String]) {
         var violations: [String] = []
-        let end = Instant.zero + .seconds(40)
+        let end = Instant.zero + (cloudFaults?.horizon ?? .seconds(40))
+        let itemsEnd = cloudFaults.map { Instant.zero + $0.horizon / 2 } ?? Instant.zero + .seconds(20)
         var nextFault = now + Self.ms(Int.random(in: 50...500, using: &random))
         var nextItem = now
         var step = 0
         while now < end {
-            // New items from the sender for the first 20 s.
-            if now >= nextItem, now < Instant.zero + .seconds(20) {
+            // New items from the sender for the first half (20 s).
+            if now >= nextItem, now < itemsEnd {
                 let item = MailItem(recipient: "bob", sender: "alice", envelope: Array("grant \(sent.count) of run \(seed)".utf8))
                 sent.append(item)
                 posting[item.id] = (item, [], now)
                 nextItem = now + Self.ms(Int.random(in: 20...300, using: &random))
             }
-            if now >= nextFault { fault(); nextFault = now + Self.ms(Int.random(in: 50...800, using: &random)) }
+            if let plan = cloudFaults {
+                for entry in plan.due(by: now, next: &nextCloudFault) { apply(entry.event) }
+                if now >= nextFault {
+                    if Int.random(in: 0..<7, using: &random) >= 5 { recipientOnline.toggle() }
+                    nextFault = now + Self.ms(Int.random(in: 50...800, using: &random))
+                }
+            } else if now >= nextFault {
+                fault()
+                nextFault = now + Self.ms(Int.random(in: 50...800, using: &random))
+            }
             tick()
             // Everything due now, then on to the next thing.
             while let at = network.nextDeliveryTime, at <= now, let delivery = network.nextDelivery() { deliver(delivery) }
@@ -139,6 +154,20 @@ public struct MailboxSimulation {
             for a in 0..<3 { for b in [0, 1, 2, Self.sender, Self.recipient] where b != a { network.partition(a, b, cut: false) } }
         default:
             recipientOnline.toggle()
+        }
+    }
+
+    /// One of the cloud's faults: server n is `servers[n - 1]`.
+    mutating func apply(_ event: CloudFaults.Event) {
+        switch event {
+        case .crash(let server):
+            servers[server - 1].up = false
+            servers[server - 1].writes = []   // unwritten work is lost
+        case .restart(let server):
+            restart(server - 1)
+        case .cut(let link), .heal(let link):
+            let isCut = if case .cut = event { true } else { false }
+            for (a, b) in CloudFaults.nodePairs(link, clients: [Self.sender, Self.recipient]) { network.partition(a, b, cut: isCut) }
         }
     }
 

@@ -22,6 +22,9 @@ public struct RingSimulation {
         public var restartDelay: ClosedRange<Int>? = 200...800
         /// Cut a random link between two servers this many times (each heals later).
         public var partitions = 0
+        /// The cloud's faults (server ids 1...servers), given to every world of one `simulate` run, in place of
+        /// `crashes` and `partitions`; a cut of `.clients(a)` cuts the client off from server a.
+        public var cloudFaults: CloudFaults?
         /// How long after the last request everything must be answered.
         public var settle: Duration = .seconds(4)
         /// A bound on the run, so a protocol that spins fails instead of hanging.
@@ -120,6 +123,17 @@ public struct RingSimulation {
             schedule.append(Scheduled(at: .zero + options.requestInterval * number, action: .send(request)))
         }
         outcome.requests = options.requests
+        for entry in options.cloudFaults?.entries ?? [] {
+            let action: Action = switch entry.event {
+            case .crash(let server): .crash(UInt64(server))
+            case .restart(let server): .restart(UInt64(server))
+            case .cut(.servers(let a, let b)): .cut(a, b)
+            case .cut(.clients(let a)): .cut(0, a)
+            case .heal(.servers(let a, let b)): .heal(a, b)
+            case .heal(.clients(let a)): .heal(0, a)
+            }
+            schedule.append(Scheduled(at: entry.at, action: action))
+        }
         for _ in 0..<options.crashes {
             let victim = members[Int(random.next() % UInt64(members.count))]
             let at = Instant.zero + .nanoseconds(Int64(random.next() % span.nanoseconds))

@@ -64,16 +64,22 @@ public enum SystemSimulation {
         }
         var seeds = SeededRandom(seed: seed)
 
+        // One cloud: three servers whose crashes and cut links are the same in the ring, the mailbox and the
+        // directory (a server's three machines share its process and its links).
+        let seconds = max(10, steps / 100)
+        let cloud = CloudFaults(seed: seeds.next(), servers: 3, horizon: .seconds(Int64(seconds)))
+        lines.append("  cloud      \(cloud.summary); the ring, the mailbox and the directory below run on each server through these faults")
+
         // The work-token ring.
         var ring = RingSimulation.Options()
         ring.requests = max(20, steps / 10)
-        ring.crashes = 2
-        ring.partitions = 2
+        ring.requestInterval = cloud.horizon / ring.requests
+        ring.cloudFaults = cloud
         ring.faults = FaultProfile(drop: 0.05, duplicate: 0.02, reorder: 0.05, delay: .microseconds(200), jitter: .microseconds(300))
         ring.keepPassedToken = bug == .doubleToken
         ring.serverChosenNonce = bug == .serverNonce
         let rung = RingSimulation.run(seed: seeds.next(), options: ring)
-        lines.append("  ring       3 servers, \(ring.requests) requests, \(rung.crashes) crashes, \(ring.partitions) links cut and healed: "
+        lines.append("  ring       a client's \(ring.requests) requests over \(seconds) s, \(rung.crashes) crashes: "
                      + "\(rung.answered) answered, \(rung.epochs.count) epochs, \(rung.acceptedTwice) accepted twice, "
                      + "\(rung.answersCompared) later answers compared with the first (\(rung.answersComparedAcrossServers) from another server), "
                      + "\(rung.steps) steps")
@@ -88,8 +94,9 @@ public enum SystemSimulation {
         // The mailbox.
         var mailbox = MailboxSimulation(seed: seeds.next())
         mailbox.reportBeforeWrite = bug == .earlyStored
+        mailbox.cloudFaults = cloud
         let mail = mailbox.run()
-        lines.append("  mailbox    3 servers, a sender and a recipient, 40 s of crashes, restarts and cuts, 20 s to settle: "
+        lines.append("  mailbox    a sender for \(seconds / 2) s and a recipient who comes and goes, 20 s to settle after the faults: "
                      + "\(mail.stored) reported stored, \(mail.applied) applied, \(mail.handedOutTwice) handed out twice (applied once)")
         for problem in mail.violations {
             let invariant = problem.contains("never applied") ? "mail reported stored is applied"
@@ -144,9 +151,9 @@ public enum SystemSimulation {
         // Who is online.
         var directory = DirectorySimulation(seed: seeds.next())
         directory.letNamesBeTaken = bug == .nameTheft
-        let seconds = max(10, steps / 100)
+        directory.cloudFaults = cloud
         let known = directory.run(seconds: seconds)
-        lines.append("  directory  3 servers, alice, bob and carol every second for \(seconds) s, a thief, crashes and cuts: "
+        lines.append("  directory  alice, bob and carol every second for \(seconds) s, coming and going, a thief, 10 s to settle: "
                      + "\(known.records) records, \(known.bound) taken, \(known.stale) stale, \(known.refused) refused, \(known.crashes) crashes")
         for problem in known.violations {
             found(problem.contains("after healing") ? "every registering user is seen online" : "a name stays its owner's",
