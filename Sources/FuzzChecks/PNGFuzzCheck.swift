@@ -7,7 +7,8 @@ import PNGCodec
 /// same error, and a decoded image has the dimensions it reported); a decoded
 /// image has width x height x 4 bytes; libpng's peak allocation stays within
 /// the plan's bound for it, and the plan within the documented promise (twice
-/// the decoded pixels plus 64 MiB, docs/security-png.md); and, given libpng's
+/// the decoded pixels plus 64 MiB, docs/security-png.md); a file the plain
+/// reader decodes, libpng's full reader decodes too, to the same pixels; and, given libpng's
 /// simplified reader as the reference (the decoder PNGCodec replaced, whose
 /// pixels it must keep), a decoded image has the reference's pixels.
 ///
@@ -36,10 +37,21 @@ public enum PNGFuzzCheck {
             try require(image.pixels.count == image.width * image.height * 4, .invariant,
                         "a \(image.width)x\(image.height) image with \(image.pixels.count) bytes of RGBA")
             let plan = report.plan
-            try require(report.libpngPeakBytes <= plan.libpngBytes, .bound,
-                        "libpng held \(report.libpngPeakBytes) bytes decoding \(plan.width)x\(plan.height) (\(plan.bitDepth)-bit), above the plan's \(plan.libpngBytes)")
+            try require(report.readerPeakBytes <= plan.libpngBytes, .bound,
+                        "the \(report.reader) reader held \(report.readerPeakBytes) bytes decoding \(plan.width)x\(plan.height) (\(plan.bitDepth)-bit), above the plan's \(plan.libpngBytes)")
             try require(plan.peakBytes <= PNGDecodePlan.memoryBound(width: plan.width, height: plan.height), .bound,
                         "the plan for \(plan.width)x\(plan.height) needs \(plan.peakBytes) bytes, above the promise")
+            if report.reader == .plain {
+                // The plain reader takes only what libpng takes, to the same pixels.
+                var libpngOnly = PNGCodec()
+                libpngOnly.plainReader = false
+                let byLibpng = Result { () throws(PNGError) in try libpngOnly.decode(input) }
+                guard case .success(let other) = byLibpng else {
+                    throw FuzzViolation(.inconsistent, "the plain reader decodes a \(plan.width)x\(plan.height) file libpng refuses: \(byLibpng)")
+                }
+                try require(other.pixels == image.pixels, .inconsistent,
+                            "the plain reader and libpng give a \(plan.width)x\(plan.height) file different pixels")
+            }
             if let reference, plan.bitDepth < 16 || !plan.interlaced, let pixels = reference(input) {
                 // 16 bits become 8 with rounding, which may differ by one step; interlaced 16-bit
                 // images are compared by the decode tests only (the simplified reader takes them

@@ -8,8 +8,10 @@ import Glibc
 /// only the chunks that change the pixels, a plan (`PNGDecodePlan`) refuses
 /// what breaks the limits before any pixel buffer exists, and libpng's full API
 /// (CPNGReader, its longjmps kept in C) reads the kept ranges straight into the
-/// RGBA8 result. Any PNG libpng reads is accepted: gray, palette, 16-bit,
-/// interlaced, with or without alpha. See docs/security.md, "Untrusted PNGs".
+/// RGBA8 result; plain 8-bit RGB and RGBA files are read without libpng, to
+/// the same pixels (`PNGPlainReading`). Any PNG libpng reads is accepted:
+/// gray, palette, 16-bit, interlaced, with or without alpha. See
+/// docs/security.md, "Untrusted PNGs".
 public struct PNGCodec: Sendable {
     /// Images with more pixels than this are refused: encoding above it, and
     /// decoding above the smaller of this and `maxDecodePixels`.
@@ -22,6 +24,10 @@ public struct PNGCodec: Sendable {
     public var maxDecodePixels: Int
     /// How `encode` compresses (level, filter, threads).
     public var encoder: PNGEncoder
+    /// Whether plain 8-bit RGB and RGBA files are read without libpng
+    /// (`PNGPlainReading`: the same pixels, faster); off, libpng reads every
+    /// file, as a reference to compare with.
+    public var plainReader = true
 
     public static let defaultMaxPixels = 100_000_000
     /// The default decode limit for files from anywhere: 50 megapixels (25 at
@@ -63,7 +69,7 @@ public struct PNGCodec: Sendable {
     /// Decodes a PNG file into RGBA8, reading it in place (never a whole copy).
     public func decode(file path: String) throws(PNGError) -> RGBAImage {
         try withFile(path) { source throws(PNGError) in
-            try PNGReading.decode(source, plan: plan(source, name: path), name: path).0
+            try PNGReading.decode(source, plan: plan(source, name: path), name: path, plain: plainReader).0
         }
     }
 
@@ -77,7 +83,7 @@ public struct PNGCodec: Sendable {
         try data.withUnsafeBytes { bytes in
             Result { () throws(PNGError) in
                 let source = PNGByteSource.memory(bytes)
-                return try PNGReading.decode(source, plan: plan(source, name: nil), name: nil)
+                return try PNGReading.decode(source, plan: plan(source, name: nil), name: nil, plain: plainReader)
             }
         }.get()
     }

@@ -1,18 +1,30 @@
 import CPNGReader
 
-/// How a decode went: the plan it followed and what libpng actually allocated
-/// (counted by the C reader's allocator), for checking the plan's bound.
+/// How a decode went: the plan it followed, which reader read the pixels,
+/// and what that reader allocated besides the result (libpng's allocations
+/// counted by the C reader's allocator, or the plain reader's two buffers),
+/// for checking the plan's bound.
 public struct PNGDecodeReport: Sendable {
+    public enum Reader: Sendable, Equatable {
+        /// libpng's full API (CPNGReader): every PNG libpng reads.
+        case libpng
+        /// `PNGPlainReading`: 8-bit RGB or RGBA, not interlaced, nothing that changes the pixels.
+        case plain
+    }
+
     public let plan: PNGDecodePlan
-    /// The most bytes libpng held at once during the read.
-    public let libpngPeakBytes: Int
+    public let reader: Reader
+    /// The most bytes the reader held at once besides the result.
+    public let readerPeakBytes: Int
 }
 
-/// Runs libpng's full-API reader (CPNGReader) over the ranges a plan kept,
+/// Runs the plain reader where it applies, else libpng's full-API reader (CPNGReader) over the ranges a plan kept,
 /// straight into the RGBA8 result: no copy of the input, no buffer of the
 /// whole image but the result.
 enum PNGReading {
-    static func decode(_ source: PNGByteSource, plan: PNGDecodePlan, name: String?) throws(PNGError) -> (RGBAImage, PNGDecodeReport) {
+    /// With `plain`, a file the plain reader takes is read by it (`PNGPlainReading`); every other goes to libpng.
+    static func decode(_ source: PNGByteSource, plan: PNGDecodePlan, name: String?, plain: Bool) throws(PNGError) -> (RGBAImage, PNGDecodeReport) {
+        if plain, let read = PNGPlainReading.decode(source, plan: plan) { return read }
         var allocations = cpng_allocations(current: 0, peak: 0)
         var message = [CChar](repeating: 0, count: 256)
         var scratch = [UInt8](repeating: 0, count: max(plan.scratchBytes, 1))
@@ -44,7 +56,7 @@ enum PNGReading {
             let detail = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw PNGError(.corrupt, "\(what)damaged or truncated PNG (libpng: \(detail.isEmpty ? "unknown error" : detail))")
         }
-        let report = PNGDecodeReport(plan: plan, libpngPeakBytes: allocations.peak)
+        let report = PNGDecodeReport(plan: plan, reader: .libpng, readerPeakBytes: allocations.peak)
         return (try RGBAImage(width: plan.width, height: plan.height, pixels: pixels), report)
     }
 }

@@ -1,0 +1,158 @@
+import CDeflate
+import CZlib
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The common PNG read without libpng: 8-bit RGB or RGBA, not interlaced,
+/// no chunk that changes the pixels (no tRNS, gAMA, sRGB, iCCP and the
+/// like), which is what photocloud's own encoder writes and most photos are.
+/// The image data is inflated whole by libdeflate (1.6-1.8x as fast as
+/// zlib's inflate, which libpng uses) and the rows unfiltered here. libpng
+/// would give these files the same pixels: with no gamma or transparency
+/// chunk, its transforms only add an opaque alpha to RGB.
+///
+/// Anything unexpected (a CRC that fails, a stream that does not inflate to
+/// exactly the rows the header declares or has bytes after it, a window
+/// smaller than the stream could use, a filter type other than 0-4) gives
+/// nil, and the file goes to libpng, whose refusal and message are the
+/// decoder's. So the files accepted and the pixels given are libpng's; the
+/// fuzz check compares them with libpng's simplified reader on every input.
+/// The buffers (the image data, then its rows) stay within what the plan
+/// allows libpng, or libpng reads the file.
+enum PNGPlainReading {
+    static func decode(_ source: PNGByteSource, plan: PNGDecodePlan) -> (RGBAImage, PNGDecodeReport)? {
+        let header = plan.layout.header
+        // Signature and IHDR, the IDAT run, IEND: nothing kept that changes the pixels.
+        guard plan.layout.ranges.count == 3, header.bitDepth == 8, header.colorType == 2 || header.colorType == 6, !header.interlaced else {
+            return nil
+        }
+        let channels = header.colorType == 6 ? 4 : 3
+        let (width, height) = (header.width, header.height)
+        let rowBytes = width * channels
+        let inflatedBytes = (rowBytes + 1) * height
+        let run = plan.layout.ranges[1]
+        let runBytes = Int(run.length)
+        guard runBytes + inflatedBytes <= plan.libpngBytes else { return nil }
+        guard var data = read(source, offset: Int(run.offset), count: runBytes) else { return nil }
+        guard let compressed = joinImageData(&data), compressed >= 2 else { return nil }
+        // zlib refuses a match that reaches further back than the window the stream's header declares; libdeflate
+        // does not look. Where the two could differ (a window under 32 KiB and smaller than the rows), libpng reads.
+        let windowBits = Int(data[0] >> 4) + 8
+        guard data[0] & 0x0F == 8, windowBits <= 15, windowBits == 15 || 1 << windowBits >= inflatedBytes else { return nil }
+        var rows = [UInt8](repeating: 0, count: inflatedBytes)
+        guard let decompressor = libdeflate_alloc_decompressor() else { return nil }
+        defer { libdeflate_free_decompressor(decompressor) }
+        var (read, written) = (0, 0)
+        let result = data.withUnsafeBytes { input in
+            rows.withUnsafeMutableBytes { output in
+                libdeflate_zlib_decompress_ex(decompressor, input.baseAddress, compressed, output.baseAddress, inflatedBytes, &read, &written)
+            }
+        }
+        // Exactly the rows, from exactly the image data (libpng warns of data after the stream; it reads such files).
+        guard result == LIBDEFLATE_SUCCESS, read == compressed, written == inflatedBytes else { return nil }
+        data = []
+        var pixels = [UInt8](repeating: 0, count: width * height * 4)
+        let unfiltered = rows.withUnsafeMutableBufferPointer { rows in
+            pixels.withUnsafeMutableBufferPointer { pixels in
+                unfilter(rows.baseAddress!, width: width, height: height, channels: channels, into: pixels.baseAddress!)
+            }
+        }
+        guard unfiltered, let image = try? RGBAImage(width: width, height: height, pixels: pixels) else { return nil }
+        return (image, PNGDecodeReport(plan: plan, reader: .plain, readerPeakBytes: runBytes + inflatedBytes))
+    }
+
+    /// The run of IDAT chunks, each checked against its CRC, with their data moved together at the front of `run`:
+    /// the number of data bytes, or nil if a chunk is not a whole IDAT with a right CRC.
+    static func joinImageData(_ run: inout [UInt8]) -> Int? {
+        run.withUnsafeMutableBufferPointer { bytes -> Int? in
+            guard let base = bytes.baseAddress else { return nil }
+            var offset = 0, joined = 0
+            while offset < bytes.count {
+                guard bytes.count - offset >= 12 else { return nil }
+                let length = Int(bigEndian32(base + offset))
+                guard length <= bytes.count - offset - 12, bigEndian32(base + offset + 4) == PNGChunkWalk.idat else { return nil }
+                let crc = UInt32(crc32(0, base + offset + 4, UInt32(4 + length)))
+                guard crc == bigEndian32(base + offset + 8 + length) else { return nil }
+                memmove(base + joined, base + offset + 8, length)
+                joined += length
+                offset += 12 + length
+            }
+            return joined
+        }
+    }
+
+    /// Undoes each row's filter in place (PNG spec section 9), each row's
+    /// pixels then written as RGBA8. False for a filter type above 4.
+    static func unfilter(_ rows: UnsafeMutablePointer<UInt8>, width: Int, height: Int, channels bpp: Int,
+                         into pixels: UnsafeMutablePointer<UInt8>) -> Bool {
+        let count = width * bpp
+        let stride = count + 1
+        let zeros = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+        zeros.initialize(repeating: 0, count: count)
+        defer { zeros.deallocate() }
+        for y in 0..<height {
+            let row = rows + y * stride + 1
+            let above = y == 0 ? zeros : row - stride
+            switch row[-1] {
+            case 0:
+                break
+            case 1:
+                for x in bpp..<max(bpp, count) { row[x] &+= row[x - bpp] }
+            case 2:
+                for x in 0..<count { row[x] &+= above[x] }
+            case 3:
+                for x in 0..<min(bpp, count) { row[x] &+= above[x] >> 1 }
+                for x in bpp..<max(bpp, count) { row[x] &+= UInt8((UInt16(row[x - bpp]) + UInt16(above[x])) >> 1) }
+            case 4:
+                for x in 0..<min(bpp, count) { row[x] &+= above[x] }   // Paeth of (0, b, 0) is b
+                for x in bpp..<max(bpp, count) { row[x] &+= paeth(row[x - bpp], above[x], above[x - bpp]) }
+            default:
+                return false
+            }
+            let out = pixels + y * width * 4
+            if bpp == 4 {
+                out.update(from: row, count: count)
+            } else {
+                for x in 0..<width {
+                    out[4 * x] = row[3 * x]
+                    out[4 * x + 1] = row[3 * x + 1]
+                    out[4 * x + 2] = row[3 * x + 2]
+                    out[4 * x + 3] = 255
+                }
+            }
+        }
+        return true
+    }
+
+    /// The Paeth predictor: whichever of left, above and upper left is closest to left + above - upper left.
+    @inline(__always)
+    static func paeth(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt8 {
+        let p = Int(a) + Int(b) - Int(c)
+        let pa = abs(p - Int(a)), pb = abs(p - Int(b)), pc = abs(p - Int(c))
+        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+    }
+
+    private static func bigEndian32(_ at: UnsafePointer<UInt8>) -> UInt32 {
+        UInt32(at[0]) << 24 | UInt32(at[1]) << 16 | UInt32(at[2]) << 8 | UInt32(at[3])
+    }
+
+    /// `count` bytes at `offset` of the source, or nil if they cannot be read (libpng then reads, and says why).
+    private static func read(_ source: PNGByteSource, offset: Int, count: Int) -> [UInt8]? {
+        switch source {
+        case .memory(let bytes):
+            guard offset >= 0, count <= bytes.count - offset else { return nil }
+            return Array(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
+        case .file(let descriptor, _):
+            var buffer = [UInt8](repeating: 0, count: count)
+            var done = 0
+            while done < count {
+                let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { return nil }
+                done += got
+            }
+            return buffer
+        }
+    }
+}
