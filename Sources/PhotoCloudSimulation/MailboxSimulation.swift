@@ -61,6 +61,9 @@ public struct MailboxSimulation {
     /// the first half; the recipient still comes and goes by this world's seed.
     public var cloudFaults: CloudFaults?
     var nextCloudFault = 0
+    /// Steps run (10 ms each), and the step at which the first violation was seen (the end's checks count as the last).
+    public private(set) var steps = 0
+    public private(set) var firstViolationStep: Int?
 
     public init(seed: UInt64) {
         self.seed = seed
@@ -78,7 +81,6 @@ public struct MailboxSimulation {
         let itemsEnd = cloudFaults.map { Instant.zero + $0.horizon / 2 } ?? Instant.zero + .seconds(20)
         var nextFault = now + Self.ms(Int.random(in: 50...500, using: &random))
         var nextItem = now
-        var step = 0
         while now < end {
             // New items from the sender for the first half (20 s).
             if now >= nextItem, now < itemsEnd {
@@ -100,8 +102,9 @@ public struct MailboxSimulation {
             tick()
             // Everything due now, then on to the next thing.
             while let at = network.nextDeliveryTime, at <= now, let delivery = network.nextDelivery() { deliver(delivery) }
-            step += 1
-            if step % 5 == 0 { violations += check() }
+            steps += 1
+            if steps % 5 == 0 { violations += check() }
+            if !violations.isEmpty, firstViolationStep == nil { firstViolationStep = steps }
             now = now + .milliseconds(10)
         }
         // Heal: everyone up, no partitions, the recipient online; let it settle.
@@ -113,8 +116,9 @@ public struct MailboxSimulation {
         while now < settle {
             tick()
             while let at = network.nextDeliveryTime, at <= now, let delivery = network.nextDelivery() { deliver(delivery) }
-            step += 1
-            if step % 5 == 0 { violations += check() }
+            steps += 1
+            if steps % 5 == 0 { violations += check() }
+            if !violations.isEmpty, firstViolationStep == nil { firstViolationStep = steps }
             now = now + .milliseconds(10)
         }
         for id in reportedStored.sorted() where !applied.contains(id) { violations.append("item \(id) was reported stored and never applied") }
@@ -123,6 +127,7 @@ public struct MailboxSimulation {
             if !left.isEmpty { violations.append("server \(index + 1) still holds \(left.count) acknowledged items after healing") }
         }
         for id in applied.sorted() where !sent.contains(where: { $0.id == id }) { violations.append("item \(id) applied but never sent") }
+        if !violations.isEmpty, firstViolationStep == nil { firstViolationStep = steps }
         return (reportedStored.count, applied.count, handedOut.values.count { $0 > 1 }, violations)
     }
 

@@ -101,7 +101,8 @@ public enum SystemSimulation {
         for problem in mail.violations {
             let invariant = problem.contains("never applied") ? "mail reported stored is applied"
                 : problem.contains("acknowledged") ? "nothing acknowledged comes back" : "a server holds only what it wrote"
-            found(invariant, "mailbox, at the end of the run", problem)
+            let when = mailbox.firstViolationStep.map { $0 < mailbox.steps ? "mailbox step \($0)" : "mailbox, at the end of the run (step \($0))" } ?? "mailbox"
+            found(invariant, when, problem)
         }
 
         // Transfers, with bits flipped that a datagram check would miss.
