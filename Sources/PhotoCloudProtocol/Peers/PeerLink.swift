@@ -124,7 +124,9 @@ public struct PeerLink<Address: Hashable & Sendable>: Sendable {
     /// Retries due, calls out of time.
     public mutating func tick(now: Instant) -> [Directive] {
         var directives: [Directive] = []
-        for (nonce, call) in calls {
+        // In nonce order: what goes out, and in which order, depends on the calls alone (a simulation replays it).
+        for nonce in calls.keys.sorted() {
+            let call = calls[nonce]!
             if now >= call.deadline {
                 calls[nonce] = nil
                 directives.append(.failed(nonce: nonce, "\(call.peer) did not answer"))
