@@ -53,7 +53,7 @@ report: release
 	$(RELEASE_BIN) bench all --report bench-report $(if $(QUICK),--quick,)
 
 # The protocol machines from many seeds, with faults, checking invariants
-# (`make test` runs a few seeds; 1,000 take about 2 minutes). A violation stops
+# (`make test` runs a few seeds; 1,000 take about 3 minutes). A violation stops
 # it with the command that replays it. SEEDS from SEED on, STEPS each.
 SEED ?= 1
 SEEDS ?= 1000

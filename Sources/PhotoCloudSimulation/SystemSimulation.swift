@@ -5,7 +5,8 @@ import PhotoCloudProtocol
 /// `photocloud simulate`: the cloud's protocol machines run from one seed on
 /// a simulated network and clock, with crashes, restarts, partitions, loss,
 /// duplication, reordering, delay and bit flips, checking invariants as they
-/// go. Three worlds, each seeded from the run's seed:
+/// go. The worlds, each seeded from the run's seed (the ring, the mailbox
+/// and the directory going through one cloud's faults, `CloudFaults`):
 ///
 /// - the work-token ring: three `TokenRing` servers and a client that retries
 ///   (`RingSimulation`); at most one live holder per epoch after every step,
@@ -19,6 +20,10 @@ import PhotoCloudProtocol
 /// - a photo's view rights (`GrantSimulation`): signed, versioned grants from
 ///   the owner, forgeries and replays, views, crashes of the receiver; views
 ///   change only by viewing or by a newer grant the owner signed;
+/// - photos from peer to peer (`OfferSimulation`): offers through the real
+///   peer conversation, transfers on the real machines, the receiver
+///   crashing; a call handled once, a photo stored only as sent and
+///   reported stored only when held, every send ending;
 /// - who is online (`DirectorySimulation`): three servers' directories, users'
 ///   heartbeats, a thief's records and replays, merges between servers,
 ///   crashes; a name stays bound to its owner's key, and after healing every
@@ -41,6 +46,8 @@ public enum SystemSimulation {
         /// A server draws an answer's nonce itself instead of from the request (two servers that both serve a
         /// request answer it differently).
         case serverNonce = "server-nonce"
+        /// A peer handles a repeated call again instead of answering it from the reply it gave.
+        case handledTwice = "handled-twice"
     }
 
     public struct Violation: Sendable, Equatable {
@@ -149,6 +156,17 @@ public enum SystemSimulation {
             found("views change only by viewing or a newer grant", "views step \(granted.firstViolationStep ?? granted.steps)", problem)
         }
 
+        // Photos from peer to peer.
+        var offers = OfferSimulation(seed: seeds.next())
+        offers.handleRepeats = bug == .handledTwice
+        let sent = offers.run(photos: max(10, steps / 100), seconds: seconds)
+        lines.append("  offers     alice sends \(sent.sends) photos to bob over \(seconds) s (calls and transfers lost, duplicated, reordered, "
+                     + "bits flipped), \(sent.crashes) crashes of bob: \(sent.stored) stored, \(sent.failed) failed clearly, "
+                     + "\(sent.handled) calls handled, \(sent.repeats) repeats answered, \(sent.transfers) transfers")
+        for problem in sent.violations {
+            found(String(problem.prefix { $0 != ":" }), "offers step \(sent.firstViolationStep ?? sent.steps)", String(problem.drop { $0 != ":" }.dropFirst(2)))
+        }
+
         // Who is online.
         var directory = DirectorySimulation(seed: seeds.next())
         directory.letNamesBeTaken = bug == .nameTheft
@@ -167,7 +185,8 @@ public enum SystemSimulation {
             lines.append("  invariants held: one token holder per epoch, every request answered, never two different results for one request, "
                          + "epochs only grow, "
                          + "mail reported stored applied once, nothing acknowledged comes back, no transfer delivered other bytes, "
-                         + "views changed only by viewing or a newer grant, names stayed their owners', users seen online")
+                         + "views changed only by viewing or a newer grant, a call handled once, photos stored as sent and only reported "
+                         + "stored when held, every send ended, names stayed their owners', users seen online")
         }
         return Report(lines: lines, violation: violation)
     }

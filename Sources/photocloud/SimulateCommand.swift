@@ -9,21 +9,24 @@ struct SimulateCommand: ParsableCommand {
         commandName: "simulate",
         abstract: "Run the cloud's protocol machines from a seed with faults, checking invariants (deterministic).",
         discussion: """
-            The work-token ring, the mailbox, transfers, a photo's view rights and the directory run on a simulated network and clock, with crashes, \
+            The work-token ring, the mailbox and the directory (one cloud: the same servers' crashes and cut links in each), transfers, \
+            a photo's view rights and photos sent from peer to peer run on a simulated network and clock, with crashes, \
             restarts, partitions, loss, duplication, reordering, delay and flipped bits, all drawn from the seed; \
             the same seed prints the same report. A broken invariant exits 1, naming it, where it broke and the \
             command that replays it. --bug plants a known mistake, to watch the checker catch it: double-token \
             (a server keeps the token it passed on), early-stored (mail said stored before it is written), \
             ignored-digest (a transfer delivered though its digest disagrees), stale-grant (a replayed older grant \
             applied), name-theft (a name given to another key), server-nonce (two servers answer one request \
-            differently).
+            differently), handled-twice (a peer handles a repeated call again).
             """
     )
 
     @Option(help: "The seed everything is drawn from.") var seed: UInt64 = 1
-    @Option(help: "The size of the run: the ring's requests are steps / 10, one transfer per 400, grants steps / 20.") var steps: Int = 2_000
+    @Option(help: "The size of the run: the ring's requests are steps / 10, one transfer per 400, grants steps / 20, photos and seconds steps / 100.")
+    var steps: Int = 2_000
     @Option(help: "Run this many seeds from --seed on (one line each; stops at the first violation).") var count: Int = 1
-    @Option(help: "Plant a known bug: double-token, early-stored, ignored-digest, stale-grant, name-theft or server-nonce.") var bug: SystemSimulation.Bug?
+    @Option(help: "Plant a known bug: double-token, early-stored, ignored-digest, stale-grant, name-theft, server-nonce or handled-twice.")
+    var bug: SystemSimulation.Bug?
 
     func validate() throws {
         guard (100...1_000_000).contains(steps) else { throw ValidationError("--steps takes 100 to 1,000,000") }

@@ -52,6 +52,18 @@ struct SystemSimulationTests {
         #expect(directoryCrashes == plan.crashes)
     }
 
+    @Test func photosBetweenPeersAreStoredOrFailClearlyAndRepeatsAreAnsweredNotHandled() async {
+        let outcome = await offThePool {
+            var world = OfferSimulation(seed: 4)
+            return world.run(photos: 20, seconds: 20)
+        }
+        #expect(outcome.violations.isEmpty, "\(outcome.violations)")
+        #expect(outcome.stored + outcome.failed == outcome.sends, "every send ended, once")
+        #expect(outcome.stored >= outcome.sends / 2, "most photos arrive despite the faults: \(outcome.stored) of \(outcome.sends)")
+        #expect(outcome.crashes > 0 && outcome.transfers >= outcome.stored)
+        #expect(outcome.repeats > 0, "calls were repeated, and answered from the reply given")
+    }
+
     /// Each planted bug, the first seed that catches it, the invariant that must, and words its report must hold.
     static let plantedBugs: [(SystemSimulation.Bug, seed: UInt64, invariant: String, detail: String)] = [
         (.doubleToken, 1, "one token holder per epoch", "both hold epoch"),          // a server keeps the token it passed on
@@ -62,6 +74,7 @@ struct SystemSimulationTests {
         (.nameTheft, 1, "a name stays its owner's", "is not"),                       // servers let a name be taken
         // Needs a request that two servers both serve, and both answers reaching the client: seed 1 has one.
         (.serverNonce, 1, "never two different results for one request", "two different results"),
+        (.handledTwice, 1, "a call is handled once", "twice in one run"),   // a repeated call handled again
     ]
 
     @Test func everyPlantedBugIsCheckedHere() {
