@@ -1,4 +1,3 @@
-import CDeflate
 import CZlib
 #if canImport(Glibc)
 import Glibc
@@ -7,19 +6,21 @@ import Glibc
 /// The common PNG read without libpng: 8-bit RGB or RGBA, not interlaced,
 /// no chunk that changes the pixels (no tRNS, gAMA, sRGB, iCCP and the
 /// like), which is what photocloud's own encoder writes and most photos are.
-/// The image data is inflated whole by libdeflate (1.6-1.8x as fast as
-/// zlib's inflate, which libpng uses) and the rows unfiltered here. libpng
-/// would give these files the same pixels: with no gamma or transparency
-/// chunk, its transforms only add an opaque alpha to RGB.
+/// The image data is inflated whole by zlib in one call, as libpng inflates
+/// it row by row (libdeflate, faster, accepts streams zlib refuses: more
+/// code lengths than deflate has symbols, a repeat past the end of the
+/// lengths), and the rows unfiltered here. libpng would give these files the
+/// same pixels: with no gamma or transparency chunk, its transforms only add
+/// an opaque alpha to RGB.
 ///
 /// Anything unexpected (a CRC that fails, a stream that does not inflate to
-/// exactly the rows the header declares or has bytes after it, a window
-/// smaller than the stream could use, a filter type other than 0-4) gives
+/// exactly the rows the header declares or has bytes after it, a filter
+/// type other than 0-4) gives
 /// nil, and the file goes to libpng, whose refusal and message are the
 /// decoder's. So the files accepted and the pixels given are libpng's; the
 /// fuzz check compares them with libpng's simplified reader on every input.
-/// The buffers (the image data, then its rows) stay within what the plan
-/// allows libpng, or libpng reads the file.
+/// Its buffers (the image data, its rows, a row of zeros, zlib's state)
+/// stay within what the plan allows libpng, or libpng reads the file.
 enum PNGPlainReading {
     static func decode(_ source: PNGByteSource, plan: PNGDecodePlan) -> (RGBAImage, PNGDecodeReport)? {
         let header = plan.layout.header
@@ -33,24 +34,27 @@ enum PNGPlainReading {
         let inflatedBytes = (rowBytes + 1) * height
         let run = plan.layout.ranges[1]
         let runBytes = Int(run.length)
-        guard runBytes + inflatedBytes <= plan.libpngBytes else { return nil }
+        // The image data, its rows, one row of zeros above the first, and zlib's inflate state and window.
+        let peakBytes = runBytes + inflatedBytes + rowBytes + Self.inflateStateBytes
+        guard peakBytes <= plan.libpngBytes else { return nil }
         guard var data = read(source, offset: Int(run.offset), count: runBytes) else { return nil }
-        guard let compressed = joinImageData(&data), compressed >= 2 else { return nil }
-        // zlib refuses a match that reaches further back than the window the stream's header declares; libdeflate
-        // does not look. Where the two could differ (a window under 32 KiB and smaller than the rows), libpng reads.
-        let windowBits = Int(data[0] >> 4) + 8
-        guard data[0] & 0x0F == 8, windowBits <= 15, windowBits == 15 || 1 << windowBits >= inflatedBytes else { return nil }
+        guard let compressed = joinImageData(&data) else { return nil }
         var rows = [UInt8](repeating: 0, count: inflatedBytes)
-        guard let decompressor = libdeflate_alloc_decompressor() else { return nil }
-        defer { libdeflate_free_decompressor(decompressor) }
-        var (read, written) = (0, 0)
-        let result = data.withUnsafeBytes { input in
-            rows.withUnsafeMutableBytes { output in
-                libdeflate_zlib_decompress_ex(decompressor, input.baseAddress, compressed, output.baseAddress, inflatedBytes, &read, &written)
+        // zlib, as libpng uses it (the window the stream's header declares, the same checks), in one call.
+        var stream = z_stream()
+        guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == czlib_ok else { return nil }
+        defer { inflateEnd(&stream) }
+        let result = data.withUnsafeMutableBufferPointer { input in
+            rows.withUnsafeMutableBufferPointer { output in
+                stream.next_in = input.baseAddress
+                stream.avail_in = UInt32(compressed)
+                stream.next_out = output.baseAddress
+                stream.avail_out = UInt32(inflatedBytes)
+                return inflate(&stream, czlib_finish)
             }
         }
         // Exactly the rows, from exactly the image data (libpng warns of data after the stream; it reads such files).
-        guard result == LIBDEFLATE_SUCCESS, read == compressed, written == inflatedBytes else { return nil }
+        guard result == czlib_stream_end, stream.avail_in == 0, Int(stream.total_out) == inflatedBytes else { return nil }
         data = []
         var pixels = [UInt8](repeating: 0, count: width * height * 4)
         let unfiltered = rows.withUnsafeMutableBufferPointer { rows in
@@ -59,8 +63,11 @@ enum PNGPlainReading {
             }
         }
         guard unfiltered, let image = try? RGBAImage(width: width, height: height, pixels: pixels) else { return nil }
-        return (image, PNGDecodeReport(plan: plan, reader: .plain, readerPeakBytes: runBytes + inflatedBytes))
+        return (image, PNGDecodeReport(plan: plan, reader: .plain, readerPeakBytes: peakBytes))
     }
+
+    /// zlib's inflate state (about 7 KiB) and its window (32 KiB at most), rounded up.
+    static let inflateStateBytes = 64 * 1024
 
     /// The run of IDAT chunks, each checked against its CRC, with their data moved together at the front of `run`:
     /// the number of data bytes, or nil if a chunk is not a whole IDAT with a right CRC.
