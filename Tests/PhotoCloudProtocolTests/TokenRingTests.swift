@@ -56,37 +56,70 @@ struct TokenRingTests {
         #expect(beats(pacer.onTimer(now: Self.at(30))) == 1)
     }
 
-    @Test func aQuietRingBeatsLessOftenButSeesADeathAsSoonAndARequestBringsThePaceBack() {
+    @Test func aQuietRingBeatsLessOftenAndItsSilenceIsJudgedByTheIntervalItsHeartbeatsGive() {
         // Server 1 is the pacer: only its own timer sends its heartbeats.
         var ring = TokenRing(id: 1, members: [1, 2, 3], now: .zero)
+        var announced: [UInt16] = []
         func beatTimes(from start: Int, to end: Int) -> [Int] {
             var sent: [Int] = []
-            for at in start...end where ring.onTimer(now: Self.at(at)).contains(where: { if case .broadcast(.heartbeat) = $0 { true } else { false } }) {
-                sent.append(at)
+            for at in start...end {
+                for case .broadcast(.heartbeat(let beat)) in ring.onTimer(now: Self.at(at)) {
+                    sent.append(at)
+                    announced.append(beat.intervalMilliseconds)
+                }
             }
             return sent
         }
         _ = ring.start(now: .zero)
-        let beat = RingMessage.heartbeat(.init(seen: .none, holding: false))
-        // Busy (a request within the last second): every 30 ms.
+        // Busy (a request within the last second): every 30 ms, and its heartbeats say so.
         _ = ring.onRequest(RequestID(client: 1, number: 1), now: Self.at(1))
         #expect(beatTimes(from: 2, to: 100) == [30, 60, 90])
-        // A second without requests: every 50 ms. Servers 2 and 3 keep beating; 3 falls silent at 1,500 ms.
+        #expect(announced == [30, 30, 30])
+        // A second without requests: every 50 ms, and its heartbeats say 50.
+        let quietBeat = RingMessage.heartbeat(.init(seen: .none, holding: false, intervalMilliseconds: 50))
+        let busyBeat = RingMessage.heartbeat(.init(seen: .none, holding: false, intervalMilliseconds: 30))
         for at in stride(from: 100, through: 1_500, by: 50) {
-            _ = ring.on(beat, from: 2, now: Self.at(at))
-            _ = ring.on(beat, from: 3, now: Self.at(at))
+            _ = ring.on(quietBeat, from: 2, now: Self.at(at))
+            _ = ring.on(quietBeat, from: 3, now: Self.at(at))
         }
+        announced = []
         let quiet = beatTimes(from: 1_501, to: 1_700)
-        #expect(zip(quiet, quiet.dropFirst()).allSatisfy { $1 - $0 == 50 }, "every 50 ms when quiet: \(quiet)")
         #expect(quiet.count == 4)
-        // A death is seen as soon as in a busy ring: silent 150 ms (server 2 heard meanwhile).
-        _ = ring.on(beat, from: 2, now: Self.at(1_600))
-        #expect(ring.membership.isAlive(3, now: Self.at(1_640)))
-        #expect(!ring.membership.isAlive(3, now: Self.at(1_651)))
+        #expect(zip(quiet, quiet.dropFirst()).allSatisfy { $1 - $0 == 50 }, "every 50 ms when quiet: \(quiet)")
+        #expect(announced.allSatisfy { $0 == 50 })
+        // A server whose heartbeats say 50 ms may be silent five of them (four lost in a row), 250 ms; one whose say
+        // 30 ms, 150 ms, as before. Server 3 falls silent at 1,500 ms; server 2 goes on, then says 30 ms at 1,600 ms.
+        _ = ring.on(quietBeat, from: 2, now: Self.at(1_550))
+        _ = ring.on(busyBeat, from: 2, now: Self.at(1_600))
+        #expect(ring.membership.isAlive(3, now: Self.at(1_740)), "four 50 ms heartbeats lost in a row are not a death")
+        #expect(!ring.membership.isAlive(3, now: Self.at(1_751)))
+        #expect(ring.membership.isAlive(2, now: Self.at(1_740)))
+        #expect(!ring.membership.isAlive(2, now: Self.at(1_751)), "150 ms after a heartbeat that said 30 ms")
         // A request brings the 30 ms pace back from the next heartbeat on.
         _ = ring.onRequest(RequestID(client: 1, number: 2), now: Self.at(1_701))
         let busy = beatTimes(from: 1_702, to: 1_900)
+        #expect(busy.count >= 6)
         #expect(zip(busy.dropFirst(), busy.dropFirst(2)).allSatisfy { $1 - $0 == 30 }, "every 30 ms again: \(busy)")
+    }
+
+    @Test func aQuietFollowerOfABusyPacerIsAllowedFourLostHeartbeatsInARow() {
+        // Only the pacer gets requests (clients that use one server): it beats every 30 ms, the follower is quiet.
+        var follower = TokenRing(id: 2, members: [1, 2, 3], now: .zero)
+        _ = follower.start(now: .zero)
+        let pacerBeat = RingMessage.heartbeat(.init(seen: .none, holding: false, intervalMilliseconds: 30))
+        var sent: [(at: Int, interval: UInt16)] = []
+        for at in 0...3_000 {
+            var directives = follower.onTimer(now: Self.at(at))
+            if at % 30 == 0 { directives += follower.on(pacerBeat, from: 1, now: Self.at(at)) }
+            for case .broadcast(.heartbeat(let beat)) in directives { sent.append((at, beat.intervalMilliseconds)) }
+        }
+        let late = sent.filter { $0.at > 1_500 }
+        let gaps = zip(late, late.dropFirst()).map { $1.at - $0.at }
+        let announced = Int(late.map(\.interval).max() ?? 0)
+        #expect(announced == 50, "quiet")
+        #expect(gaps.max()! > 50, "it follows every other beat of the pacer: \(gaps)")
+        // Its peers allow five announced intervals of silence: four of its real gaps fit in it.
+        #expect(4 * gaps.max()! < 5 * announced, "gaps \(gaps.max()!) ms against \(announced) ms announced")
     }
 
     @Test func waitingRequestsAndOwnClaimsAreBounded() {
@@ -268,6 +301,7 @@ struct RingMessageCodingTests {
     static let requests = [RequestID(client: 1, number: 2), RequestID(client: .max, number: 0)]
     static let samples: [RingMessage] = [
         .heartbeat(.init(seen: position, holding: true, accepted: 12, pending: 3)),
+        .heartbeat(.init(seen: position, holding: false, accepted: 1, pending: 0, intervalMilliseconds: 50)),
         .heartbeat(.init(seen: .none, holding: false)),
         .token(.init(position: position, recentClaims: [.init(server: 3, requests: requests), .init(server: 1, requests: [])])),
         .tokenAck(position),
@@ -291,6 +325,15 @@ struct RingMessageCodingTests {
             #expect(throws: WireError.self) { try RingMessage.decode(type: message.type, body: body.prefix(length)) }
         }
         #expect(throws: WireError.self) { try RingMessage.decode(type: message.type, body: (body + [0])[...]) }
+    }
+
+    @Test func refusesAHeartbeatIntervalOutsideOneToAThousandMilliseconds() {
+        for interval: UInt16 in [0, 1_001, .max] {
+            var body = RingMessage.heartbeat(.init(seen: Self.position, holding: false)).encoded()
+            body.removeLast(2)
+            body.appendBigEndian(interval)
+            #expect(throws: WireError.self, "\(interval) ms") { try RingMessage.decode(type: .ringHeartbeat, body: body[...]) }
+        }
     }
 
     @Test func refusesForgedCountsWithoutAllocating() {

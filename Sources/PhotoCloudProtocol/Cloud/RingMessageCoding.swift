@@ -23,6 +23,7 @@ extension RingMessage {
             bytes.append(beat.holding ? 1 : 0)
             bytes.appendBigEndian(beat.accepted)
             bytes.appendBigEndian(beat.pending)
+            bytes.appendBigEndian(beat.intervalMilliseconds)
         case .token(let token):
             Self.append(token.position, to: &bytes)
             let claims = token.recentClaims.suffix(Self.maxClaimsPerToken)
@@ -46,7 +47,9 @@ extension RingMessage {
             let seen = try readPosition(&reader)
             let holding = try reader.readUInt8()
             guard holding <= 1 else { throw WireError(.malformedBody, "a heartbeat's holding flag is \(holding)") }
-            message = .heartbeat(.init(seen: seen, holding: holding == 1, accepted: try reader.readUInt64(), pending: try reader.readUInt32()))
+            let accepted = try reader.readUInt64(), pending = try reader.readUInt32(), interval = try reader.readUInt16()
+            guard (1...1_000).contains(interval) else { throw WireError(.malformedBody, "a heartbeat interval of \(interval) ms") }
+            message = .heartbeat(.init(seen: seen, holding: holding == 1, accepted: accepted, pending: pending, intervalMilliseconds: interval))
         case .ringToken:
             let position = try readPosition(&reader)
             let count = Int(try reader.readUInt16())

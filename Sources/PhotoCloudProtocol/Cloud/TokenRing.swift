@@ -162,7 +162,11 @@ public struct TokenRing: Sendable {
     public mutating func on(_ message: RingMessage, from sender: UInt64, now: Instant) -> [RingDirective] {
         guard sender != id, membership.members.contains(sender) else { return [] }
         noteTime(now)
-        membership.heard(from: sender, now: now)
+        if case .heartbeat(let beat) = message {
+            membership.heard(from: sender, now: now, interval: .milliseconds(Int64(beat.intervalMilliseconds)))
+        } else {
+            membership.heard(from: sender, now: now)
+        }
         var out: [RingDirective] = []
         switch message {
         case .heartbeat(let beat):
@@ -394,9 +398,14 @@ public struct TokenRing: Sendable {
     }
 
     private mutating func heartbeat(now: Instant, into out: inout [RingDirective]) {
+        // The interval goes with it: the others allow five of them of silence (`Membership`), so a quiet ring's
+        // slower heartbeats do not make a live server dead after fewer lost in a row.
+        let interval = heartbeatInterval(at: now)
+        let milliseconds = interval.components.seconds * 1_000 + interval.components.attoseconds / 1_000_000_000_000_000
         out.append(.broadcast(.heartbeat(.init(seen: seen, holding: isHolding, accepted: UInt64(acceptedCount),
-                                               pending: UInt32(clamping: pendingCount)))))
-        nextHeartbeat = now + heartbeatInterval(at: now)
+                                               pending: UInt32(clamping: pendingCount),
+                                               intervalMilliseconds: UInt16(clamping: max(1, min(1_000, milliseconds)))))))
+        nextHeartbeat = now + interval
     }
 
     private func isQuiet(at now: Instant) -> Bool { now.since(lastRequest) >= configuration.quietAfter }

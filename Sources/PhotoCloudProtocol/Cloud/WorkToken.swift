@@ -73,11 +73,16 @@ public enum RingMessage: Sendable, Equatable {
         public var accepted: UInt64
         public var pending: UInt32
 
-        public init(seen: TokenPosition, holding: Bool, accepted: UInt64 = 0, pending: UInt32 = 0) {
+        /// The sender's heartbeat interval now, in milliseconds (1-1,000): its
+        /// silence is judged against it (`Membership.heard(from:now:interval:)`).
+        public var intervalMilliseconds: UInt16
+
+        public init(seen: TokenPosition, holding: Bool, accepted: UInt64 = 0, pending: UInt32 = 0, intervalMilliseconds: UInt16 = 30) {
             self.seen = seen
             self.holding = holding
             self.accepted = accepted
             self.pending = pending
+            self.intervalMilliseconds = intervalMilliseconds
         }
     }
 
