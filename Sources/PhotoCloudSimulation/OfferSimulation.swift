@@ -27,6 +27,9 @@ public struct OfferSimulation {
         public var handled = 0
         public var repeats = 0
         public var transfers = 0
+        /// Status calls bob held while opening the photo, and `pending` answers alice got (held past 800 ms).
+        public var statusHeld = 0
+        public var pendingAnswers = 0
         public var crashes = 0
         public var steps = 0
         public var violations: [String] = []
@@ -50,7 +53,10 @@ public struct OfferSimulation {
         let file: [UInt8]
         let offer: PeerMessage.Offer
         var stage: Stage
-        let deadline: Instant
+        /// Set when alice starts asking `status`: she gives up a minute later, as `PeerActor` does.
+        var statusDeadline: Instant?
+        /// The pause before asking again after `pending`: 5 ms, doubling up to 40 ms.
+        var pause = Duration.milliseconds(5)
     }
 
     /// A known bug to plant: bob handles a repeated call again instead of answering it from the reply he gave.
@@ -102,11 +108,11 @@ public struct OfferSimulation {
             let stego = Self.stego(of: file)
             let offer = PeerMessage.Offer(id: UInt64(1_000 + index), photo: photo, stegoBytes: UInt64(stego.count), grant: grant)
             let start = Instant.zero + .milliseconds(Int64(random.next() % UInt64(seconds * 1_000)))
-            sends.append(Send(photo: photo, file: file, offer: offer, stage: .waiting(start), deadline: start + .seconds(70)))
+            sends.append(Send(photo: photo, file: file, offer: offer, stage: .waiting(start)))
         }
         outcome.sends = photos
         var nextFault = now + .milliseconds(Int64(200 + random.next() % 1_500))
-        let end = faultsEnd + .seconds(75)
+        let end = faultsEnd + .seconds(100)   // a transfer ends within 30 s, then status is asked for a minute at most
         while now < end, sends.contains(where: { $0.stage != .stored && !Self.isFailed($0.stage) }) {
             if now >= nextFault, now < faultsEnd {
                 crashOrRestartBob()
@@ -119,6 +125,7 @@ public struct OfferSimulation {
             if bobUp { for directive in bobLink.tick(now: now) { bobDirective(directive) } }
             for index in sends.indices { advance(index) }
             endTransfers()
+            bobTick()
             outcome.steps += 1
             now = now + Self.step
         }
@@ -147,9 +154,8 @@ public struct OfferSimulation {
         default:
             break
         }
-        if case .stored = sends[index].stage { return }
-        if !Self.isFailed(sends[index].stage), now >= send.deadline {
-            sends[index].stage = .failed("bob did not confirm the photo in time")
+        if case .pausing = sends[index].stage, let deadline = send.statusDeadline, now >= deadline {
+            sends[index].stage = .failed("bob did not confirm the photo within a minute")
             outcome.failed += 1
         }
     }
@@ -190,7 +196,9 @@ public struct OfferSimulation {
         case .pull(let transfer) where !asking:
             self.transfer(index, id: transfer)
         case .pending where asking:
-            sends[index].stage = .pausing(until: now + .milliseconds(20))
+            outcome.pendingAnswers += 1
+            sends[index].stage = .pausing(until: now + sends[index].pause)
+            sends[index].pause = min(sends[index].pause * 2, .milliseconds(40))
         case .refused(let why):
             sends[index].stage = .failed(why)
             outcome.failed += 1
@@ -230,6 +238,7 @@ public struct OfferSimulation {
                 continue
             }
             bobReceived(transfer: ended.id, bytes)
+            sends[ended.send].statusDeadline = now + .seconds(60)
             sends[ended.send].stage = .asking(nonce: call(.status(offer: sends[ended.send].offer.id)))
         }
     }
@@ -284,10 +293,17 @@ public struct OfferSimulation {
             case .pull(let transfer, _, _): reply = .pull(transfer: transfer)
             }
         case .status(let id):
-            reply = bobOffers.status(id, from: "alice")
+            // Held while the photo is being opened, for 800 ms at most: the sender hears at once, with one call.
+            heldStatus.append((until: now + .milliseconds(800), call: call, address: address, offer: id))
+            if bobOffers.status(id, from: "alice") == .pending { outcome.statusHeld += 1 }
+            return
         default:
             reply = .refused("not a call this world makes")
         }
+        replyTo(call, reply, at: address)
+    }
+
+    mutating func replyTo(_ call: PeerEnvelope, _ reply: PeerMessage, at address: Int) {
         let envelope = try! PeerEnvelope(from: "bob", to: "alice", sentAt: wallClock, nonce: newNonce(), replyTo: call.nonce, message: reply)
             .signed(with: bobKey)
         for directive in bobLink.reply(envelope.encoded(), toCall: call, at: address) { bobDirective(directive) }
@@ -302,9 +318,40 @@ public struct OfferSimulation {
         if case .send(let bytes, let to) = directive { network.send(bytes, from: Node.bob, to: to, now: now) }
     }
 
-    /// The bytes of transfer `id` arrived: opened (the digest checked, the photo's id checked), then stored.
+    /// Status calls held while their photo is opened, and photos being opened (each ends at its time, if bob's
+    /// process still runs).
+    var heldStatus: [(until: Instant, call: PeerEnvelope, address: Int, offer: UInt64)] = []
+    var opening: [(at: Instant, transfer: UInt64, bytes: [UInt8])] = []
+
+    /// bob's work that ends with time: photos opened, held status calls answered.
+    mutating func bobTick() {
+        guard bobUp else { return }
+        while let next = opening.indices.min(by: { opening[$0].at < opening[$1].at }), opening[next].at <= now {
+            let done = opening.remove(at: next)
+            bobOpened(transfer: done.transfer, done.bytes)
+        }
+        var index = 0
+        while index < heldStatus.count {
+            let held = heldStatus[index]
+            let status = bobOffers.status(held.offer, from: "alice")
+            if status != .pending || now >= held.until {
+                heldStatus.remove(at: index)
+                replyTo(held.call, status, at: held.address)
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    /// The bytes of transfer `id` arrived: opened off the loop, which takes a while (1-300 ms).
     mutating func bobReceived(transfer id: UInt64, _ bytes: [UInt8]) {
-        guard let (offerID, entry) = bobOffers.arrived(transfer: id) else { return }
+        guard bobOffers.arrived(transfer: id) != nil else { return }
+        opening.append((now + .milliseconds(Int64(1 + random.next() % 300)), id, bytes))
+    }
+
+    /// Opened: the digest checked, the photo's id checked, then stored.
+    mutating func bobOpened(transfer id: UInt64, _ bytes: [UInt8]) {
+        guard let (offerID, entry) = bobOffers.entries.first(where: { $0.value.transfer == id && $0.value.state == .opening }) else { return }
         let file = Array(bytes.dropLast(32))
         guard bytes.count >= 32, Array(SHA256.hash(data: file)) == Array(bytes.suffix(32)),
               PhotoID.of(owner: "alice", file: file) == entry.offer.photo else {
@@ -330,6 +377,8 @@ public struct OfferSimulation {
         bobRun += 1
         bobLink = PeerLink(me: "bob")
         bobOffers = PhotoOffers()
+        heldStatus = []
+        opening = []
     }
 
     // MARK: Invariants

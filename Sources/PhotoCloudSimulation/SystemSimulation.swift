@@ -162,7 +162,8 @@ public enum SystemSimulation {
         let sent = offers.run(photos: max(10, steps / 100), seconds: seconds)
         lines.append("  offers     alice sends \(sent.sends) photos to bob over \(seconds) s (calls and transfers lost, duplicated, reordered, "
                      + "bits flipped), \(sent.crashes) crashes of bob: \(sent.stored) stored, \(sent.failed) failed clearly, "
-                     + "\(sent.handled) calls handled, \(sent.repeats) repeats answered, \(sent.transfers) transfers")
+                     + "\(sent.handled) calls handled, \(sent.repeats) repeats answered, \(sent.transfers) transfers, "
+                     + "\(sent.statusHeld) status calls held while opening")
         for problem in sent.violations {
             found(String(problem.prefix { $0 != ":" }), "offers step \(sent.firstViolationStep ?? sent.steps)", String(problem.drop { $0 != ":" }.dropFirst(2)))
         }

@@ -62,6 +62,7 @@ struct SystemSimulationTests {
         #expect(outcome.stored >= outcome.sends / 2, "most photos arrive despite the faults: \(outcome.stored) of \(outcome.sends)")
         #expect(outcome.crashes > 0 && outcome.transfers >= outcome.stored)
         #expect(outcome.repeats > 0, "calls were repeated, and answered from the reply given")
+        #expect(outcome.statusHeld > 0, "status calls were held while bob opened a photo")
     }
 
     /// Each planted bug, the first seed that catches it, the invariant that must, and words its report must hold.
