@@ -15,6 +15,28 @@ enum PNGByteSource {
         case .file(_, let size): return size
         }
     }
+
+    /// A copy of `count` bytes from `offset`, which the caller has checked lie inside the source (a file is read
+    /// with pread, to the end of the range).
+    func copy(at offset: Int, count: Int, name: String?) throws(PNGError) -> [UInt8] {
+        switch self {
+        case .memory(let bytes):
+            return Array(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
+        case .file(let descriptor, _):
+            var buffer = [UInt8](repeating: 0, count: count)
+            var done = 0
+            while done < count {
+                let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else {
+                    let reason = got < 0 ? String(cString: strerror(errno)) : "the file is shorter than it was"
+                    throw PNGError(.io, "\(PNGError.prefix(name))cannot read: \(reason)")
+                }
+                done += got
+            }
+            return buffer
+        }
+    }
 }
 
 /// Random access to a PNG's bytes for the chunk walk: straight from memory, or
@@ -54,19 +76,7 @@ struct PNGByteWindow {
     }
 
     private mutating func fill(_ descriptor: Int32, from offset: Int, atLeast count: Int) throws(PNGError) {
-        let wanted = min(max(count, Self.windowBytes), size - offset)
-        var buffer = [UInt8](repeating: 0, count: wanted)
-        var done = 0
-        while done < wanted {
-            let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, wanted - done, off_t(offset + done)) }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else {
-                let reason = got < 0 ? String(cString: strerror(errno)) : "the file is shorter than it was"
-                throw PNGError(.io, "\(PNGError.prefix(name))cannot read: \(reason)")
-            }
-            done += got
-        }
-        window = buffer
+        window = try source.copy(at: offset, count: min(max(count, Self.windowBytes), size - offset), name: name)
         windowStart = offset
     }
 }

@@ -37,7 +37,8 @@ enum PNGPlainReading {
         // The image data, its rows, one row of zeros above the first, and zlib's inflate state and window.
         let peakBytes = runBytes + inflatedBytes + rowBytes + Self.inflateStateBytes
         guard peakBytes <= plan.libpngBytes else { return nil }
-        guard var data = read(source, offset: Int(run.offset), count: runBytes) else { return nil }
+        // A read that fails goes to libpng too, which reads again and says why.
+        guard var data = try? source.copy(at: Int(run.offset), count: runBytes, name: nil) else { return nil }
         guard let compressed = joinImageData(&data) else { return nil }
         var rows = [UInt8](repeating: 0, count: inflatedBytes)
         // zlib, as libpng uses it (the window the stream's header declares, the same checks), in one call.
@@ -142,24 +143,5 @@ enum PNGPlainReading {
 
     private static func bigEndian32(_ at: UnsafePointer<UInt8>) -> UInt32 {
         UInt32(at[0]) << 24 | UInt32(at[1]) << 16 | UInt32(at[2]) << 8 | UInt32(at[3])
-    }
-
-    /// `count` bytes at `offset` of the source, or nil if they cannot be read (libpng then reads, and says why).
-    private static func read(_ source: PNGByteSource, offset: Int, count: Int) -> [UInt8]? {
-        switch source {
-        case .memory(let bytes):
-            guard offset >= 0, count <= bytes.count - offset else { return nil }
-            return Array(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
-        case .file(let descriptor, _):
-            var buffer = [UInt8](repeating: 0, count: count)
-            var done = 0
-            while done < count {
-                let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done)) }
-                if got < 0 && errno == EINTR { continue }
-                guard got > 0 else { return nil }
-                done += got
-            }
-            return buffer
-        }
     }
 }
