@@ -129,9 +129,9 @@ public struct CloudFaults: Sendable {
     }
 
     public var summary: String {
-        let seconds = Double(horizon.components.seconds) + Double(horizon.components.attoseconds) / 1e18
-        return "\(servers) servers over \(Int(seconds)) s: \(crashes) crashes (\(pairCrashes) of two servers together), "
-            + "\(cuts) links cut, every one restarted or healed by \(Int(seconds)) s"
+        let seconds = horizon.components.seconds
+        return "\(servers) servers over \(seconds) s: \(crashes) crashes (\(pairCrashes) of two servers together), "
+            + "\(cuts) links cut, every one restarted or healed by \(seconds) s"
     }
 }
 

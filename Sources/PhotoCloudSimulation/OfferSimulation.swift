@@ -43,7 +43,8 @@ public struct OfferSimulation {
         enum Stage: Equatable {
             case waiting(Instant)
             case offering(nonce: UInt64)
-            case transferring(until: Instant)
+            /// The stego bytes on their way; `endTransfers` moves it on when the transfer ends.
+            case transferring
             case pausing(until: Instant)
             case asking(nonce: UInt64)
             case stored
@@ -149,8 +150,6 @@ public struct OfferSimulation {
             sends[index].stage = .offering(nonce: call(.offer(send.offer)))
         case .pausing(let until) where now >= until:
             sends[index].stage = .asking(nonce: call(.status(offer: send.offer.id)))
-        case .transferring(let until) where now >= until:
-            break   // the transfer's end was handled when it was scheduled (`transfer`)
         default:
             break
         }
@@ -218,12 +217,9 @@ public struct OfferSimulation {
         let sender = try! TransferSender(transferID: id, data: stego, configuration: .init(chunkSize: 1_200, idleTimeout: .seconds(5)))
         simulation.add(sender)
         let ended = simulation.run(limit: .seconds(30))
-        let took = ended.finishedAt.since(.zero)
-        let run = bobRun
-        let until = now + took
-        sends[index].stage = .transferring(until: until)
+        sends[index].stage = .transferring
         // Time passes for the rest of the world while the transfer runs: its end is applied when the clock gets there.
-        pendingTransfers.append((until, index, id, ended.completed[id] != nil ? ended.delivered[id] : nil, run))
+        pendingTransfers.append((now + ended.finishedAt.since(.zero), index, id, ended.completed[id] != nil ? ended.delivered[id] : nil, bobRun))
     }
 
     var pendingTransfers: [(at: Instant, send: Int, id: UInt64, delivered: [UInt8]?, bobRun: Int)] = []
@@ -231,7 +227,6 @@ public struct OfferSimulation {
     mutating func endTransfers() {
         while let next = pendingTransfers.indices.min(by: { pendingTransfers[$0].at < pendingTransfers[$1].at }), pendingTransfers[next].at <= now {
             let ended = pendingTransfers.remove(at: next)
-            guard case .transferring = sends[ended.send].stage else { continue }   // given up meanwhile
             guard let bytes = ended.delivered, bobUp, bobRun == ended.bobRun else {
                 sends[ended.send].stage = .failed("sending the photo to bob failed")
                 outcome.failed += 1
